@@ -1,0 +1,10 @@
+"""minigrad: a small, readable reverse-mode autograd engine on NumPy (and CuPy)."""
+from . import backend, cuda, functional
+from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .creation import (arange, empty, eye, full, full_like, manual_seed, ones, ones_like, rand,
+                       randint, randn, tensor, zeros, zeros_like)
+from .functional import concatenate, split, stack, where, maximum, minimum
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .tensor import Tensor, bool_, float16, float32, float64, int32, int64
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""The only file that knows CuPy exists.
+
+Every array in minigrad is either a NumPy array (device "cpu") or a CuPy array
+(device "cuda:N"). Code elsewhere asks this module for the array library of a
+device (`xp`), moves arrays between devices, and calls the few named helpers
+where NumPy and CuPy differ. Importing minigrad never fails for lack of CuPy.
+"""
+import numpy as np
+
+try:  # CuPy is an optional extra: `pip install minigrad[cuda12]`.
+    import cupy as _cupy
+    import cupyx as _cupyx
+except Exception:  # ImportError, or a broken CUDA install: either way, no GPU.
+    _cupy = None
+    _cupyx = None
+
+
+def cuda_is_available():
+    """True when CuPy is importable and sees at least one GPU. Never raises."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def cuda_device_count():
+    return _cupy.cuda.runtime.getDeviceCount() if cuda_is_available() else 0
+
+
+def normalize_device(device):
+    """'cpu' | 'cuda' | 'cuda:N' (or an int N) -> 'cpu' or 'cuda:N'."""
+    if device is None:
+        return "cpu"
+    if isinstance(device, int):
+        device = f"cuda:{device}"
+    device = str(device).strip().lower()
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda":
+        device = "cuda:0"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        if not cuda_is_available():
+            raise RuntimeError(
+                f"device {device!r} was requested but CUDA is not available: install CuPy "
+                "(pip install 'minigrad[cuda12]' or '[cuda13]') on a machine with an NVIDIA GPU, "
+                "or use device='cpu'")
+        index = int(device[5:])
+        if index >= cuda_device_count():
+            raise RuntimeError(f"device {device!r} does not exist: this machine has "
+                               f"{cuda_device_count()} GPU(s)")
+        return device
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def xp_of_device(device):
+    """The array library (numpy or cupy) for a normalized device string."""
+    return np if device == "cpu" else _cupy
+
+
+def device_of_array(array):
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return f"cuda:{array.device.id}"
+    return "cpu"
+
+
+def is_array(obj):
+    return isinstance(obj, np.ndarray) or (_cupy is not None and isinstance(obj, _cupy.ndarray))
+
+
+def to_device(array, device):
+    """Copy `array` to `device` (no copy if it is already there)."""
+    source = device_of_array(array)
+    if source == device:
+        return array
+    if device == "cpu":
+        return _cupy.asnumpy(array)
+    with _cupy.cuda.Device(int(device[5:])):
+        return _cupy.asarray(array)
+
+
+def to_numpy(array):
+    return array if isinstance(array, np.ndarray) else _cupy.asnumpy(array)
+
+
+def device_scope(device):
+    """A context manager that makes `device` current for CuPy allocations."""
+    if device == "cpu":
+        import contextlib
+        return contextlib.nullcontext()
+    return _cupy.cuda.Device(int(device[5:]))
+
+
+# ---------------------------------------------------------------- randomness
+# One generator per library, so `minigrad.manual_seed` makes every random draw
+# of the library (init, dropout, data shuffling defaults) reproducible.
+_numpy_rng = np.random.default_rng()
+
+
+def manual_seed(seed):
+    global _numpy_rng
+    _numpy_rng = np.random.default_rng(seed)
+    if cuda_is_available():
+        _cupy.random.seed(seed)
+
+
+def rng(device="cpu"):
+    """The library's random generator for `device` (NumPy Generator or cupy.random)."""
+    if device == "cpu":
+        return _numpy_rng
+    return _cupy.random
+
+
+# ---------------------------------------------- where NumPy and CuPy differ
+def add_at(target, indices, values):
+    """target[indices] += values, adding repeated indices (unbuffered)."""
+    if isinstance(target, np.ndarray):
+        np.add.at(target, indices, values)
+    else:
+        _cupyx.scatter_add(target, indices, values)
+    return target

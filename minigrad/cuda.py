@@ -1,0 +1,4 @@
+"""`minigrad.cuda.is_available()`, like `torch.cuda.is_available()`: never raises."""
+from .backend import cuda_is_available as is_available, cuda_device_count as device_count
+
+__all__ = ["is_available", "device_count"]

@@ -1,0 +1,9 @@
+"""`minigrad.functional` (import it as F): every differentiable operation.
+
+This file only gathers the ops; each is defined, with its backward, in
+`minigrad/ops/<family>.py`.
+"""
+from .ops.elementwise import *  # noqa: F401,F403
+from .ops.reduce import *  # noqa: F401,F403
+from .ops.shape import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403

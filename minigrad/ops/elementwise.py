@@ -1,0 +1,330 @@
+"""Elementwise operations: arithmetic, exp/log, activations, comparisons.
+
+Binary ops broadcast like NumPy. Their backward returns gradients shaped like
+the *output*; the engine sums them back to each input's shape (`sum_to`), so
+no op here has to think about broadcasting.
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, _as_tensors
+from ..tensor import Tensor
+
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
+           "tanh", "sigmoid", "relu", "maximum", "minimum", "clip", "where", "sign", "astype",
+           "to_device", "clone", "equal", "not_equal", "less", "less_equal", "greater",
+           "greater_equal", "logical_not", "logical_and", "logical_or", "isfinite"]
+
+
+class Binary(Function):
+    """Two inputs that broadcast against each other: check that they can."""
+
+    def __call__(self, x, y):
+        x, y = _as_tensors((x, y), self.name)
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{self.name.lower()}: shapes {x.shape} and {y.shape} cannot be "
+                             "broadcast together (trailing dimensions must be equal or 1); "
+                             "reshape or unsqueeze one of them") from None
+        return super().__call__(x, y)
+
+
+# ----------------------------------------------------------------- arithmetic
+class Add(Binary):
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, gy):
+        return gy, gy
+
+
+class Sub(Binary):
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, gy):
+        return gy, -gy
+
+
+class Mul(Binary):
+    def forward(self, x, y):
+        return x * y
+
+    def backward(self, gy):
+        x, y = self.inputs
+        return gy * y, gy * x
+
+
+class Div(Binary):
+    def forward(self, x, y):
+        return x / y
+
+    def backward(self, gy):
+        x, y = self.inputs
+        gx = gy / y
+        gy_ = -gx * x / y if self.needs_input_grad[1] else None  # d(x/y)/dy = -x/y^2
+        return gx, gy_
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Binary):
+    def forward(self, x, y):
+        return x ** y
+
+    def backward(self, gy):
+        x, y = self.inputs
+        gx = gy * y * x ** (y - 1.0) if self.needs_input_grad[0] else None
+        # d(x^y)/dy = x^y log(x); only computed when the exponent needs it
+        # (x^2 with a constant 2 never takes a log of a negative x).
+        gy_ = gy * self.output * log(x) if self.needs_input_grad[1] else None
+        return gx, gy_
+
+
+def add(x, y): return Add()(x, y)
+def sub(x, y): return Sub()(x, y)
+def mul(x, y): return Mul()(x, y)
+def div(x, y): return Div()(x, y)
+def neg(x): return Neg()(x)
+def pow(x, y): return Pow()(x, y)
+
+
+# ------------------------------------------------------------ unary functions
+class Exp(Function):
+    def forward(self, x):
+        # NumPy functions dispatch to CuPy when given CuPy arrays (NEP 13/18),
+        # so one forward serves both devices.
+        return np.exp(x)
+
+    def backward(self, gy):
+        return gy * self.output  # d(e^x)/dx = e^x: reuse the output
+
+
+class Log(Function):
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2.0 * self.output)
+
+
+class Abs(Function):
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, gy):
+        return gy * sign(self.inputs[0])  # |x|' = sign(x), 0 at 0 like PyTorch
+
+
+class Sin(Function):
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, gy):
+        return -gy * sin(self.inputs[0])
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, gy):
+        y = self.output
+        return gy * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        # 1 / (1 + e^-x) overflows for very negative x; the tanh form never does.
+        return 0.5 * np.tanh(0.5 * x) + 0.5
+
+    def backward(self, gy):
+        y = self.output
+        return gy * y * (1.0 - y)
+
+
+class ReLU(Function):
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, gy):
+        # relu'(0) = 0, as in PyTorch. The mask is a constant: relu'' = 0.
+        return gy * (self.inputs[0] > 0).astype(gy.dtype)
+
+
+def exp(x): return Exp()(x)
+def log(x): return Log()(x)
+def sqrt(x): return Sqrt()(x)
+def abs(x): return Abs()(x)
+def sin(x): return Sin()(x)
+def cos(x): return Cos()(x)
+def tanh(x): return Tanh()(x)
+def sigmoid(x): return Sigmoid()(x)
+def relu(x): return ReLU()(x)
+
+
+# ------------------------------------------------------- choosing between values
+class Maximum(Binary):
+    def forward(self, x, y):
+        return np.maximum(x, y)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        # Ties split the gradient evenly, as PyTorch does.
+        x_wins = (x > y).astype(gy.dtype) + 0.5 * (x == y).astype(gy.dtype)
+        return gy * x_wins, gy * (1.0 - x_wins)
+
+
+class Minimum(Binary):
+    def forward(self, x, y):
+        return np.minimum(x, y)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        x_wins = (x < y).astype(gy.dtype) + 0.5 * (x == y).astype(gy.dtype)
+        return gy * x_wins, gy * (1.0 - x_wins)
+
+
+class Clip(Function):
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        return np.clip(x, self.low, self.high)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        inside = x.xp.ones(x.shape, dtype=bool)  # the boundary counts as inside (PyTorch)
+        if self.low is not None:
+            inside &= x.data >= self.low
+        if self.high is not None:
+            inside &= x.data <= self.high
+        return gy * Tensor._wrap(inside.astype(gy.dtype), x.device)
+
+
+class Where(Function):
+    """where(condition, x, y); the condition is a constant, not differentiated."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, x, y):
+        return np.where(self.condition, x, y)
+
+    def backward(self, gy):
+        condition = Tensor._wrap(self.condition, gy.device)
+        return where(condition, gy, 0.0), where(condition, 0.0, gy)
+
+
+def maximum(x, y): return Maximum()(x, y)
+def minimum(x, y): return Minimum()(x, y)
+
+
+def clip(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    return Clip(min, max)(x)
+
+
+def where(condition, x, y):
+    x, y = _as_tensors((x, y), "where")
+    condition = condition.data if isinstance(condition, Tensor) else x.xp.asarray(condition)
+    try:
+        np.broadcast_shapes(condition.shape, x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"where: condition {condition.shape}, x {x.shape} and y {y.shape} "
+                         "cannot be broadcast together") from None
+    return Where(condition)(x, y)
+
+
+# -------------------------------------------------------------- dtype, device, copy
+class AsType(Function):
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.input_dtype)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def output_device(self, inputs):
+        return self.device  # the one op whose output lives elsewhere than its input
+
+    def forward(self, x):
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return gy.to(self.inputs[0].device)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def astype(x, dtype):
+    if np.dtype(dtype) == x.dtype:
+        return x
+    if x.requires_grad and np.dtype(dtype).kind not in "fc":
+        return Tensor._wrap(x.data.astype(dtype), x.device)  # integer results are not differentiable
+    return AsType(dtype)(x)
+
+
+def to_device(x, device): return ToDevice(device)(x)
+def clone(x): return Clone()(x)
+
+
+# -------------------------------------- not differentiable: signs, comparisons, logic
+def _constant_op(array_fn, name):
+    def op(x, y=None):
+        args = _as_tensors((x,) if y is None else (x, y), name)
+        return Tensor._wrap(array_fn(*[a.data for a in args]), args[0].device)
+    op.__name__ = name
+    op.__doc__ = f"{name}: elementwise, returns a tensor that is not part of the graph."
+    return op
+
+
+sign = _constant_op(np.sign, "sign")
+isfinite = _constant_op(np.isfinite, "isfinite")
+equal = _constant_op(np.equal, "equal")
+not_equal = _constant_op(np.not_equal, "not_equal")
+less = _constant_op(np.less, "less")
+less_equal = _constant_op(np.less_equal, "less_equal")
+greater = _constant_op(np.greater, "greater")
+greater_equal = _constant_op(np.greater_equal, "greater_equal")
+logical_not = _constant_op(np.logical_not, "logical_not")
+logical_and = _constant_op(np.logical_and, "logical_and")
+logical_or = _constant_op(np.logical_or, "logical_or")

@@ -1,0 +1,183 @@
+"""Reductions: sum, mean, max/min, var/std, logsumexp, softmax, log_softmax.
+
+`axis` is None (all axes), an int or a tuple, as in NumPy; `keepdims` keeps
+the reduced axes with size 1. Backward always starts by giving the incoming
+gradient those size-1 axes back, so it broadcasts against the input.
+"""
+import builtins
+import math
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
+           "argmax", "argmin", "any", "all"]
+
+
+def normalize_axes(axis, ndim, op_name):
+    """axis argument -> sorted tuple of non-negative axes, with a clear error."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    # (this module defines its own max and sum, hence builtins.max)
+    for a in axes:
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
+                             f"dimension(s)")
+    return tuple(sorted({int(a) % ndim for a in axes})) if ndim else ()
+
+
+def keepdims_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(gy, x_shape, axes):
+    """Gradient of a reduction's output -> broadcast over the input's shape."""
+    return gy.reshape(keepdims_shape(x_shape, axes)).broadcast_to(x_shape)
+
+
+class Sum(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        return _unreduce(gy, self.inputs[0].shape, self.axes)
+
+
+class Max(Function):
+    """max over axes (Min is Max of -x). Ties share the gradient evenly."""
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.max(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        y = self.output.data.reshape(keepdims_shape(x.shape, self.axes))
+        winners = (x.data == y).astype(gy.dtype)  # a constant: max is piecewise linear
+        winners /= winners.sum(axis=self.axes, keepdims=True)
+        return _unreduce(gy, x.shape, self.axes) * Tensor._wrap(winners, x.device)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x)
+    so that exp never overflows (finite at x = 1e4)."""
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        m = x.max(axis=self.axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf rows: keep -inf, avoid nan
+        out = np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        return out if self.keepdims else out.squeeze(axis=self.axes)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        out = self.output.reshape(keepdims_shape(x.shape, self.axes))
+        return _unreduce(gy, x.shape, self.axes) * exp(x - out)  # d lse / dx = softmax(x)
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, gy):
+        y = self.output
+        # Jacobian-vector product of softmax: y * (gy - <gy, y>)
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):
+        softmax_ = exp(self.output)
+        return gy - softmax_ * gy.sum(axis=self.axis, keepdims=True)
+
+
+def exp(x):
+    from .elementwise import exp as _exp
+    return _exp(x)
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum(normalize_axes(axis, x.ndim, "sum"), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    axes = normalize_axes(axis, x.ndim, "mean")
+    count = math.prod(x.shape[a] for a in axes)
+    return sum(x, axes, keepdims) * (1.0 / count)
+
+
+def max(x, axis=None, keepdims=False):
+    _check_not_empty(x, "max")
+    return Max(normalize_axes(axis, x.ndim, "max"), keepdims)(x)
+
+
+def min(x, axis=None, keepdims=False):
+    return -max(-x, axis, keepdims)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance; ddof=0 is the biased (population) variance, ddof=1 the unbiased."""
+    axes = normalize_axes(axis, x.ndim, "var")
+    count = math.prod(x.shape[a] for a in axes)
+    deviation = x - mean(x, axes, keepdims=True)
+    return sum(deviation * deviation, axes, keepdims) * (1.0 / (count - ddof))
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    return var(x, axis, keepdims, ddof).sqrt()
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    return LogSumExp(normalize_axes(axis, x.ndim, "logsumexp"), keepdims)(x)
+
+
+def softmax(x, axis=-1):
+    normalize_axes(axis, x.ndim, "softmax")
+    return Softmax(axis)(x)
+
+
+def log_softmax(x, axis=-1):
+    normalize_axes(axis, x.ndim, "log_softmax")
+    return LogSoftmax(axis)(x)
+
+
+def _check_not_empty(x, op_name):
+    if x.size == 0:
+        raise ValueError(f"{op_name}: cannot reduce an empty tensor of shape {x.shape}")
+
+
+def _index_reduction(array_fn, name):
+    def op(x, axis=None, keepdims=False):
+        if name in ("argmax", "argmin"):
+            _check_not_empty(x, name)
+        return Tensor._wrap(array_fn(x.data, axis=axis, keepdims=keepdims), x.device)
+    op.__name__ = name
+    op.__doc__ = f"{name}: not differentiable (returns indices or booleans)."
+    return op
+
+
+argmax = _index_reduction(np.argmax, "argmax")
+argmin = _index_reduction(np.argmin, "argmin")
+any = _index_reduction(np.any, "any")
+all = _index_reduction(np.all, "all")

@@ -1,0 +1,289 @@
+"""Shape operations: reshape, transpose, broadcast, indexing, concatenate, split, pad.
+
+None of these change values, they only move them around, so every backward
+moves the gradient back: reshape <-> reshape, transpose <-> inverse transpose,
+broadcast_to <-> sum_to, getitem <-> scatter-add, concatenate <-> split,
+pad <-> slice.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, _as_tensors
+from ..tensor import Tensor
+
+__all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", "unsqueeze",
+           "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split", "pad"]
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.inputs[0].shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return gy.transpose(tuple(np.argsort(self.axes)))  # the inverse permutation
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return np.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+class SumTo(Function):
+    """Sum a broadcast array back to `shape`: the adjoint of broadcast_to.
+
+    Broadcasting (a) adds leading axes and (b) stretches size-1 axes; so sum
+    over the leading axes, then over the stretched ones keeping them."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        leading = x.ndim - len(self.shape)
+        stretched = tuple(leading + i for i, n in enumerate(self.shape)
+                          if n == 1 and x.shape[leading + i] != 1)
+        y = x.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
+        return y.reshape(self.shape) if leading else y
+
+    def backward(self, gy):
+        return gy.broadcast_to(self.inputs[0].shape)
+
+
+def reshape(x, shape):
+    shape = tuple(int(n) for n in shape)
+    known = math.prod(n for n in shape if n != -1)
+    wrong = shape.count(-1) > 1 or (-1 in shape and (known == 0 or x.size % known)) or \
+        (-1 not in shape and known != x.size)
+    if wrong:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
+                         f"elements) into shape {shape}")
+    return Reshape(shape)(x) if shape != x.shape else x
+
+
+def transpose(x, axes=None):
+    """Reverse the axes (axes=None, like NumPy's .T) or permute them."""
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
+                         f"of a tensor of shape {x.shape}")
+    return Transpose(axes)(x)
+
+
+def permute(x, axes):
+    return transpose(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, axes)
+
+
+def flatten(x, start_axis=0, end_axis=-1):
+    """Merge axes start_axis..end_axis (inclusive) into one, like torch.flatten."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_axis % x.ndim, end_axis % x.ndim
+    merged = math.prod(x.shape[start:end + 1])
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+def squeeze(x, axis=None):
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, axis):
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    try:
+        np.broadcast_shapes(x.shape, shape)
+        assert len(shape) >= x.ndim and np.broadcast_shapes(x.shape, shape) == shape
+    except (ValueError, AssertionError):
+        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to "
+                         f"shape {shape}") from None
+    return BroadcastTo(shape)(x) if shape != x.shape else x
+
+
+def expand(x, shape):
+    """Like torch's expand: -1 keeps a dimension as it is."""
+    shape = tuple(shape)
+    offset = len(shape) - x.ndim
+    shape = tuple(x.shape[i - offset] if n == -1 else n for i, n in enumerate(shape))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x, shape):
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if np.broadcast_shapes(x.shape, shape) != x.shape:
+        raise ValueError(f"sum_to: shape {x.shape} cannot be summed to {shape}")
+    return SumTo(shape)(x)
+
+
+# ------------------------------------------------------------------- indexing
+def _is_basic(index):
+    """Basic indexing (ints, slices, None, ...) never repeats an element."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter a gradient back into a zero tensor of the input's shape.
+
+    With integer-array indices an element can be picked several times
+    (x[[0, 0, 1]]); each pick must add its gradient, hence scatter-add."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        gx = np.zeros_like(gy, shape=self.shape)
+        if _is_basic(self.index):
+            gx[self.index] = gy
+        else:
+            backend.add_at(gx, self.index, gy)
+        return gx
+
+    def backward(self, ggx):
+        return ggx[self.index]
+
+
+def _array_index(part, x):
+    if isinstance(part, Tensor):
+        return part.data
+    if isinstance(part, list):
+        return x.xp.asarray(part)
+    return part
+
+
+def getitem(x, index):
+    index = tuple(_array_index(p, x) for p in index) if isinstance(index, tuple) \
+        else _array_index(index, x)
+    try:
+        return GetItem(index)(x)
+    except IndexError as error:
+        raise IndexError(f"getitem: index {index!r} does not fit a tensor of shape "
+                         f"{x.shape}: {error}") from None
+
+
+# ----------------------------------------------------- joining and splitting
+class Concatenate(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return np.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        bounds = np.cumsum([0] + [x.shape[self.axis] for x in self.inputs])
+        before = (slice(None),) * self.axis
+        return tuple(gy[before + (slice(int(a), int(b)),)] for a, b in zip(bounds, bounds[1:]))
+
+
+class Split(Function):
+    def __init__(self, indices, axis):
+        self.indices, self.axis = indices, axis
+
+    def forward(self, x):
+        return tuple(np.split(x, self.indices, axis=self.axis))
+
+    def backward(self, *gys):
+        return concatenate(gys, self.axis)
+
+
+def concatenate(tensors, axis=0):
+    tensors = _as_tensors(tuple(tensors), "concatenate")
+    first = tensors[0]
+    axis = axis % max(first.ndim, 1)
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
+                                       if i != axis):
+            raise ValueError(f"concatenate: shapes {[x.shape for x in tensors]} must agree on "
+                             f"every axis except axis {axis}")
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis=0):
+    tensors = list(tensors)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    axis = axis % (tensors[0].ndim + 1)
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def split(x, indices_or_sections, axis=0):
+    """NumPy's split: a number of equal sections, or the indices to cut at."""
+    axis = axis % x.ndim
+    if isinstance(indices_or_sections, int):
+        if x.shape[axis] % indices_or_sections:
+            raise ValueError(f"split: axis {axis} of size {x.shape[axis]} cannot be split into "
+                             f"{indices_or_sections} equal sections")
+        step = x.shape[axis] // indices_or_sections
+        indices = tuple(range(step, x.shape[axis], step))
+    else:
+        indices = tuple(int(i) for i in indices_or_sections)
+    return Split(indices, axis)(x)
+
+
+class Pad(Function):
+    def __init__(self, pad_width, value):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        return np.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+
+    def backward(self, gy):
+        return gy[tuple(slice(before, n - after)
+                        for (before, after), n in zip(self.pad_width, gy.shape))]
+
+
+def pad(x, pad_width, value=0.0):
+    """Constant padding, NumPy style: pad_width is ((before, after), ...) per axis,
+    or one (before, after) pair, or one int, for every axis."""
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    if (width < 0).any():
+        raise ValueError(f"pad: negative pad width {pad_width}")
+    return Pad(tuple((int(a), int(b)) for a, b in width), value)(x)

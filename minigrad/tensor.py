@@ -1,0 +1,313 @@
+"""`Tensor`: one NumPy or CuPy array plus what autograd needs to know about it.
+
+The array lives in `.data`. `requires_grad` marks tensors we want gradients
+for; `grad_fn` is the Function that produced this tensor (None for leaves);
+`grad` is filled by `backward()`. Every math method delegates to
+`minigrad.functional`, where each operation is defined once.
+"""
+import numpy as np
+
+from . import backend
+from .autograd import initial_grad, is_grad_enabled, run_backward
+
+float32 = np.float32
+float64 = np.float64
+float16 = np.float16
+int32 = np.int32
+int64 = np.int64
+bool_ = np.bool_
+
+
+def default_dtype_for(value):
+    """dtype for Python data, as torch.tensor does: floats -> float32, ints -> int64."""
+    probe = np.asarray(value)
+    if probe.dtype.kind == "f":
+        return np.float32
+    if probe.dtype.kind in "iu":
+        return np.int64
+    return probe.dtype
+
+
+class Tensor:
+    __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if backend.is_array(data):
+            array_device = backend.device_of_array(data)
+            device = array_device if device is None else backend.normalize_device(device)
+            data = backend.to_device(data, device)
+            xp = backend.xp_of_device(device)
+            data = xp.array(data, dtype=dtype, copy=True)  # a tensor owns its memory
+        else:
+            device = backend.normalize_device(device)
+            xp = backend.xp_of_device(device)
+            with backend.device_scope(device):
+                data = xp.asarray(np.asarray(data, dtype=dtype or default_dtype_for(data)))
+        self._init(data, device)
+        self.requires_grad_(requires_grad)
+
+    def _init(self, data, device):
+        self.data = data
+        self.device = device
+        self.grad = None
+        self.grad_fn = None
+        self.requires_grad = False
+        self._output_index = 0
+        self._retains_grad = False
+
+    @classmethod
+    def _wrap(cls, array, device):
+        """A Tensor around an existing array, without copying (internal)."""
+        t = cls.__new__(cls)
+        t._init(array, device)
+        return t
+
+    @classmethod
+    def _constant(cls, value, like):
+        """A Python number or array as a constant on `like`'s device and dtype."""
+        xp = like.xp
+        dtype = like.dtype if like.dtype.kind == "f" else None
+        if dtype is None and isinstance(value, float):
+            dtype = np.float32
+        with backend.device_scope(like.device):
+            array = xp.asarray(value, dtype=dtype)
+        if array.dtype == np.float64 and like.dtype.kind != "f" and not backend.is_array(value):
+            array = array.astype(np.float32)
+        return cls._wrap(array, like.device)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def xp(self):
+        return backend.xp_of_device(self.device)
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return int(self.data.size)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require gradients, but this tensor "
+                            f"has dtype {self.dtype} (shape {self.shape}); create it with "
+                            "dtype=minigrad.float32 or call .astype(minigrad.float32) first")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad can only be switched off on leaf tensors; "
+                               "use .detach() instead")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        """Keep `.grad` for this non-leaf tensor after backward."""
+        self._retains_grad = True
+        return self
+
+    # ------------------------------------------------------------- conversion
+    def numpy(self):
+        """The values as a NumPy array on the host (a copy when on the GPU)."""
+        return backend.to_numpy(self.data)
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(-1)[0].item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def detach(self):
+        """The same values, cut off from the graph (shares memory)."""
+        return Tensor._wrap(self.data, self.device)
+
+    def to(self, device=None, dtype=None):
+        out = self
+        if device is not None:
+            device = backend.normalize_device(device)
+            if device != self.device:
+                out = F.to_device(out, device)
+        if dtype is not None:
+            out = out.astype(dtype)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=0):
+        return self.to(f"cuda:{index}")
+
+    def astype(self, dtype):
+        return F.astype(self, dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def clone(self):
+        return F.clone(self)
+
+    def zero_(self):
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self.data[...] = value
+        return self
+
+    # --------------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires it."""
+        gradient = initial_grad(self, gradient, "backward")
+        run_backward([self], [gradient], retain_graph, create_graph)
+
+    # ------------------------------------------------------------------ repr
+    def __repr__(self):
+        values = np.array2string(self.numpy(), separator=", ", precision=4, threshold=50,
+                                 prefix="tensor(")
+        extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({values}, {', '.join(extras)})"
+
+    # ------------------------------------------------------ indexing (setitem)
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt "
+                               "its gradient; do it inside `with minigrad.no_grad():` or on .detach()")
+        if isinstance(value, Tensor):
+            value = value.data
+        index = index.data if isinstance(index, Tensor) else index
+        self.data[index] = value
+
+    # ---------------------------------------------------------------- operators
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __pow__(self, other): return F.pow(self, other)
+    def __rpow__(self, other): return F.pow(other, self)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __neg__(self): return F.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return F.abs(self)
+
+    # Comparisons give boolean tensors that are not part of the graph.
+    def __eq__(self, other): return F.equal(self, other)
+    def __ne__(self, other): return F.not_equal(self, other)
+    def __lt__(self, other): return F.less(self, other)
+    def __le__(self, other): return F.less_equal(self, other)
+    def __gt__(self, other): return F.greater(self, other)
+    def __ge__(self, other): return F.greater_equal(self, other)
+    def __invert__(self): return F.logical_not(self)
+    def __and__(self, other): return F.logical_and(self, other)
+    def __or__(self, other): return F.logical_or(self, other)
+    __hash__ = object.__hash__  # tensors are dict keys by identity (optimizer state)
+
+    # ----------------------------------------------------------------- methods
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def sqrt(self): return F.sqrt(self)
+    def abs(self): return F.abs(self)
+    def sin(self): return F.sin(self)
+    def cos(self): return F.cos(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def relu(self): return F.relu(self)
+    def sign(self): return F.sign(self)
+    def maximum(self, other): return F.maximum(self, other)
+    def minimum(self, other): return F.minimum(self, other)
+    def clip(self, min=None, max=None): return F.clip(self, min, max)
+    clamp = clip
+
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return F.var(self, axis, keepdims, ddof)
+    def std(self, axis=None, keepdims=False, ddof=0): return F.std(self, axis, keepdims, ddof)
+    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
+    def softmax(self, axis=-1): return F.softmax(self, axis)
+    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
+    def argmax(self, axis=None, keepdims=False): return F.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return F.argmin(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return F.any(self, axis, keepdims)
+    def all(self, axis=None, keepdims=False): return F.all(self, axis, keepdims)
+    def matmul(self, other): return F.matmul(self, other)
+    def dot(self, other): return F.matmul(self, other)
+
+    def reshape(self, *shape): return F.reshape(self, _shape_args(shape))
+    def view(self, *shape): return F.reshape(self, _shape_args(shape))
+    def transpose(self, *axes): return F.transpose(self, _shape_args(axes) or None)
+    def permute(self, *axes): return F.permute(self, _shape_args(axes))
+    def swapaxes(self, axis1, axis2): return F.swapaxes(self, axis1, axis2)
+    def flatten(self, start_axis=0, end_axis=-1): return F.flatten(self, start_axis, end_axis)
+    def squeeze(self, axis=None): return F.squeeze(self, axis)
+    def unsqueeze(self, axis): return F.unsqueeze(self, axis)
+    def expand(self, *shape): return F.expand(self, _shape_args(shape))
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+    def split(self, indices_or_sections, axis=0): return F.split(self, indices_or_sections, axis)
+    def pad(self, pad_width, value=0.0): return F.pad(self, pad_width, value)
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+
+def _shape_args(args):
+    """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+from . import functional as F  # noqa: E402  (functional imports Tensor: import it last)
