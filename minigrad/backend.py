@@ -120,3 +120,10 @@ def add_at(target, indices, values):
     else:
         _cupyx.scatter_add(target, indices, values)
     return target
+
+
+def array_module(array):
+    """numpy or cupy, whichever `array` belongs to (for code on raw arrays)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy
+    return np

@@ -1,0 +1,1 @@
+"""nn: modules, layers, losses and initialization, with PyTorch's API."""
