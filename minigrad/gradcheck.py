@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from . import backend
-from .autograd import grad, no_grad
+from .autograd import grad
 from .tensor import Tensor
 
 
@@ -59,11 +59,11 @@ def _numerical_derivative(fn, inputs, x, direction, cotangents, eps):
     `direction` is an array shaped like x; x is restored afterwards."""
     original = x.data.copy()
     try:
-        with no_grad():
-            x.data = original + eps * direction
-            plus = _contract(_outputs(fn, inputs), cotangents)
-            x.data = original - eps * direction
-            minus = _contract(_outputs(fn, inputs), cotangents)
+        # Not under no_grad: fn may itself differentiate (gradgradcheck's fn does).
+        x.data = original + eps * direction
+        plus = _contract(_outputs(fn, inputs), cotangents)
+        x.data = original - eps * direction
+        minus = _contract(_outputs(fn, inputs), cotangents)
     finally:
         x.data = original
     return (plus - minus) / (2 * eps)
@@ -103,8 +103,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False,
     differentiable = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     if not differentiable:
         raise ValueError("gradcheck: no input has requires_grad=True, nothing to check")
-    with no_grad():
-        cotangents = [_random_like(o, generator) for o in _outputs(fn, inputs)]
+    outputs = _outputs(fn, inputs)  # (with grad on: fn may differentiate inside)
+    if not outputs:
+        raise ValueError("gradcheck: fn returned no Tensor outputs, nothing to check")
+    cotangents = [_random_like(o, generator) for o in outputs]
     analytical = _analytical_vjp(fn, inputs, differentiable, cotangents)
 
     for index, (x, g) in enumerate(zip(differentiable, analytical)):
@@ -143,8 +145,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     generator = np.random.default_rng(seed)
     inputs = _prepare(inputs, "gradgradcheck")
     positions = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    with no_grad():
-        outputs = _outputs(fn, inputs)
+    outputs = _outputs(fn, inputs)
     if grad_outputs is None:
         grad_outputs = [_random_like(o, generator) for o in outputs]
     grad_outputs = [Tensor(v.data.astype(np.float64), requires_grad=True)

@@ -34,6 +34,8 @@ class Tensor:
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
+        if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, like an array
+            data = np.asarray(data)
         if backend.is_array(data):
             array_device = backend.device_of_array(data)
             device = array_device if device is None else backend.normalize_device(device)
@@ -60,6 +62,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, device):
         """A Tensor around an existing array, without copying (internal)."""
+        if isinstance(array, np.generic):  # NumPy reductions return scalars, not 0-d arrays
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t._init(array, device)
         return t
@@ -193,9 +197,14 @@ class Tensor:
         return self
 
     # --------------------------------------------------------------- autograd
-    def backward(self, gradient=None, retain_graph=False, create_graph=False):
-        """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires it."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires it.
+
+        The graph is freed afterwards unless `retain_graph` (which defaults to
+        `create_graph`, as in PyTorch: a graph of gradients still needs it)."""
         gradient = initial_grad(self, gradient, "backward")
+        if retain_graph is None:
+            retain_graph = create_graph
         run_backward([self], [gradient], retain_graph, create_graph)
 
     # ------------------------------------------------------------------ repr

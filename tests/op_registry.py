@@ -1,0 +1,141 @@
+"""The registry of core ops: one entry per op drives every generic test.
+
+Each entry gives the op as minigrad calls it, an independent NumPy reference,
+the input shapes to try (several broadcasting combinations for binary ops),
+and a domain away from kinks and singularities (log near 0, |x| at 0, ties
+in max), so finite differences are meaningful.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy_reference import np_log_softmax, np_logsumexp, np_softmax
+
+import minigrad
+import minigrad.functional as F
+
+BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)),
+                 ((1, 3), (2, 1))]
+UNARY_SHAPES = [((3, 4),), ((2, 3, 2),), ((5,),)]
+
+
+@dataclass
+class OpSpec:
+    name: str
+    op: callable
+    reference: callable
+    shapes: list
+    low: float = -2.0
+    high: float = 2.0
+    distinct: bool = False       # values must be pairwise distinct (no ties: max, sort)
+    away_from_zero: bool = False  # keep |x| >= 0.2 (abs, relu, division)
+    second_order: bool = True    # gradgradcheck applies
+    tags: set = field(default_factory=set)
+
+
+def _reduce_specs(name, op, reference, **kw):
+    """A reduction over every axis argument NumPy allows: None, int, negative, tuple."""
+    specs = []
+    for axis, keepdims in [(None, False), (0, False), (1, True), (-1, False), ((0, 2), True)]:
+        specs.append(OpSpec(f"{name}[axis={axis},keepdims={keepdims}]",
+                            lambda x, a=axis, k=keepdims: op(x, a, k),
+                            lambda x, a=axis, k=keepdims: reference(x, a, k),
+                            [((2, 3, 4),)], **kw))
+    return specs
+
+
+REGISTRY = [
+    # arithmetic (operators and functions)
+    OpSpec("add", lambda x, y: x + y, np.add, BINARY_SHAPES),
+    OpSpec("sub", lambda x, y: x - y, np.subtract, BINARY_SHAPES),
+    OpSpec("mul", lambda x, y: x * y, np.multiply, BINARY_SHAPES),
+    OpSpec("div", lambda x, y: x / y, np.divide, BINARY_SHAPES, low=0.5, high=2.0),
+    OpSpec("pow", lambda x, y: x ** y, np.power, BINARY_SHAPES, low=0.5, high=2.0),
+    OpSpec("pow_scalar", lambda x: x ** 3.0, lambda x: x ** 3.0, UNARY_SHAPES),
+    OpSpec("rsub_scalar", lambda x: 2.0 - x, lambda x: 2.0 - x, UNARY_SHAPES),
+    OpSpec("rdiv_scalar", lambda x: 1.0 / x, lambda x: 1.0 / x, UNARY_SHAPES, low=0.5),
+    OpSpec("neg", lambda x: -x, np.negative, UNARY_SHAPES),
+    OpSpec("matmul", lambda x, y: x @ y, np.matmul,
+           [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((4,), (4, 3)),
+            ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4,))]),
+    # unary functions
+    OpSpec("exp", F.exp, np.exp, UNARY_SHAPES),
+    OpSpec("log", F.log, np.log, UNARY_SHAPES, low=0.3, high=3.0),
+    OpSpec("sqrt", F.sqrt, np.sqrt, UNARY_SHAPES, low=0.3, high=3.0),
+    OpSpec("abs", F.abs, np.abs, UNARY_SHAPES, away_from_zero=True),
+    OpSpec("sin", F.sin, np.sin, UNARY_SHAPES),
+    OpSpec("cos", F.cos, np.cos, UNARY_SHAPES),
+    OpSpec("tanh", F.tanh, np.tanh, UNARY_SHAPES),
+    OpSpec("sigmoid", F.sigmoid, lambda x: 1 / (1 + np.exp(-x)), UNARY_SHAPES),
+    OpSpec("relu", F.relu, lambda x: np.maximum(x, 0), UNARY_SHAPES, away_from_zero=True),
+    OpSpec("maximum", F.maximum, np.maximum, BINARY_SHAPES, distinct=True),
+    OpSpec("minimum", F.minimum, np.minimum, BINARY_SHAPES, distinct=True),
+    OpSpec("clip", lambda x: F.clip(x, -0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7), UNARY_SHAPES,
+           distinct=True, tags={"kinks_at_bounds"}),
+    OpSpec("where", lambda x, y: F.where(x.detach() > 0, x, y),
+           lambda x, y: np.where(x > 0, x, y), BINARY_SHAPES, away_from_zero=True),
+    # reductions
+    *_reduce_specs("sum", F.sum, lambda x, a, k: np.sum(x, axis=a, keepdims=k)),
+    *_reduce_specs("mean", F.mean, lambda x, a, k: np.mean(x, axis=a, keepdims=k)),
+    *_reduce_specs("max", F.max, lambda x, a, k: np.max(x, axis=a, keepdims=k), distinct=True),
+    *_reduce_specs("min", F.min, lambda x, a, k: np.min(x, axis=a, keepdims=k), distinct=True),
+    *_reduce_specs("var", F.var, lambda x, a, k: np.var(x, axis=a, keepdims=k)),
+    *_reduce_specs("std", F.std, lambda x, a, k: np.std(x, axis=a, keepdims=k)),
+    *_reduce_specs("logsumexp", F.logsumexp, lambda x, a, k: np_logsumexp(x, a, k)),
+    OpSpec("var_ddof1", lambda x: F.var(x, 1, ddof=1), lambda x: np.var(x, 1, ddof=1),
+           [((3, 4),)]),
+    OpSpec("softmax", lambda x: F.softmax(x, 1), lambda x: np_softmax(x, 1), [((3, 4),), ((2, 3, 2),)]),
+    OpSpec("softmax_axis0", lambda x: F.softmax(x, 0), lambda x: np_softmax(x, 0), [((3, 4),)]),
+    OpSpec("log_softmax", lambda x: F.log_softmax(x, -1), lambda x: np_log_softmax(x, -1),
+           [((3, 4),), ((2, 3, 2),)]),
+    # shape
+    OpSpec("reshape", lambda x: x.reshape(4, 3), lambda x: x.reshape(4, 3), [((3, 4),)]),
+    OpSpec("reshape_infer", lambda x: x.reshape(-1, 2), lambda x: x.reshape(-1, 2), [((3, 4),)]),
+    OpSpec("transpose", lambda x: x.transpose(), lambda x: x.transpose(), [((2, 3, 4),)]),
+    OpSpec("T", lambda x: x.T, lambda x: x.T, [((3, 4),)]),
+    OpSpec("permute", lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)]),
+    OpSpec("swapaxes", lambda x: x.swapaxes(0, 2), lambda x: x.swapaxes(0, 2), [((2, 3, 4),)]),
+    OpSpec("flatten", lambda x: x.flatten(1), lambda x: x.reshape(2, -1), [((2, 3, 4),)]),
+    OpSpec("squeeze", lambda x: x.squeeze(1), lambda x: x.squeeze(1), [((3, 1, 4),)]),
+    OpSpec("unsqueeze", lambda x: x.unsqueeze(-1), lambda x: x[..., None], [((3, 4),)]),
+    OpSpec("expand", lambda x: x.expand(2, -1, 4), lambda x: np.broadcast_to(x, (2, 3, 4)),
+           [((3, 1),)]),
+    OpSpec("broadcast_to", lambda x: x.broadcast_to((2, 3, 4)),
+           lambda x: np.broadcast_to(x, (2, 3, 4)), [((4,),), ((3, 1),)]),
+    OpSpec("getitem_basic", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [((3, 4),)]),
+    OpSpec("getitem_int", lambda x: x[1, :, -1], lambda x: x[1, :, -1], [((2, 3, 4),)]),
+    OpSpec("getitem_none_ellipsis", lambda x: x[None, ..., 1], lambda x: x[None, ..., 1],
+           [((2, 3, 4),)]),
+    OpSpec("getitem_array_repeated", lambda x: x[[0, 2, 0, 0]], lambda x: x[[0, 2, 0, 0]],
+           [((3, 4),)]),
+    OpSpec("getitem_2d_arrays", lambda x: x[[0, 1, 1], [2, 2, 0]],
+           lambda x: x[[0, 1, 1], [2, 2, 0]], [((3, 4),)]),
+    OpSpec("getitem_bool_mask", lambda x: x[x.detach() > 0], lambda x: x[x > 0], [((3, 4),)],
+           away_from_zero=True),
+    OpSpec("concatenate", lambda x, y: F.concatenate([x, y, x], axis=1),
+           lambda x, y: np.concatenate([x, y, x], axis=1), [((2, 3), (2, 1))]),
+    OpSpec("stack", lambda x, y: F.stack([x, y], axis=1), lambda x, y: np.stack([x, y], 1),
+           [((2, 3), (2, 3))]),
+    OpSpec("split", lambda x: F.split(x, [1, 3], axis=1)[1] * F.split(x, 2, axis=0)[0][:, :2],
+           lambda x: np.split(x, [1, 3], axis=1)[1] * np.split(x, 2, axis=0)[0][:, :2],
+           [((2, 4),)]),
+    OpSpec("pad", lambda x: F.pad(x, ((1, 0), (2, 1)), value=0.5),
+           lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [((2, 3),)]),
+]
+
+
+def sample_inputs(spec, shapes, device, dtype=np.float64, seed=0):
+    """Random inputs in the spec's domain, as Tensors requiring grad."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for shape in shapes:
+        x = rng.uniform(spec.low, spec.high, size=shape)
+        if spec.away_from_zero:
+            x = np.where(np.abs(x) < 0.2, np.sign(x + 1e-12) * 0.2 + x, x)
+        if spec.distinct and x.size:
+            # a random permutation of well-separated values: no ties anywhere
+            x = (rng.permutation(x.size).reshape(shape) - x.size / 2) * 0.37 + 0.05
+        arrays.append(x.astype(dtype))
+    if spec.distinct and len(arrays) == 2:  # separate the two operands of maximum
+        arrays[1] = arrays[1] + 0.11
+    tensors = [minigrad.tensor(a, device=device, requires_grad=True) for a in arrays]
+    return arrays, tensors
