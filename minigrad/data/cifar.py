@@ -89,10 +89,14 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     pickle is unsafe on untrusted files: loading calls any function the file
     names. The official CIFAR-10 batches are pickles (a dict of b"data", a
     uint8 array (10000, 3072), and b"labels", a list of ints), so we read them,
-    and only them, with this unpickler, which lets through just the three
-    names NumPy needs to rebuild an array."""
+    and only them, with this unpickler, which lets through just the names NumPy
+    needs to rebuild an array, plus `_codecs.encode` (how Python 3 writes bytes
+    in protocol 2, as in re-saved copies of the batches)."""
 
     def find_class(self, module, name):
+        if (module, name) == ("_codecs", "encode"):
+            import codecs
+            return codecs.encode
         if (module, name) in (("numpy.core.multiarray", "_reconstruct"),
                               ("numpy._core.multiarray", "_reconstruct")):
             return _reconstruct
