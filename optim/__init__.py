@@ -4,3 +4,8 @@ Files go from simple to complex; each rule's docstring gives its equations.
 """
 from .optimizer import Optimizer
 from .sgd import SGD
+# learning-rate schedules, penalties, gradient clipping, early stopping
+from . import lr_scheduler
+from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
+from .clip import clip_grad_norm_, clip_grad_value_
+from .early_stopping import EarlyStopping
