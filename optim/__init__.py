@@ -9,3 +9,7 @@ from . import lr_scheduler
 from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
 from .clip import clip_grad_norm_, clip_grad_value_
 from .early_stopping import EarlyStopping
+# learning-rate free, schedule free, curvature, wrappers, weight averaging
+from .dadapt import DAdaptSGD, DAdaptAdam
+from .prodigy import Prodigy
+from .schedule_free import ScheduleFreeSGD, ScheduleFreeAdamW
