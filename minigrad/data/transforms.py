@@ -252,7 +252,9 @@ class RandomRotation(Transform):
             return sample(np.rint(y_src).astype(np.int64), np.rint(x_src).astype(np.int64))
         # bilinear: a weighted mean of the 4 pixels around (y_src, x_src)
         y0, x0 = np.floor(y_src), np.floor(x_src)
-        wy, wx = (y_src - y0)[:, None], (x_src - x0)[:, None]      # (N, 1, H, W) weights
+        wdtype = x.dtype if x.dtype.kind == "f" else np.float32  # float32 math for float32 images
+        wy = (y_src - y0).astype(wdtype)[:, None]                  # (N, 1, H, W) weights
+        wx = (x_src - x0).astype(wdtype)[:, None]
         y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
         out = ((1 - wy) * (1 - wx) * sample(y0, x0) + (1 - wy) * wx * sample(y0, x0 + 1)
                + wy * (1 - wx) * sample(y0 + 1, x0) + wy * wx * sample(y0 + 1, x0 + 1))
