@@ -139,6 +139,50 @@ def test_closed_forms_for_every_group(make, closed):
         s.step()
 
 
+def optax_warmup_cosine_decay(init, peak, warmup, decay_steps, end, exponent, t):
+    """optax.warmup_cosine_decay_schedule, as optax writes it (0.2.8)."""
+    if t < warmup:
+        return (init - peak) * (1 - t / warmup) + peak
+    alpha = end / peak
+    count = min(t - warmup, decay_steps - warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * count / (decay_steps - warmup)))
+    return peak * ((1 - alpha) * cosine ** exponent + alpha)
+
+
+def hf_wsd_factor(t, W, S, D, warmup_type, decay_type, r):
+    """transformers' _get_wsd_scheduler_lambda (num_cycles = 0.5)."""
+    if t < W:
+        p = t / max(1, W)
+        f = {"linear": p, "cosine": 0.5 * (1 - math.cos(math.pi * p)),
+             "1-sqrt": 1 - math.sqrt(1 - p)}[warmup_type]
+        return max(0.0, f * (1 - r) + r)
+    if t < W + S:
+        return 1.0
+    if t < W + S + D:
+        p = (t - W - S) / max(1, D)
+        f = {"linear": 1 - p, "cosine": 0.5 * (1 + math.cos(math.pi * 0.5 * 2 * p)),
+             "1-sqrt": 1 - math.sqrt(p)}[decay_type]
+        return max(0.0, f * (1 - r) + r)
+    return r
+
+
+@pytest.mark.parametrize("warmup_type", ["linear", "cosine", "1-sqrt"])
+@pytest.mark.parametrize("decay_type", ["linear", "cosine", "1-sqrt"])
+def test_warmup_schedules_match_their_references(warmup_type, decay_type):
+    o = sgd(lr=0.3)
+    s = L.WarmupStableDecayLR(o, 4, 5, 6, warmup_type, decay_type, min_lr_ratio=0.05)
+    for t in range(20):
+        assert o.param_groups[0]["lr"] == pytest.approx(
+            0.3 * hf_wsd_factor(t, 4, 5, 6, warmup_type, decay_type, 0.05), rel=1e-14)
+        s.step()
+    o = sgd(lr=0.3)
+    s = L.WarmupCosineLR(o, 5, 17, start_factor=0.2, eta_min=0.01, exponent=2.0)
+    for t in range(25):
+        assert o.param_groups[0]["lr"] == pytest.approx(
+            optax_warmup_cosine_decay(0.06, 0.3, 5, 17, 0.01, 2.0, t), rel=1e-14)
+        s.step()
+
+
 def test_initial_lr_and_base_lrs_as_torch():
     o = sgd(lr=0.2, groups=2)
     s = L.ExponentialLR(o, 0.5)

@@ -53,7 +53,8 @@ class SequentialLR(_Composite):
         # 0.01 0.04 0.07 | 0.1 0.09 0.081 ...
 
     At its milestone a scheduler restarts from its own t = 0, in closed form
-    (so it starts from base_lr, not from the lr the previous one left).
+    where it has one (so it starts from base_lr, not from the lr the previous
+    one left).
     Construction resets the lr to initial_lr and undoes the initial steps the
     schedulers took when they were built (as torch does).
     """
