@@ -127,3 +127,19 @@ def array_module(array):
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy
     return np
+
+
+def erf(array):
+    """The error function, elementwise, keeping the array's dtype (for exact GELU).
+
+    NumPy has no erf: use SciPy's when installed, else Python's math.erf per
+    element (exact, but slow on large arrays); CuPy has its own."""
+    if not isinstance(array, np.ndarray):
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(array)
+    try:
+        from scipy.special import erf as _scipy_erf
+    except ImportError:
+        import math
+        return np.vectorize(math.erf, otypes=[np.float64])(array).astype(array.dtype, copy=False)
+    return _scipy_erf(array).astype(array.dtype, copy=False)

@@ -7,3 +7,8 @@ from .ops.elementwise import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
+from .ops.activation import *  # noqa: F401,F403
+from .ops.dropout import *  # noqa: F401,F403
+from .ops.linear import *  # noqa: F401,F403
+from .ops.attention import *  # noqa: F401,F403
+from .ops.loss import *  # noqa: F401,F403

@@ -1,1 +1,23 @@
-"""nn: modules, layers, losses and initialization, with PyTorch's API."""
+"""nn: modules, layers, losses and initialization, with PyTorch's API.
+
+    import nn
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    loss = nn.CrossEntropyLoss()(model(x), y)
+
+Layers hold parameters and call `minigrad.functional` (also reachable as
+`nn.functional`), where every differentiable operation is defined.
+"""
+from minigrad import functional
+
+from . import init
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .attention import MultiheadAttention
+from .containers import ModuleDict, ModuleList, Sequential
+from .conv import Conv2d, ConvTranspose2d
+from .dropout import Dropout, Dropout2d
+from .linear import Embedding, Flatten, Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,
+                   NLLLoss, SmoothL1Loss)
+from .module import Module, Parameter
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

@@ -1,0 +1,320 @@
+"""Loss functions, with PyTorch's arguments and `reduction='mean'|'sum'|'none'`.
+
+Classification over C classes (integer targets): `cross_entropy` (fused
+log-softmax + negative log-likelihood) and `nll_loss` (on log-probabilities).
+Binary: `binary_cross_entropy` (on probabilities), and
+`binary_cross_entropy_with_logits` (on logits: stable, prefer it).
+Regression: `mse_loss`, `l1_loss`, `smooth_l1_loss`, `huber_loss`, composed
+from Tensor ops (their derivatives come from the ops they are made of).
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, _as_tensors
+from ..tensor import Tensor
+from .activation import softplus
+from .elementwise import abs, log, maximum, where
+from .reduce import softmax
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+
+def _check_reduction(reduction, op_name):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+# ------------------------------------------------------------- class targets
+class ClassTargets:
+    """Integer targets (N, d1, ...) for scores (N, C, d1, ...), checked once.
+
+    Holds `target` (ignored entries replaced by class 0, so it can index),
+    `keep` (False where target == ignore_index), `class_weight` (C,) or None,
+    and `sample_weight` = class_weight[target] * keep: the weight w_i of each
+    sample, whose sum is what a weighted mean divides by (as PyTorch does)."""
+
+    def __init__(self, scores, target, weight, ignore_index, op_name):
+        xp = scores.xp
+        target = target.data if isinstance(target, Tensor) else xp.asarray(target)
+        if target.dtype.kind not in "iu":
+            raise TypeError(f"{op_name}: target must hold integer class indices, got dtype "
+                            f"{target.dtype} (shape {target.shape}); convert it with "
+                            ".astype(minigrad.int64)")
+        expected = scores.shape[:1] + scores.shape[2:]
+        if scores.ndim < 2 or target.shape != expected:
+            raise ValueError(f"{op_name}: input of shape {scores.shape} (N, C, d1, ...) needs a "
+                             f"target of shape {expected} (N, d1, ...), got {target.shape}")
+        num_classes = scores.shape[1]
+        self.keep = target != ignore_index
+        valid = target[self.keep]
+        if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
+            raise IndexError(f"{op_name}: target values must be class indices in [0, "
+                             f"{num_classes}) (or ignore_index={ignore_index}), got values "
+                             f"from {int(valid.min())} to {int(valid.max())}")
+        self.target = xp.where(self.keep, target, 0)
+        self.class_weight = None
+        if weight is not None:
+            weight = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
+            if weight.shape != (num_classes,):
+                raise ValueError(f"{op_name}: weight must have shape ({num_classes},), one "
+                                 f"value per class, got {weight.shape}")
+            self.class_weight = weight.astype(scores.dtype)
+            self.sample_weight = self.class_weight[self.target] * self.keep
+        else:
+            self.sample_weight = self.keep.astype(scores.dtype)
+
+    def pick(self, scores):
+        """scores[i, target_i] for every sample i: (N, C, d...) -> (N, d...)."""
+        return np.take_along_axis(scores, self.target[:, None], axis=1)[:, 0]
+
+    def one_hot(self, scores):
+        """onehot[i, c] = (c == target_i), shaped and typed like the array `scores`."""
+        classes = backend.array_module(scores).arange(scores.shape[1]).reshape((1, -1) + (1,) * (scores.ndim - 2))
+        return (classes == self.target[:, None]).astype(scores.dtype)
+
+    def class_weight_column(self, scores):
+        """class_weight reshaped (1, C, 1, ...) to broadcast against scores."""
+        return self.class_weight.reshape((1, -1) + (1,) * (scores.ndim - 2))
+
+
+def _reduce_array(loss, reduction, denominator):
+    xp = backend.array_module(loss)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.asarray(loss.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = nan, as PyTorch
+        return xp.asarray(loss.sum() / denominator)
+
+
+def _unreduce_grad(gy, reduction, denominator):
+    """The upstream gradient as a per-sample factor, broadcastable to (N, C, d...)."""
+    if reduction == "none":
+        return gy.unsqueeze(1)
+    if reduction == "sum":
+        return gy
+    return gy / Tensor._wrap(denominator, gy.device)
+
+
+class CrossEntropy(Function):
+    r"""Fused log-softmax + negative log-likelihood over axis 1 (the classes).
+
+    With p = log_softmax(x), a per-sample weight w_i = weight[y_i] (0 for
+    ignored samples) and label smoothing eps over C classes, each sample's
+    loss is   l_i = -sum_c q_ic p_ic,   q_ic = (1 - eps) w_i [c = y_i] + (eps / C) weight_c,
+    and since d p_ic / d x_ik = [c = k] - softmax_ik,
+
+        dl_i / dx_ik = softmax_ik * sum_c q_ic - q_ik      (softmax - onehot, when unweighted)
+
+    'mean' divides by sum_i w_i. The backward applies softmax as a Tensor op,
+    so it is itself differentiable (second derivatives are exact)."""
+
+    def __init__(self, targets, label_smoothing, reduction):
+        self.targets, self.eps, self.reduction = targets, label_smoothing, reduction
+
+    def forward(self, x):
+        t = self.targets
+        # log_softmax, shifted by the max so exp never overflows (finite at +-1e4)
+        shifted = x - x.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = -(1.0 - self.eps) * t.sample_weight * t.pick(logp)
+        if self.eps > 0:
+            weighted = logp if t.class_weight is None else logp * t.class_weight_column(logp)
+            loss -= (self.eps / x.shape[1]) * t.keep * weighted.sum(axis=1)
+        self.denominator = t.sample_weight.sum()
+        return _reduce_array(loss, self.reduction, self.denominator)
+
+    def target_distribution(self, x):
+        """q (N, C, d...): the constant weights of each log-probability in the loss."""
+        t = self.targets
+        q = (1.0 - self.eps) * t.sample_weight[:, None] * t.one_hot(x)
+        if self.eps > 0:
+            column = 1.0 if t.class_weight is None else t.class_weight_column(x)
+            q += (self.eps / x.shape[1]) * t.keep[:, None] * column
+        return q.astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        q = self.target_distribution(x.data)
+        total = Tensor._wrap(q.sum(axis=1, keepdims=True), x.device)  # sum_c q_ic
+        q = Tensor._wrap(q, x.device)
+        return _unreduce_grad(gy, self.reduction, self.denominator) * (softmax(x, axis=1) * total - q)
+
+
+class NLLLoss(Function):
+    r"""l_i = -w_i * p[i, y_i] on log-probabilities p;  dl_i/dp_ic = -w_i [c = y_i].
+
+    Linear in p, so the backward is a constant times the upstream gradient."""
+
+    def __init__(self, targets, reduction):
+        self.targets, self.reduction = targets, reduction
+
+    def forward(self, logp):
+        t = self.targets
+        self.denominator = t.sample_weight.sum()
+        return _reduce_array(-t.sample_weight * t.pick(logp), self.reduction, self.denominator)
+
+    def backward(self, gy):
+        logp = self.inputs[0]
+        t = self.targets
+        picked = Tensor._wrap(t.sample_weight[:, None] * t.one_hot(logp.data), logp.device)
+        return _unreduce_grad(gy, self.reduction, self.denominator) * -picked
+
+
+def _unbatched(x, target, op_name):
+    """A single sample (C,) with a scalar target becomes a batch of one."""
+    target_ndim = target.ndim if hasattr(target, "ndim") else np.ndim(target)
+    if x.ndim == 1 and target_ndim == 0:
+        return x.reshape((1, -1)), (target.reshape((1,)) if isinstance(target, Tensor)
+                                    else x.xp.asarray(target).reshape((1,))), True
+    return x, target, False
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) against integer
+    class targets (N,) or (N, d1, ...); the classes are axis 1, as in PyTorch."""
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x, target, single = _unbatched(input, target, "cross_entropy")
+    targets = ClassTargets(x, target, weight, ignore_index, "cross_entropy")
+    loss = CrossEntropy(targets, float(label_smoothing), reduction)(x)
+    return loss.reshape(()) if single and reduction == "none" else loss
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities `input` (N, C, d1, ...) at
+    integer class targets (N, d1, ...): use it after log_softmax."""
+    _check_reduction(reduction, "nll_loss")
+    x, target, single = _unbatched(input, target, "nll_loss")
+    targets = ClassTargets(x, target, weight, ignore_index, "nll_loss")
+    loss = NLLLoss(targets, reduction)(x)
+    return loss.reshape(()) if single and reduction == "none" else loss
+
+
+# ------------------------------------------------------------------ regression
+def _pair(input, target, op_name):
+    input, target = _as_tensors((input, target), op_name)
+    if input.shape != target.shape:
+        # PyTorch broadcasts with this warning; (N, 1) against (N,) silently
+        # becomes (N, N), a classic bug, hence the hint.
+        warnings.warn(f"{op_name}: target shape {target.shape} differs from input shape "
+                      f"{input.shape}; they will be broadcast, which is likely wrong: reshape "
+                      "one to match the other", stacklevel=3)
+    return input, target
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2, reduced."""
+    _check_reduction(reduction, "mse_loss")
+    input, target = _pair(input, target, "mse_loss")
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|, reduced (gradient sign(input - target), 0 at a tie)."""
+    _check_reduction(reduction, "l1_loss")
+    input, target = _pair(input, target, "l1_loss")
+    return _reduce(abs(input - target), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target):
+    quadratic near zero, linear (robust to outliers) beyond beta."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    input, target = _pair(input, target, "smooth_l1_loss")
+    d = input - target
+    if beta == 0:
+        return _reduce(abs(d), reduction)  # the quadratic piece has zero width: plain L1
+    size = abs(d)
+    return _reduce(where(size < beta, d * d * (0.5 / beta), size - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| < delta, else delta * (|d| - 0.5 delta): smooth_l1 times delta."""
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    input, target = _pair(input, target, "huber_loss")
+    d = input - target
+    size = abs(d)
+    return _reduce(where(size < delta, d * d * 0.5, (size - 0.5 * delta) * delta), reduction)
+
+
+# ---------------------------------------------------------------------- binary
+class BinaryCrossEntropy(Function):
+    r"""l = -(y log x + (1 - y) log(1 - x)), each log clamped at -100 (PyTorch's
+    choice: x = 0 or 1 gives a large finite loss, never inf).
+
+        dl/dx = (x - y) / (x (1 - x))   (denominator floored at 1e-12, as PyTorch)
+        dl/dy = log(1 - x) - log(x)"""
+
+    def forward(self, x, y):
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            log_x = np.maximum(np.log(x), -100.0)
+            log_1mx = np.maximum(np.log1p(-x), -100.0)
+        return -(y * log_x + (1.0 - y) * log_1mx)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        gx = gy * (x - y) / maximum(x * (1.0 - x), 1e-12) if self.needs_input_grad[0] else None
+        gt = None
+        if self.needs_input_grad[1]:
+            gt = gy * (log(1.0 - x).clip(min=-100.0) - log(x).clip(min=-100.0))
+        return gx, gt
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities `input` in [0, 1] against targets
+    in [0, 1]; `weight` (broadcastable) rescales each element's loss."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    input, target = _as_tensors((input, target), "binary_cross_entropy")
+    if input.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy: target shape {target.shape} must equal input "
+                         f"shape {input.shape}")
+    if input.size and (float(input.data.min()) < 0 or float(input.data.max()) > 1):
+        raise ValueError("binary_cross_entropy: all input values must be probabilities in "
+                         "[0, 1]; for raw scores (logits) use binary_cross_entropy_with_logits")
+    loss = BinaryCrossEntropy()(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    r"""Binary cross-entropy on logits x, stable for any x:
+
+        l = (1 - y) x + (1 + (pos_weight - 1) y) * softplus(-x)
+
+    since -log sigmoid(x) = softplus(-x) = log(1 + e^{-x}) and
+    -log(1 - sigmoid(x)) = x + softplus(-x). `pos_weight` (broadcast over the
+    last axis, one value per class) multiplies the loss of the positives."""
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    input, target = _as_tensors((input, target), "binary_cross_entropy_with_logits")
+    if input.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: target shape {target.shape} must "
+                         f"equal input shape {input.shape}")
+    # threshold=inf: the exact log1p form everywhere (no linear cut-over)
+    log_one_plus_exp = softplus(-input, threshold=math.inf)
+    if pos_weight is not None:
+        log_one_plus_exp = log_one_plus_exp * ((pos_weight - 1.0) * target + 1.0)
+    loss = (1.0 - target) * input + log_one_plus_exp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

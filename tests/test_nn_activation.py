@@ -1,0 +1,137 @@
+"""Activations: leaky_relu, elu, gelu (exact and tanh), silu, softplus.
+
+Each is checked three ways: forward against an independent NumPy reference,
+gradcheck and gradgradcheck in float64 (inputs kept away from the kinks),
+and, when PyTorch is installed, forward and backward against torch."""
+import math
+
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.functional as F
+import nn
+
+_erf = np.vectorize(math.erf)
+
+
+def _np_softplus(x, beta, threshold):
+    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+# name -> (minigrad function, NumPy reference, torch function name and kwargs)
+ACTIVATIONS = {
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+                   ("leaky_relu", {"negative_slope": 0.2})),
+    "elu": (lambda x: F.elu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * (np.exp(x) - 1)),
+            ("elu", {"alpha": 1.5})),
+    "gelu": (F.gelu, lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))), ("gelu", {})),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                  lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+                  ("gelu", {"approximate": "tanh"})),
+    "silu": (F.silu, lambda x: x / (1 + np.exp(-x)), ("silu", {})),
+    "softplus": (F.softplus, lambda x: _np_softplus(x, 1.0, 20.0), ("softplus", {})),
+    "softplus_beta": (lambda x: F.softplus(x, beta=2.0, threshold=3.0),
+                      lambda x: _np_softplus(x, 2.0, 3.0),
+                      ("softplus", {"beta": 2.0, "threshold": 3.0})),
+}
+
+
+def _away_from_kinks(shape, seed=0):
+    """Values in [-3, 3] at least 0.1 away from 0 and from 1.5 (softplus_beta's
+    threshold point beta * x = 3), where finite differences would straddle a kink."""
+    x = np.random.default_rng(seed).uniform(-3, 3, shape)
+    x = np.where(np.abs(x) < 0.1, x + 0.3, x)
+    return np.where(np.abs(x - 1.5) < 0.1, x + 0.3, x)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_forward_matches_numpy(name, device):
+    fn, reference, _ = ACTIVATIONS[name]
+    x = np.random.default_rng(1).uniform(-6, 6, (5, 7))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        y = fn(minigrad.tensor(x.astype(dtype), device=device))
+        assert y.dtype == dtype and y.device == minigrad.backend.normalize_device(device)
+        np.testing.assert_allclose(y.numpy(), reference(x), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_gradcheck_and_gradgradcheck(name):
+    fn = ACTIVATIONS[name][0]
+    x = minigrad.tensor(_away_from_kinks((3, 4)), requires_grad=True)
+    assert minigrad.gradcheck(fn, (x,))
+    assert minigrad.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_matches_torch_forward_and_backward(name):
+    torch = pytest.importorskip("torch")
+    fn, _, (torch_name, kwargs) = ACTIVATIONS[name]
+    x = np.random.default_rng(2).normal(0, 4, (64,)).astype(np.float32)
+    g = np.random.default_rng(3).normal(0, 1, (64,)).astype(np.float32)
+    ours = minigrad.tensor(x, requires_grad=True)
+    y = fn(ours)
+    y.backward(minigrad.tensor(g))
+    theirs = torch.tensor(x, requires_grad=True)
+    y_t = getattr(torch.nn.functional, torch_name)(theirs, **kwargs)
+    y_t.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=2e-6)
+
+
+def test_derivative_at_the_kinks_follows_pytorch():
+    # leaky_relu'(0) = slope and elu'(0) = alpha (the x > 0 test fails at 0)
+    x = minigrad.tensor([0.0, 0.0], requires_grad=True)
+    (F.leaky_relu(x[0:1], 0.3).sum() + F.elu(x[1:2], 2.0).sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.3, 2.0])
+
+
+def test_no_overflow_or_nan_at_extreme_inputs():
+    x = minigrad.tensor([-1000.0, -50.0, 50.0, 1000.0], dtype=np.float64, requires_grad=True)
+    for fn in (F.elu, F.silu, F.softplus, lambda t: F.softplus(t, threshold=math.inf), F.gelu):
+        y = fn(x)
+        (gx,) = minigrad.grad(y.sum(), x, create_graph=True)
+        (ggx,) = minigrad.grad(gx.sum(), x)
+        assert np.isfinite(y.numpy()).all() and np.isfinite(gx.numpy()).all()
+        assert np.isfinite(ggx.numpy()).all()
+    # softplus without its linear cut-over is still exact far out: log(1 + e^1000) = 1000
+    np.testing.assert_allclose(F.softplus(x, threshold=math.inf).numpy()[3], 1000.0)
+
+
+def test_second_derivatives_by_hand():
+    # gelu'' = phi(x) (2 - x^2); silu'' = s(1-s)(2 + x(1-2s)); elu'' = alpha e^x for x < 0
+    x0 = np.array([-1.3, -0.4, 0.7, 2.1])
+    x = minigrad.tensor(x0, requires_grad=True)
+    phi = np.exp(-x0 ** 2 / 2) / np.sqrt(2 * np.pi)
+    s = 1 / (1 + np.exp(-x0))
+    expected = {F.gelu: phi * (2 - x0 ** 2), F.silu: s * (1 - s) * (2 + x0 * (1 - 2 * s)),
+                (lambda t: F.elu(t, 1.5)): np.where(x0 > 0, 0.0, 1.5 * np.exp(x0))}
+    for fn, second in expected.items():
+        (gx,) = minigrad.grad(fn(x).sum(), x, create_graph=True)
+        (ggx,) = minigrad.grad(gx.sum(), x)
+        np.testing.assert_allclose(ggx.numpy(), second, rtol=1e-10, atol=1e-12)
+
+
+def test_activation_modules_call_their_functions():
+    x = minigrad.tensor(np.linspace(-3, 3, 13))
+    pairs = [(nn.ReLU(), F.relu(x)), (nn.LeakyReLU(0.1), F.leaky_relu(x, 0.1)),
+             (nn.ELU(0.5), F.elu(x, 0.5)), (nn.GELU("tanh"), F.gelu(x, "tanh")),
+             (nn.SiLU(), F.silu(x)), (nn.Softplus(2.0, 4.0), F.softplus(x, 2.0, 4.0)),
+             (nn.Sigmoid(), F.sigmoid(x)), (nn.Tanh(), F.tanh(x))]
+    for module, expected in pairs:
+        np.testing.assert_array_equal(module(x).numpy(), expected.numpy())
+    m = minigrad.tensor(np.random.default_rng(0).normal(size=(2, 3)))
+    np.testing.assert_allclose(nn.Softmax(dim=0)(m).numpy().sum(axis=0), 1.0)
+    np.testing.assert_allclose(np.exp(nn.LogSoftmax(dim=1)(m).numpy()).sum(axis=1), 1.0)
+    assert repr(nn.LeakyReLU(0.1)) == "LeakyReLU(negative_slope=0.1)"
+    assert repr(nn.GELU()) == "GELU(approximate='none')"
+
+
+def test_bad_arguments_are_named():
+    x = minigrad.tensor([1.0])
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh'"):
+        F.gelu(x, approximate="fast")
+    with pytest.raises(ValueError, match="softplus: beta must be non-zero"):
+        F.softplus(x, beta=0)
+    with pytest.raises(ValueError, match="GELU: approximate"):
+        nn.GELU("erf")
