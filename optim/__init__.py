@@ -13,3 +13,4 @@ from .early_stopping import EarlyStopping
 from .dadapt import DAdaptSGD, DAdaptAdam
 from .prodigy import Prodigy
 from .schedule_free import ScheduleFreeSGD, ScheduleFreeAdamW
+from .curvature import AdaHessian, SophiaH, SophiaG

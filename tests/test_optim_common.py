@@ -1,0 +1,153 @@
+"""Contracts every optimizer exported by `optim` must keep.
+
+Rules are discovered from `optim` (every `Optimizer` subclass it exports)
+and each one is run through:
+  * the loss goes down on a small convex least-squares problem;
+  * saving mid-run (state_dict -> minigrad.save/load -> load_state_dict into
+    a fresh optimizer on fresh parameters) and resuming gives exactly, bit
+    for bit, the parameters of an uninterrupted run;
+  * float32 parameters stay float32, and so does every floating array of
+    their state;
+  * a parameter whose grad is None is skipped: its value and its state
+    do not change.
+
+A rule that needs more than `Rule(params)` and `step()` gets ONE line in
+SPECIAL below. Keys (all optional):
+  make        callable(params) -> optimizer (wrappers, required arguments, lr)
+  closure     True: step() is always given a closure (zero_grad, loss, backward)
+  create_graph True: the closure calls loss.backward(create_graph=True)
+  matrix_only True: only the 2-D weight is optimized (the bias stays fixed)
+  steps       steps for the loss-decrease check (default 30)
+"""
+import copy
+
+import numpy as np
+import pytest
+
+import minigrad
+import optim
+
+SPECIAL = {
+    "LBFGS": dict(closure=True),
+    "Muon": dict(matrix_only=True, make=lambda params: optim.Muon(params, lr=0.02)),
+    "AdaHessian": dict(create_graph=True),
+    "SophiaH": dict(create_graph=True),
+}
+
+RULES = sorted(name for name, obj in vars(optim).items()
+               if isinstance(obj, type) and issubclass(obj, optim.Optimizer)
+               and obj is not optim.Optimizer)
+
+_rng = np.random.RandomState(0)
+X = _rng.randn(8, 4)
+Y = X @ _rng.randn(4, 3) + 0.1 * _rng.randn(8, 3)
+W0, B0 = 0.1 * _rng.randn(3, 4), np.zeros(3)
+
+
+class Problem:
+    """Least squares mean((X W^T + b - Y)^2) plus an unused (2, 2) parameter."""
+
+    def __init__(self, name, dtype=np.float64):
+        self.spec = SPECIAL.get(name, {})
+        self.x, self.y = (minigrad.Tensor(a.astype(dtype)) for a in (X, Y))
+        self.w = minigrad.Tensor(W0.astype(dtype), requires_grad=True)
+        self.b = minigrad.Tensor(B0.astype(dtype), requires_grad=True)
+        self.unused = minigrad.Tensor(np.ones((2, 2), dtype), requires_grad=True)
+        self.params = [self.w, self.unused] if self.spec.get("matrix_only") else \
+            [self.w, self.b, self.unused]
+        make = self.spec.get("make", getattr(optim, name))
+        self.opt = make(self.params)
+
+    def loss(self):
+        err = self.x @ self.w.transpose() + self.b - self.y
+        return (err * err).mean()
+
+    def closure(self):
+        self.opt.zero_grad()
+        loss = self.loss()
+        loss.backward(create_graph=self.spec.get("create_graph", False))
+        return loss
+
+    def step(self):
+        if self.spec.get("closure"):
+            self.opt.step(self.closure)
+        else:
+            self.closure()
+            self.opt.step()
+
+    def values(self):
+        return [p.numpy().copy() for p in self.params]
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_loss_decreases(name):
+    problem = Problem(name)
+    before = float(problem.loss())
+    for _ in range(problem.spec.get("steps", 30)):
+        problem.step()
+    after = float(problem.loss())
+    assert np.isfinite(after) and after < before, f"{name}: loss {before} -> {after}"
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_resume_from_state_dict_continues_bit_for_bit(name, tmp_path):
+    straight = Problem(name)
+    for k in range(6):
+        if k == 3:
+            minigrad.manual_seed(1)  # the global RNG is not optimizer state: same draws after
+        straight.step()
+
+    first = Problem(name)
+    for _ in range(3):
+        first.step()
+    path = tmp_path / "opt.state"
+    minigrad.save(first.opt.state_dict(), path)
+    values = first.values()
+
+    second = Problem(name)  # fresh parameters and optimizer, set to the saved point
+    for p, v in zip(second.params, values):
+        p.data[...] = v
+    second.opt.load_state_dict(minigrad.load(path))
+    minigrad.manual_seed(1)
+    for _ in range(3):
+        second.step()
+    for a, b in zip(straight.values(), second.values()):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: resumed run differs")
+
+
+def _float_arrays(value):
+    """Every floating array inside nested state (dicts, lists, tuples)."""
+    if isinstance(value, minigrad.Tensor):
+        value = value.data
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return [value] if value.dtype.kind == "f" else []
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _float_arrays(v)]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _float_arrays(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_float32_stays_float32(name):
+    problem = Problem(name, dtype=np.float32)
+    for _ in range(3):
+        problem.step()
+    for p in problem.params:
+        assert p.dtype == minigrad.float32, f"{name}: a parameter became {p.dtype}"
+    arrays = _float_arrays(list(problem.opt.state.values()))  # none for plain SGD
+    bad = {str(a.dtype) for a in arrays if a.dtype != np.float32}
+    assert not bad, f"{name}: state arrays of dtype {bad} for float32 parameters"
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_params_without_grad_are_skipped(name):
+    problem = Problem(name)
+    state_before = copy.deepcopy(problem.opt.state.get(problem.unused))
+    for _ in range(3):
+        problem.step()
+    np.testing.assert_array_equal(problem.unused.numpy(), 1.0)
+    state_after = problem.opt.state.get(problem.unused)
+    assert (state_before is None) == (state_after is None), f"{name}: state created for it"
+    if state_before is not None:
+        assert repr(state_before) == repr(state_after), f"{name}: its state changed"
