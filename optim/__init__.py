@@ -4,6 +4,18 @@ Files go from simple to complex; each rule's docstring gives its equations.
 """
 from .optimizer import Optimizer
 from .sgd import SGD
+from .asgd import ASGD
+from .rprop import Rprop
+from .adagrad import Adagrad
+from .rmsprop import RMSprop
+from .adadelta import Adadelta
+from .adam import Adam, AdamW, Adamax
+from .nadam import NAdam
+from .radam import RAdam
+from .sparse_adam import SparseAdam
+from .adafactor import Adafactor
+from .muon import Muon
+from .lbfgs import LBFGS
 # learning-rate schedules, penalties, gradient clipping, early stopping
 from . import lr_scheduler
 from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
