@@ -1,0 +1,178 @@
+"""Layer-wise rules: LAMB, LARS, NovoGrad.
+
+Each scales a tensor's whole update by a statistic of that tensor (a norm),
+not coordinate by coordinate: every layer moves by a controlled fraction of
+its own size, whatever the scale of its gradient. This is what lets large
+batches (and large learning rates) train stably. "Layer" means "parameter
+tensor": a weight and its bias are two layers.
+"""
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer, check_betas, check_range
+
+
+def _norm(x):
+    """Euclidean norm of a whole tensor, as a Python float."""
+    return math.sqrt(float((x * x).sum()))
+
+
+class LAMB(Optimizer):
+    r"""LAMB: You et al. 2020, "Large Batch Optimization for Deep Learning:
+    Training BERT in 76 minutes" (ICLR, arXiv 1904.00962).
+
+    Adam's direction, rescaled per tensor so that its length is the tensor's
+    own length times lr. Follows the paper, as coded in `optax.lamb` (both
+    moments bias-corrected, weight decay inside the trust ratio, no clamp).
+    torch_optimizer.Lamb (no bias correction, ratio clamped at 10) and
+    pytorch_optimizer.Lamb (only m bias-corrected, decay outside, gradient
+    pre-normalisation) are different flavours, ~0.1 apart. Step t = 1, 2, ...:
+
+        m     <- beta1 * m + (1 - beta1) * g ;   v <- beta2 * v + (1 - beta2) * g^2
+        r     =  m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + weight_decay * theta
+        ratio =  ||theta|| / ||r||          (1 if either norm is 0: a fresh zero-initialised
+                                             tensor still moves)
+        theta <- theta - lr * ratio * r
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def validate(self, group):
+        super().validate(group)
+        check_betas(self, group["betas"])
+        check_range(self, "eps", group["eps"], low=0.0)
+
+    def init_state(self, param, group):
+        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        t, (beta1, beta2) = state["step"], group["betas"]
+        g = -grad if group["maximize"] else grad
+
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1.0 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * (g * g)
+        r = (m / (1.0 - beta1 ** t)) / (np.sqrt(v / (1.0 - beta2 ** t)) + group["eps"])
+        if group["weight_decay"]:
+            r = r + group["weight_decay"] * param
+
+        param_norm, r_norm = _norm(param), _norm(r)
+        ratio = param_norm / r_norm if param_norm > 0.0 and r_norm > 0.0 else 1.0
+        param -= (group["lr"] * ratio) * r
+
+
+class LARS(Optimizer):
+    r"""LARS: You, Gitman, Ginsburg 2017, "Large Batch Training of
+    Convolutional Networks" (arXiv 1708.03888).
+
+    SGD with momentum whose per-tensor learning rate is proportional to
+    ||theta|| / ||gradient||. Follows `optax.lars` (torch_optimizer.LARS
+    divides by ||g|| + weight_decay * ||theta|| instead, and only when
+    weight_decay != 0). Step:
+
+        u     =  g + weight_decay * theta
+        ratio =  trust_coefficient * ||theta|| / (||u|| + eps)     (1 if either norm is 0,
+                                                                     or if layer_adaptation=False)
+        v     <- momentum * v + lr * ratio * u                      (v starts at 0; lr INSIDE the buffer)
+        theta <- theta - v             (nesterov: theta <- theta - (lr * ratio * u + momentum * v))
+
+    Common practice (SimCLR, BYOL) excludes biases and normalisation
+    parameters from both decay and adaptation: give them a group of their own,
+    e.g. {"params": biases, "weight_decay": 0.0, "layer_adaptation": False}.
+    """
+
+    def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
+                 eps=0.0, nesterov=False, layer_adaptation=True, maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, eps=eps,
+                                      nesterov=nesterov, layer_adaptation=layer_adaptation,
+                                      maximize=maximize))
+
+    def validate(self, group):
+        super().validate(group)
+        check_range(self, "momentum", group["momentum"], low=0.0, high=1.0)
+        check_range(self, "trust_coefficient", group["trust_coefficient"], low=0.0)
+        check_range(self, "eps", group["eps"], low=0.0)
+
+    def init_state(self, param, group):
+        return {"momentum_buffer": np.zeros_like(param)}
+
+    def update(self, param, grad, state, group):
+        momentum = group["momentum"]
+        g = -grad if group["maximize"] else grad
+        u = g + group["weight_decay"] * param if group["weight_decay"] else g
+
+        ratio = 1.0
+        if group["layer_adaptation"]:
+            param_norm, u_norm = _norm(param), _norm(u)
+            if param_norm > 0.0 and u_norm > 0.0:
+                ratio = group["trust_coefficient"] * param_norm / (u_norm + group["eps"])
+        u = (group["lr"] * ratio) * u
+
+        v = state["momentum_buffer"]
+        v *= momentum
+        v += u
+        param -= u + momentum * v if group["nesterov"] else v
+
+
+class NovoGrad(Optimizer):
+    r"""NovoGrad: Ginsburg et al. 2019, "Stochastic Gradient Methods with
+    Layer-wise Adaptive Moments for Training of Deep Networks" (arXiv
+    1905.11286).
+
+    Adam's second moment shrunk to ONE number per tensor (the average
+    squared gradient norm), and weight decay added after the normalisation.
+    Follows `optax.novograd` (== torch_optimizer.NovoGrad(betas=(0.95, 0.98))
+    == pytorch_optimizer.NovoGrad, 3e-16 apart; all with
+    grad_averaging=False). Step t = 1, 2, ...:
+
+        v     <- ||g||^2                                  on the first step
+        v     <- beta2 * v + (1 - beta2) * ||g||^2        afterwards     (a scalar per tensor)
+        u     =  g / (sqrt(v) + eps) + weight_decay * theta
+        m     <- beta1 * m + c * u       (c = 1 - beta1 if grad_averaging else 1; m starts at 0)
+        theta <- theta - lr * m
+
+    Defaults are the paper's betas (0.95, 0.98); torch_optimizer's default
+    beta2 = 0 would make v the last gradient norm alone.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.95, 0.98), eps=1e-8, weight_decay=0.0,
+                 grad_averaging=False, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      grad_averaging=grad_averaging, maximize=maximize))
+
+    def validate(self, group):
+        super().validate(group)
+        check_betas(self, group["betas"])
+        check_range(self, "eps", group["eps"], low=0.0)
+
+    def init_state(self, param, group):
+        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": 0.0}
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        g = -grad if group["maximize"] else grad
+
+        norm_sq = float((g * g).sum())
+        if state["step"] == 1:
+            state["exp_avg_sq"] = norm_sq
+        else:
+            state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * norm_sq
+        u = g / (math.sqrt(state["exp_avg_sq"]) + group["eps"])
+        if group["weight_decay"]:
+            u = u + group["weight_decay"] * param
+        if group["grad_averaging"]:
+            u = (1.0 - beta1) * u
+
+        m = state["exp_avg"]
+        m *= beta1
+        m += u
+        param -= group["lr"] * m
