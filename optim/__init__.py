@@ -16,6 +16,18 @@ from .sparse_adam import SparseAdam
 from .adafactor import Adafactor
 from .muon import Muon
 from .lbfgs import LBFGS
+# beyond torch.optim: sign and momentum variants, Adam variants, layer-wise, matrix
+from .sign import Lion, Signum
+from .quasi_hyperbolic import QHM, QHAdam
+from .aggmo import AggMo
+from .adam_variants import AdaBelief, Yogi, DiffGrad, AdaBound, AdaMod
+from .adam_recent import ADOPT, AdEMAMix, MARS
+from .adan import Adan
+from .adamp import AdamP, SGDP
+from .layerwise import LAMB, LARS, NovoGrad
+from .madgrad import MADGRAD
+from .shampoo import Shampoo
+from .soap import SOAP
 # learning-rate schedules, penalties, gradient clipping, early stopping
 from . import lr_scheduler
 from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
