@@ -5,6 +5,7 @@ from .creation import (arange, empty, eye, full, full_like, manual_seed, ones, o
                        randint, randn, tensor, zeros, zeros_like)
 from .functional import concatenate, split, stack, where, maximum, minimum
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .serialization import load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64
 
 __version__ = "0.1.0"
