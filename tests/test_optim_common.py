@@ -37,6 +37,7 @@ SPECIAL = {
     "Ranger": dict(make=lambda params: optim.Ranger(params, lr=0.01, k=2)),
     "SAM": dict(closure=True, make=lambda params: optim.SAM(params, optim.SGD, lr=0.1)),
     "ASAM": dict(closure=True, make=lambda params: optim.ASAM(params, optim.SGD, rho=0.5, lr=0.1)),
+    "LARS": dict(make=lambda params: optim.LARS(params, lr=0.1)),  # lr=1 diverges on the bias
 }
 
 RULES = sorted(name for name, obj in vars(optim).items()
