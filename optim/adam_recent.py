@@ -11,11 +11,6 @@ import numpy as np
 from .optimizer import Optimizer, check_betas, check_range
 
 
-def adopt_clip(k):
-    """ADOPT's default clipping bound after k previous steps: k^(1/4)."""
-    return k ** 0.25
-
-
 class ADOPT(Optimizer):
     r"""ADOPT: Taniguchi et al. 2024, "ADOPT: Modified Adam Can Converge with
     Any beta2 with the Optimal Rate" (NeurIPS, arXiv 2411.02853).
@@ -28,7 +23,7 @@ class ADOPT(Optimizer):
         k = 0:  v <- g^2 ;  no parameter update
         k >= 1:
           theta <- theta * (1 - lr * weight_decay)   if decoupled_weight_decay
-          u     =  clip(g / max(sqrt(v), eps), -c(k), c(k))      c(k) = clip_lambda(k) = k^(1/4)
+          u     =  clip(g / max(sqrt(v), eps), -k^p, k^p)       p = clip_exponent = 1/4
           m     <- beta1 * m + (1 - beta1) * u
           theta <- theta - lr * m
           v     <- beta2 * v + (1 - beta2) * g^2     (AFTER its use: v never contains g)
@@ -36,12 +31,14 @@ class ADOPT(Optimizer):
     Normalising before the momentum, by a v that does not contain the
     current gradient, is what makes the rule converge for any beta2. No bias
     correction is needed: m averages normalised gradients, and v starts at
-    g_1^2. clip_lambda=None turns clipping off (the paper's first version).
+    g_1^2. clip_exponent=None turns clipping off (the paper's first version).
+    The official `clip_lambda=lambda step: step ** 0.25` is a number here
+    (clip_exponent=0.25), so that the hyperparameters can be saved.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, clip_lambda=adopt_clip,
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, clip_exponent=0.25,
                  weight_decay=0.0, decoupled_weight_decay=False, maximize=False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, clip_lambda=clip_lambda,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, clip_exponent=clip_exponent,
                                       weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
@@ -50,6 +47,8 @@ class ADOPT(Optimizer):
         super().validate(group)
         check_betas(self, group["betas"])
         check_range(self, "eps", group["eps"], low=0.0)
+        if group["clip_exponent"] is not None:
+            check_range(self, "clip_exponent", group["clip_exponent"], low=0.0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
@@ -70,8 +69,8 @@ class ADOPT(Optimizer):
             param *= 1.0 - lr * wd
 
         u = g / np.maximum(np.sqrt(v), group["eps"])
-        if group["clip_lambda"] is not None:
-            c = group["clip_lambda"](k)
+        if group["clip_exponent"] is not None:  # |u| <= k^(1/4): grows, so clipping fades out
+            c = k ** group["clip_exponent"]
             u = np.clip(u, -c, c)
         m *= beta1
         m += (1.0 - beta1) * u

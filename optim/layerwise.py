@@ -85,7 +85,9 @@ class LARS(Optimizer):
 
     Common practice (SimCLR, BYOL) excludes biases and normalisation
     parameters from both decay and adaptation: give them a group of their own,
-    e.g. {"params": biases, "weight_decay": 0.0, "layer_adaptation": False}.
+    e.g. {"params": biases, "weight_decay": 0.0, "layer_adaptation": False,
+    "lr": 0.01}. Mind that a zero tensor (a fresh bias) has ratio 1: it moves
+    by plain SGD with the (large) LARS lr until it is excluded or non-zero.
     """
 
     def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
