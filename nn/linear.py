@@ -6,7 +6,8 @@ import minigrad.functional as F
 
 from . import init
 from .checks import check_input, check_size
-from .module import Module, Parameter
+from .module import Module
+from .parameter import Parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "Embedding"]
 

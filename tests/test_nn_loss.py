@@ -238,10 +238,9 @@ def test_losses_match_torch(name, options, shape):
     if classification:
         y = rng.integers(0, shape[1], (shape[0],) + shape[2:])
         y.reshape(-1)[0] = 1
-        y_t = torch.tensor(y)
     else:
         y = rng.uniform(0, 1, shape).astype(np.float32)
-        y_t = torch.tensor(y)
+    y_t = torch.tensor(y)
     ours_opts, torch_opts = dict(options), dict(options)
     for key, size in (("weight", shape[1] if classification else shape[-1]),
                       ("pos_weight", shape[-1])):
@@ -251,14 +250,18 @@ def test_losses_match_torch(name, options, shape):
         else:
             ours_opts.pop(key, None), torch_opts.pop(key, None)
     ours_x = minigrad.tensor(x, requires_grad=True)
-    ours = getattr(F, name)(ours_x, y if classification else minigrad.tensor(y), **ours_opts)
+    ours_y = y if classification else minigrad.tensor(y, requires_grad=True)
+    ours = getattr(F, name)(ours_x, ours_y, **ours_opts)
     theirs_x = torch.tensor(x, requires_grad=True)
+    y_t.requires_grad_(not classification)
     theirs = getattr(torch.nn.functional, name)(theirs_x, y_t, **torch_opts)
     np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=2e-5, atol=1e-6)
     g = rng.normal(size=theirs.shape).astype(np.float32)
     ours.backward(minigrad.tensor(g))
     theirs.backward(torch.tensor(g))
     np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=2e-5, atol=1e-6)
+    if not classification:  # the target's gradient too
+        np.testing.assert_allclose(ours_y.grad.numpy(), y_t.grad.numpy(), rtol=2e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------- modules, errors
