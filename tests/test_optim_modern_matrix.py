@@ -247,3 +247,24 @@ def test_resume_from_state_dict_is_bit_exact(cls, kwargs):
 def test_bad_hyperparameters_raise(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls([minigrad.zeros(2, 2, requires_grad=True)], **kwargs)
+
+
+MODERN = ["Lion", "Signum", "QHM", "QHAdam", "AggMo", "AdaBelief", "Yogi", "DiffGrad", "AdaBound",
+          "AdaMod", "ADOPT", "AdEMAMix", "MARS", "Adan", "AdamP", "SGDP", "LAMB", "LARS",
+          "NovoGrad", "MADGRAD", "Shampoo", "SOAP"]
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_same_trajectory_on_every_device(name, device):
+    """The rules only use NumPy functions that dispatch to CuPy (eigh and qr
+    included): on a GPU they must follow the CPU trajectory."""
+    cls = getattr(optim, name)
+    expected, _ = run_minigrad(cls, dict(lr=1e-2), 4, init=SOAP_INIT)
+    params = [minigrad.Tensor(x.copy(), device=device, requires_grad=True) for x in SOAP_INIT]
+    opt = cls(params, lr=1e-2)
+    for _ in range(4):
+        for i, p in enumerate(params):
+            p.grad = minigrad.Tensor(gradient(p.numpy(), i), device=device)
+        opt.step()
+    assert all(p.device == params[0].device for p in params)
+    assert_trajectories_close([p.numpy() for p in params], expected, atol=1e-10)
