@@ -28,13 +28,16 @@ from .layerwise import LAMB, LARS, NovoGrad
 from .madgrad import MADGRAD
 from .shampoo import Shampoo
 from .soap import SOAP
-# learning-rate schedules, penalties, gradient clipping, early stopping
-from . import lr_scheduler
-from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
-from .clip import clip_grad_norm_, clip_grad_value_
-from .early_stopping import EarlyStopping
 # learning-rate free, schedule free, curvature, wrappers, weight averaging
 from .dadapt import DAdaptSGD, DAdaptAdam
 from .prodigy import Prodigy
 from .schedule_free import ScheduleFreeSGD, ScheduleFreeAdamW
 from .curvature import AdaHessian, SophiaH, SophiaG
+from .wrappers import Lookahead, Ranger, SAM, ASAM
+from .swa import (AveragedModel, get_ema_avg_fn, get_ema_multi_avg_fn, get_swa_avg_fn,
+                  get_swa_multi_avg_fn, update_bn)
+# learning-rate schedules, penalties, gradient clipping, early stopping
+from . import lr_scheduler
+from .regularization import l1_penalty, l2_penalty, elastic_net_penalty
+from .clip import clip_grad_norm_, clip_grad_value_
+from .early_stopping import EarlyStopping
