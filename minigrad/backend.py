@@ -143,3 +143,11 @@ def erf(array):
         import math
         return np.vectorize(math.erf, otypes=[np.float64])(array).astype(array.dtype, copy=False)
     return _scipy_erf(array).astype(array.dtype, copy=False)
+
+
+def synchronize(device):
+    """Wait until all queued GPU work on `device` is done (no-op on the CPU).
+
+    GPU calls return before the GPU finishes; time a step only after this."""
+    if device != "cpu":
+        _cupy.cuda.Device(int(device[5:])).synchronize()

@@ -12,3 +12,6 @@ from .ops.dropout import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.attention import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
+from .ops.conv import *  # noqa: F401,F403
+from .ops.pool import *  # noqa: F401,F403
+from .ops.normalization import *  # noqa: F401,F403

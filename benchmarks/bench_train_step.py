@@ -1,0 +1,168 @@
+"""Time one training step (forward, cross-entropy, backward, SGD-momentum update)
+of two CIFAR-10-sized CNNs, minigrad side by side with PyTorch.
+
+    python benchmarks/bench_train_step.py                    # both nets, 30 steps
+    python benchmarks/bench_train_step.py --net lenet --steps 100
+    python benchmarks/bench_train_step.py --device cuda      # minigrad on CuPy
+
+Nets (float32, 3x32x32 inputs, 10 classes):
+  lenet  the PyTorch-tutorial CIFAR-10 net: conv 3->6 5x5, relu, maxpool 2,
+         conv 6->16 5x5, relu, maxpool 2, fc 400->120->84->10; batch 100
+  vgg    conv-BN-ReLU 3->32, 32->32, maxpool, 32->64, 64->64, maxpool,
+         64->128, maxpool, dropout, linear 2048->10; batch 128
+
+Both frameworks run the same architecture from the same initial weights; the
+first step's loss is printed for each as a sanity check (equal up to float32
+rounding for LeNet; the VGG net's dropout masks differ). The machine may be
+shared and noisy, so the two frameworks' steps are interleaved (one of each,
+alternating which goes first) and the table reports medians, and the median
+of the per-round ratios. PyTorch runs on --torch-threads threads (default 2);
+NumPy's BLAS uses what OPENBLAS_NUM_THREADS allows (default: every core).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minigrad  # noqa: E402
+import minigrad.functional as F  # noqa: E402
+import nn  # noqa: E402
+import optim  # noqa: E402
+
+NETS = {"lenet": 100, "vgg": 128}  # net -> batch size
+
+
+# ---------------------------------------------------------------- the nets
+def lenet(lib):
+    """`lib` is minigrad's nn or torch.nn: the same code builds both."""
+    return lib.Sequential(
+        lib.Conv2d(3, 6, 5), lib.ReLU(), lib.MaxPool2d(2),
+        lib.Conv2d(6, 16, 5), lib.ReLU(), lib.MaxPool2d(2),
+        lib.Flatten(),
+        lib.Linear(16 * 5 * 5, 120), lib.ReLU(),
+        lib.Linear(120, 84), lib.ReLU(),
+        lib.Linear(84, 10))
+
+
+def vgg(lib):
+    def block(c_in, c_out):
+        return [lib.Conv2d(c_in, c_out, 3, padding=1, bias=False), lib.BatchNorm2d(c_out),
+                lib.ReLU()]
+    return lib.Sequential(
+        *block(3, 32), *block(32, 32), lib.MaxPool2d(2),
+        *block(32, 64), *block(64, 64), lib.MaxPool2d(2),
+        *block(64, 128), lib.MaxPool2d(2),
+        lib.Dropout(0.5), lib.Flatten(), lib.Linear(128 * 4 * 4, 10))
+
+
+# ---------------------------------------------------------------- one step each
+class MinigradStep:
+    def __init__(self, name, device, torch_model, x, y):
+        self.device = minigrad.backend.normalize_device(device)
+        self.model = globals()[name](nn)
+        if torch_model is not None:  # start from PyTorch's weights
+            self.model.load_state_dict(torch_model.state_dict())
+        self.model.to(self.device)
+        self.opt = optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.x = minigrad.tensor(x, device=self.device)
+        self.y = minigrad.tensor(y, device=self.device)
+
+    def __call__(self):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        minigrad.backend.synchronize(self.device)
+        return loss.item()
+
+
+class TorchStep:
+    def __init__(self, name, torch, x, y):
+        self.torch = torch
+        self.model = globals()[name](torch.nn)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def __call__(self):
+        self.opt.zero_grad()
+        loss = self.torch.nn.functional.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+def timed(step):
+    start = time.perf_counter()
+    loss = step()
+    return time.perf_counter() - start, loss
+
+
+# ---------------------------------------------------------------- main
+def run(name, args, torch):
+    batch = NETS[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int64)
+    if torch is not None:
+        torch.manual_seed(0)
+        theirs = TorchStep(name, torch, x, y)
+    ours = MinigradStep(name, args.device, theirs.model if torch else None, x, y)
+    steps = {"minigrad": ours} if torch is None else {"minigrad": ours, "pytorch": theirs}
+
+    first_loss = {k: step() for k, step in steps.items()}  # also warms up
+    for _ in range(args.warmup - 1):
+        for step in steps.values():
+            step()
+    times = {k: [] for k in steps}
+    for i in range(args.steps):
+        order = list(steps) if i % 2 == 0 else list(reversed(steps))
+        for k in order:
+            times[k].append(timed(steps[k])[0])
+
+    print(f"\n{name}: batch {batch}, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"minigrad on {ours.device}")
+    print(f"  {'':10s} {'ms/step':>9s} {'(min)':>8s} {'images/s':>9s} {'first loss':>11s}")
+    for k, ts in times.items():
+        median = statistics.median(ts)
+        print(f"  {k:10s} {median * 1e3:9.2f} {min(ts) * 1e3:8.2f} {batch / median:9.0f} "
+              f"{first_loss[k]:11.6f}")
+    if torch is not None:
+        ratio = statistics.median(times["minigrad"]) / statistics.median(times["pytorch"])
+        paired = statistics.median(a / b for a, b in zip(times["minigrad"], times["pytorch"]))
+        print(f"  minigrad / pytorch time: {ratio:.2f}x (median of per-round ratios "
+              f"{paired:.2f}x)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--net", choices=["lenet", "vgg", "all"], default="all")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per framework")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="minigrad's device: cpu or cuda")
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
+    args = parser.parse_args()
+    args.warmup = max(1, args.warmup)
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(args.torch_threads)
+        except ImportError:
+            print("PyTorch is not installed: timing minigrad alone")
+    print(f"minigrad {minigrad.__version__}, NumPy {np.__version__}"
+          + (f", PyTorch {torch.__version__} on CPU with {torch.get_num_threads()} threads"
+             if torch else "")
+          + f"; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    for name in (NETS if args.net == "all" else [args.net]):
+        run(name, args, torch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""2-D convolution and transposed convolution, differentiable to any order.
+
+    y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, g*Cg + c, oh*SH + i*DH, ow*SW + j*DW]
+
+for input channels c of the group g = f // Fg that output channel f belongs
+to. Notation (N, C, F, G, H, W, KH, SH, PH, DH, OH, K, P, ...) is defined in
+`im2col.py`; arrays are NCHW and weights (F, Cg, KH, KW), as in PyTorch.
+
+Convolution is linear in x and linear in w, so its whole calculus is three
+maps, each one Function whose backward is made of the other two:
+
+    Conv2d            (x, w)  -> y    y = conv(x, w)
+    ConvTranspose2d   (gy, w) -> gx   the adjoint of conv in x:
+                                      <conv(x, w), gy> = <x, conv_transpose(gy, w)>
+    Conv2dGradWeight  (x, gy) -> gw   the adjoint of conv in w:
+                                      <conv(x, w), gy> = <w, grad_weight(x, gy)>
+
+Reading the adjoint identities once more gives every derivative:
+
+    Conv2d.backward(gy)            gx = conv_transpose(gy, w)   gw = grad_weight(x, gy)
+    ConvTranspose2d.backward(ggx)  ggy = conv(ggx, w)           gw = grad_weight(ggx, gy)
+    Conv2dGradWeight.backward(ggw) gx = conv_transpose(gy, ggw) ggy = conv(x, ggw)
+
+so `create_graph=True` gives exact second (and higher) derivatives while every
+forward runs on raw arrays at full speed: im2col + one matrix product per
+chunk of images. `conv_transpose2d` is ConvTranspose2d itself, with
+PyTorch's weight layout (C_in, C_out/G, KH, KW) being exactly conv2d's
+(F, Cg, KH, KW) read the other way round.
+"""
+import numpy as np
+
+from ..autograd import Function, _as_tensors
+from .im2col import Geometry, batch_chunks, col2im, column_bytes, geometry, im2col, pair
+
+__all__ = ["conv2d", "conv_transpose2d"]
+
+
+# ------------------------------------------- the three maps on raw arrays
+def _channels_first(y, groups):
+    """(n, F, OH, OW) -> (G, Fg, n*P): the layout the matrix products want."""
+    n, F = y.shape[:2]
+    return np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(groups, F // groups, -1)
+
+
+def convolve(x, w, b, g):
+    """conv(x, w) + b: (N, C, H, W), (F, Cg, KH, KW), (F,) or None -> (N, F, OH, OW)."""
+    N, F, (OH, OW) = x.shape[0], w.shape[0], g.out_size
+    w_mat = w.reshape(g.groups, F // g.groups, -1)                     # (G, Fg, K)
+    y = np.empty_like(x, shape=(N, F, OH, OW), order="C")
+    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize)):
+        n = chunk.stop - chunk.start
+        y_mat = w_mat @ im2col(x[chunk], g)                            # (G, Fg, n*P)
+        if b is not None:
+            y_mat += b.reshape(g.groups, -1, 1)                        # (G, Fg, 1)
+        y[chunk] = y_mat.reshape(F, n, OH, OW).transpose(1, 0, 2, 3)   # (n, F, OH, OW)
+    return y
+
+
+def convolve_transpose(gy, w, g):
+    """conv_transpose(gy, w): (N, F, OH, OW), (F, Cg, KH, KW) -> (N, C, H, W)."""
+    N, F, C = gy.shape[0], w.shape[0], w.shape[1] * g.groups
+    (H, W), (OH, OW) = g.in_size, g.out_size
+    if g.stride == (1, 1) and F * H * W <= 2 * C * OH * OW and all(
+            p <= d * (k - 1) for p, d, k in zip(g.padding, g.dilation, g.kernel)):
+        # With stride 1 the adjoint is itself a convolution ("full" padding,
+        # kernel flipped, in/out channels swapped), and reusing the forward is
+        # faster: its im2col copies beat col2im's scattered additions, unless
+        # its columns (F*KH*KW per input pixel vs C*KH*KW per output pixel)
+        # are much bigger. The factor 2 was measured on LeNet and VGG layers.
+        full = Geometry(g.out_size, g.kernel, (1, 1),
+                        tuple(d * (k - 1) - p for p, d, k in zip(g.padding, g.dilation, g.kernel)),
+                        g.dilation, g.in_size, g.groups)
+        Fg, Cg = F // g.groups, w.shape[1]
+        w_full = (w.reshape((g.groups, Fg, Cg) + g.kernel).transpose(0, 2, 1, 3, 4)
+                  [..., ::-1, ::-1].reshape((C, Fg) + g.kernel))       # (C, Fg, KH, KW)
+        return convolve(gy, w_full, None, full)
+    w_mat_t = w.reshape(g.groups, F // g.groups, -1).transpose(0, 2, 1)  # (G, K, Fg)
+    gx = np.empty_like(gy, shape=(N, C) + g.in_size, order="C")
+    for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize)):
+        col = w_mat_t @ _channels_first(gy[chunk], g.groups)          # (G, K, n*P)
+        gx[chunk] = col2im(col, g, chunk.stop - chunk.start)          # (n, C, H, W)
+    return gx
+
+
+def convolve_grad_weight(x, gy, g):
+    """grad_weight(x, gy): (N, C, H, W), (N, F, OH, OW) -> (F, Cg, KH, KW)."""
+    F, Cg = gy.shape[1], x.shape[1] // g.groups
+    gw = np.zeros_like(x, shape=(g.groups, F // g.groups, Cg * g.kernel[0] * g.kernel[1]))
+    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize)):
+        col = im2col(x[chunk], g)                                      # (G, K, n*P)
+        gw += _channels_first(gy[chunk], g.groups) @ col.transpose(0, 2, 1)  # (G, Fg, K)
+    return gw.reshape((F, Cg) + g.kernel)                              # (F, Cg, KH, KW)
+
+
+# ------------------------------------------------------- the three Functions
+class Conv2d(Function):
+    """y = conv(x, w) (+ b): inputs (x, w) or (x, w, b)."""
+
+    def __init__(self, geometry):
+        self.g = geometry
+
+    def forward(self, x, w, b=None):
+        return convolve(x, w, b, self.g)
+
+    def backward(self, gy):
+        x, w = self.inputs[:2]
+        gx = ConvTranspose2d(self.g)(gy, w) if self.needs_input_grad[0] else None
+        gw = Conv2dGradWeight(self.g)(x, gy) if self.needs_input_grad[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None  # (F,)
+        return gx, gw, gb
+
+
+class ConvTranspose2d(Function):
+    """gx = conv_transpose(gy, w): conv2d's input gradient, and conv_transpose2d.
+
+    Each output value of the convolution spreads back over the receptive
+    field it came from: a matrix product gives every column's share, and
+    col2im adds the columns back into image layout."""
+
+    def __init__(self, geometry):
+        self.g = geometry
+
+    def forward(self, gy, w):
+        return convolve_transpose(gy, w, self.g)
+
+    def backward(self, ggx):
+        gy, w = self.inputs
+        g_gy = Conv2d(self.g)(ggx, w) if self.needs_input_grad[0] else None
+        g_w = Conv2dGradWeight(self.g)(ggx, gy) if self.needs_input_grad[1] else None
+        return g_gy, g_w
+
+
+class Conv2dGradWeight(Function):
+    """gw = grad_weight(x, gy): sum over images and positions of gy times the
+    receptive field it saw, i.e. (G, Fg, n*P) @ (G, n*P, K) summed over chunks."""
+
+    def __init__(self, geometry):
+        self.g = geometry
+
+    def forward(self, x, gy):
+        return convolve_grad_weight(x, gy, self.g)
+
+    def backward(self, ggw):
+        x, gy = self.inputs
+        g_x = ConvTranspose2d(self.g)(gy, ggw) if self.needs_input_grad[0] else None
+        g_gy = Conv2d(self.g)(x, ggw) if self.needs_input_grad[1] else None
+        return g_x, g_gy
+
+
+# ------------------------------------------------------------------ wrappers
+def _check_tensors(op, x, weight, bias, weight_layout):
+    if x.ndim != 4:
+        hint = "; for one image use x.unsqueeze(0)" if x.ndim == 3 else ""
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}{hint}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D {weight_layout}, got shape {weight.shape}")
+    tensors = [("input", x), ("weight", weight)] + ([("bias", bias)] if bias is not None else [])
+    if len({t.dtype for _, t in tensors}) > 1:
+        described = ", ".join(f"{name} {t.dtype}" for name, t in tensors)
+        raise ValueError(f"{op}: dtypes differ ({described}); convert them to one dtype, "
+                         "e.g. weight.astype(x.dtype)")
+
+
+def _check_groups(op, groups, channels, what):
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    for name, count in channels:
+        if count % groups:
+            raise ValueError(f"{op}: {name} ({count}) must be divisible by groups ({groups}){what}")
+
+
+def _check_bias(op, bias, channels):
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), one value per output "
+                         f"channel, got {bias.shape}")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as in PyTorch) of NCHW input.
+
+    x: (N, C, H, W); weight: (F, C/groups, KH, KW); bias: (F,) or None.
+    stride, padding (zeros on each side), dilation: int or (vertical, horizontal).
+    groups: split channels into independent groups (groups=C is depthwise).
+    Returns (N, F, OH, OW) with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1."""
+    op = "conv2d"
+    x, weight, *rest = _as_tensors((x, weight) + (() if bias is None else (bias,)), op)
+    bias = rest[0] if rest else None
+    _check_tensors(op, x, weight, bias, "(out_channels, in_channels/groups, KH, KW)")
+    F, C = weight.shape[0], x.shape[1]
+    _check_groups(op, groups, [("input channels", C), ("output channels", F)], "")
+    if weight.shape[1] * groups != C:
+        raise ValueError(f"{op}: the input has {C} channels but weight {weight.shape} expects "
+                         f"weight.shape[1] * groups = {weight.shape[1]} * {groups} = "
+                         f"{weight.shape[1] * groups}; the weight must be (out_channels, "
+                         f"{C // groups if C % groups == 0 else 'C/groups'}, KH, KW)")
+    _check_bias(op, bias, F)
+    g = geometry(op, x.shape[2:], weight.shape[2:], stride, padding, dilation, groups)
+    return Conv2d(g)(x, weight) if bias is None else Conv2d(g)(x, weight, bias)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed convolution ("deconvolution"): the adjoint of conv2d in its input.
+
+    x: (N, C_in, H, W); weight: (C_in, C_out/groups, KH, KW) as in PyTorch.
+    Output (N, C_out, OH, OW) with
+        OH = (H - 1)*SH - 2*PH + DH*(KH - 1) + output_padding + 1,
+    where output_padding (smaller than stride or dilation) picks among the
+    input sizes that a stride-SH convolution maps to the same H."""
+    op = "conv_transpose2d"
+    x, weight, *rest = _as_tensors((x, weight) + (() if bias is None else (bias,)), op)
+    bias = rest[0] if rest else None
+    _check_tensors(op, x, weight, bias, "(in_channels, out_channels/groups, KH, KW)")
+    C_in = x.shape[1]
+    _check_groups(op, groups, [("input channels", C_in)], "")
+    if weight.shape[0] != C_in:
+        raise ValueError(f"{op}: the input has {C_in} channels but weight {weight.shape} expects "
+                         f"weight.shape[0] = {weight.shape[0]}; the weight must be (in_channels, "
+                         "out_channels/groups, KH, KW)")
+    C_out = weight.shape[1] * groups
+    _check_bias(op, bias, C_out)
+    kernel, stride_, padding_, dilation_ = (pair(v, name, op) for v, name in
+                                            [(weight.shape[2:], "kernel_size"), (stride, "stride"),
+                                             (padding, "padding"), (dilation, "dilation")])
+    extra = pair(output_padding, "output_padding", op)
+    for o, s, d in zip(extra, stride_, dilation_):
+        if not 0 <= o < max(s, d):
+            raise ValueError(f"{op}: output_padding {extra} must be smaller than either stride "
+                             f"{stride_} or dilation {dilation_} (and non-negative)")
+    out_size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
+                     zip(x.shape[2:], stride_, padding_, dilation_, kernel, extra))
+    if min(out_size) < 1:
+        raise ValueError(f"{op}: an input of spatial size {x.shape[2:]} with kernel {kernel}, "
+                         f"stride {stride_}, padding {padding_} gives an empty output {out_size}; "
+                         "reduce the padding")
+    # The convolution whose input gradient this is maps out_size back to x's size.
+    g = geometry(op, out_size, kernel, stride_, padding_, dilation_, groups)
+    assert g.out_size == x.shape[2:], (g, x.shape)
+    y = ConvTranspose2d(g)(x, weight)
+    return y if bias is None else y + bias.reshape(1, C_out, 1, 1)

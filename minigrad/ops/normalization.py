@@ -1,0 +1,192 @@
+"""Normalization: batch_norm, layer_norm, group_norm.
+
+Each normalizes x over some axes, then applies a per-feature affine map:
+
+    mean = E[x],  var = E[(x - mean)^2]        (biased: divide by M, the count)
+    x_hat = (x - mean) / sqrt(var + eps)
+    y = weight * x_hat + bias
+
+What makes the backward subtle is that mean and var depend on x, so every
+input influences every output of its group. With gy the upstream gradient
+and sums over the normalized axes (M elements):
+
+    d bias   = sum(gy)
+    d weight = sum(gy * x_hat)
+    d x      = weight / sqrt(var + eps) * (gy - sum(gy)/M - x_hat * sum(gy * x_hat)/M)
+
+The last line treats 1/sqrt(var + eps) as a function of x, not a constant:
+a second derivative that freezes it (as DeZero's batch norm does) is wrong.
+
+layer_norm and group_norm are composed from Tensor ops, so autograd derives
+all of the above by itself, to any order. batch_norm sits in every layer of
+a CNN, so it gets one fused Function: its forward and first-order backward
+run on raw arrays (a few passes over the data instead of a dozen ops); when a
+graph of the backward is being recorded (create_graph=True) the backward is
+written in Tensor ops instead, so second derivatives stay exact.
+"""
+import math
+
+import numpy as np
+
+from ..autograd import Function, _as_tensors, is_grad_enabled
+from ..tensor import Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm"]
+
+
+def _per_channel(v, ndim):
+    """(C,) -> (1, C, 1, ...) so it broadcasts over (N, C, ...)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _batch_norm_backward_graph(x, w, gy, axes, eps):
+    """The backward formulas of the module docstring in Tensor ops (differentiable).
+
+    x_hat and 1/sqrt(var + eps) are recomputed from x, so that differentiating
+    this function again differentiates through the batch statistics."""
+    count = math.prod(x.shape[a] for a in axes)
+    x_centered = x - x.mean(axes, keepdims=True)
+    inv_std = ((x_centered * x_centered).mean(axes, keepdims=True) + eps) ** -0.5
+    x_hat = x_centered * inv_std
+    gb = gy.sum(axes)
+    gw = (gy * x_hat).sum(axes)
+    gx = (_per_channel(w, x.ndim) * inv_std) * (
+        gy - _per_channel(gb, x.ndim) * (1.0 / count)
+        - x_hat * _per_channel(gw, x.ndim) * (1.0 / count))
+    return gx, gw, gb
+
+
+class BatchNormTrain(Function):
+    """y = weight * x_hat + bias with batch statistics over all axes but 1.
+
+    Inputs (x, weight, bias); after forward, `batch_mean` and `batch_var`
+    (biased) hold the statistics, for the running averages."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, x, w, b):
+        N, C = x.shape[:2]
+        x3 = x.reshape(N, C, -1)                                       # (N, C, L)
+        count = x3.shape[0] * x3.shape[2]
+        # einsum sums over N and L in one pass without a temporary.
+        self.batch_mean = np.einsum("ncl->c", x3) / count              # (C,)
+        x_centered = x3 - self.batch_mean[:, None]                     # (N, C, L)
+        self.batch_var = np.einsum("ncl,ncl->c", x_centered, x_centered) / count
+        inv_std = 1.0 / np.sqrt(self.batch_var + self.eps)             # (C,)
+        y = x_centered * (w * inv_std)[:, None]
+        y += b[:, None]
+        self.save_for_backward(x_centered, inv_std)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        x, w, _ = self.inputs
+        axes = (0,) + tuple(range(2, x.ndim))
+        if is_grad_enabled():  # create_graph=True: the gradient must be differentiable
+            return _batch_norm_backward_graph(x, w, gy, axes, self.eps)
+        x_centered, inv_std = self.saved                               # (N, C, L), (C,)
+        N, C, L = x_centered.shape
+        count = N * L
+        gy3 = gy.data.reshape(N, C, L)
+        gb = np.einsum("ncl->c", gy3)                                  # sum(gy)
+        g_centered = np.einsum("ncl,ncl->c", gy3, x_centered)          # sum(gy * (x - mean))
+        gw = g_centered * inv_std                                      # sum(gy * x_hat)
+        # gx = w*inv_std * (gy - gb/M - x_hat * gw/M), as a*gy + b*(x - mean) + c per channel
+        scale = w.data * inv_std
+        gx = gy3 * scale[:, None]
+        gx -= x_centered * (scale * inv_std * gw / count)[:, None]
+        gx -= (scale * gb / count)[:, None]
+        wrap = lambda a: Tensor._wrap(a, x.device)  # noqa: E731
+        return wrap(gx.reshape(x.shape)), wrap(gw), wrap(gb)
+
+
+def _check_per_channel(op, name, t, channels):
+    if t is not None and t.shape != (channels,):
+        raise ValueError(f"{op}: {name} must have shape ({channels},), one value per channel "
+                         f"of the input, got {t.shape}")
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over (N, C) or (N, C, H, W) (any (N, C, ...)).
+
+    training=True (or no running statistics): normalize with the batch's
+    mean and biased variance over every axis but the channel axis 1, and
+    update the running statistics in place, as PyTorch does:
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * M/(M - 1)
+    (the unbiased variance, M values per channel). training=False: normalize
+    with running_mean and running_var instead."""
+    op = "batch_norm"
+    x, = _as_tensors((x,), op)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input (N, C) or (N, C, H, W), got shape {x.shape}")
+    C = x.shape[1]
+    for name, t in [("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)]:
+        _check_per_channel(op, name, t, C)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    weight = Tensor._constant(1.0, like=x).reshape(1).expand(C) if weight is None else weight
+    bias = Tensor._constant(0.0, like=x).reshape(1).expand(C) if bias is None else bias
+    if not (training or running_mean is None):
+        # Eval: a fixed per-channel affine map x * scale + shift.
+        scale = weight * ((running_var.detach() + eps) ** -0.5)
+        shift = bias - running_mean.detach() * scale
+        return x * _per_channel(scale, x.ndim) + _per_channel(shift, x.ndim)
+    count = x.size // C if C else 0
+    if count < 2:
+        raise ValueError(f"{op}: training needs more than one value per channel to compute a "
+                         f"variance, got input shape {x.shape}; use a bigger batch or eval mode")
+    fn = BatchNormTrain(eps)
+    y = fn(x, weight, bias)
+    if running_mean is not None:
+        unbiased = fn.batch_var * (count / (count - 1))
+        for running, stat in [(running_mean, fn.batch_mean), (running_var, unbiased)]:
+            stat = stat.astype(running.dtype, copy=False)
+            running.data[...] = momentum * stat + (1 - momentum) * running.data
+    return y
+
+
+def _normalize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes`, in Tensor ops."""
+    x_centered = x - x.mean(axes, keepdims=True)
+    return x_centered * ((x_centered * x_centered).mean(axes, keepdims=True) + eps) ** -0.5
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last len(normalized_shape) axes of each sample;
+    weight and bias (if given) have shape normalized_shape."""
+    op = "layer_norm"
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"{op}: normalized_shape {shape} must be a non-empty suffix of the "
+                         f"input shape {x.shape}")
+    for name, t in [("weight", weight), ("bias", bias)]:
+        if t is not None and t.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape normalized_shape {shape}, "
+                             f"got {t.shape}")
+    y = _normalize(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Split the C channels of (N, C, ...) into num_groups groups and normalize
+    each sample's group over its channels and positions; weight and bias (C,)
+    are per channel. num_groups=1 is layer norm over (C, ...), num_groups=C
+    is instance norm."""
+    op = "group_norm"
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input (N, C, ...), got shape {x.shape}")
+    N, C = x.shape[:2]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or C % num_groups:
+        raise ValueError(f"{op}: the {C} channels of input {x.shape} must split into "
+                         f"num_groups={num_groups!r} equal groups; pick a divisor of {C}")
+    for name, t in [("weight", weight), ("bias", bias)]:
+        _check_per_channel(op, name, t, C)
+    y = _normalize(x.reshape(N, num_groups, -1), (2,), eps).reshape(x.shape)  # (N, G, C/G*L)
+    if weight is not None:
+        y = y * _per_channel(weight, x.ndim)
+    return y if bias is None else y + _per_channel(bias, x.ndim)
