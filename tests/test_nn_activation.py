@@ -135,3 +135,15 @@ def test_bad_arguments_are_named():
         F.softplus(x, beta=0)
     with pytest.raises(ValueError, match="GELU: approximate"):
         nn.GELU("erf")
+
+
+def test_exact_gelu_without_scipy(monkeypatch):
+    # backend.erf falls back to math.erf per element when SciPy is missing.
+    import sys
+    x = np.linspace(-4, 4, 17)
+    with_scipy = minigrad.backend.erf(x)
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # makes the import fail
+    without = minigrad.backend.erf(x.astype(np.float32))
+    assert without.dtype == np.float32
+    np.testing.assert_allclose(without, _erf(x), rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(with_scipy, _erf(x), rtol=1e-15, atol=1e-16)
