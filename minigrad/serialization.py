@@ -16,7 +16,7 @@ file intact, never a truncated one.
 """
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 
 import numpy as np
@@ -115,8 +115,11 @@ def save(obj, path):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"minigrad.save: the directory {directory!r} does not exist; "
                                 "create it first (os.makedirs)")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                     suffix=".tmp")
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    # Mode 0o666 (less the umask) gives the file the permissions a plain open()
+    # would; tempfile.mkstemp's 0o600 would make the checkpoint private.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **named)  # object arrays were refused above: no pickle inside

@@ -166,3 +166,13 @@ def test_pytorch_state_dict_loads(tmp_path):
     np.testing.assert_allclose(ours.eval()(minigrad.tensor(x)).numpy(), expected, rtol=1e-5,
                                atol=1e-6)
     ours.load_state_dict(theirs.state_dict())  # torch tensors directly work too
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        minigrad.save({"w": minigrad.ones(2)}, tmp_path / "f")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644  # as open() would make it
