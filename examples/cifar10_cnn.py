@@ -1,0 +1,234 @@
+"""Train a convolutional network on CIFAR-10 (10 classes of 32x32 colour images).
+
+The default recipe is the classic tutorial's LeNet-style CNN:
+
+    conv 3->6 5x5, ReLU, max-pool 2    (3, 32, 32) -> (6, 14, 14)
+    conv 6->16 5x5, ReLU, max-pool 2   -> (16, 5, 5) = 400 features
+    linear 400->120, ReLU, 120->84, ReLU, 84->10 (class scores)
+
+trained with SGD (lr 0.001, momentum 0.9, weight decay 1e-4), StepLR
+(x0.1 every 30 epochs), batches of 100, random 32x32 crops of the image
+padded by 4 pixels and random horizontal flips, inputs normalized to
+[-1, 1] (mean 0.5, std 0.5). `--model vgg` is a deeper conv-BN-ReLU
+network with dropout; `--optimizer` takes any rule in `optim` by name.
+
+Every epoch prints train loss/accuracy, test loss/accuracy and images/s,
+and writes a checkpoint (model, optimizer, schedule, history) that
+`--resume` continues from exactly. At the end: a summary, curves.png and
+confusion.png in --out.
+
+    python examples/cifar10_cnn.py                                  # the recipe
+    python examples/cifar10_cnn.py --data ../shared/data/cifar10-jpg.tar.gz
+    python examples/cifar10_cnn.py --model vgg --optimizer adamw --lr 0.002 --schedule onecycle
+    python examples/cifar10_cnn.py --epochs 40 --resume             # carry on a run
+    python examples/cifar10_cnn.py --smoke                          # seconds, synthetic data
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import minigrad  # noqa: E402
+import nn  # noqa: E402
+import optim  # noqa: E402
+from minigrad.data import CIFAR10, DataLoader, TensorDataset, random_split  # noqa: E402
+from minigrad.data import transforms as T  # noqa: E402
+
+sys.path.insert(0, HERE)
+import training  # noqa: E402
+
+CLASSES = CIFAR10.classes
+SECONDS_PER_EPOCH = "about 60 s"  # LeNet, 50,000 images, 2 CPU cores (see --help)
+
+
+# -------------------------------------------------------------------- models
+def lenet():
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),     # (N, 6, 14, 14)
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),    # (N, 16, 5, 5)
+        nn.Flatten(),                                       # (N, 400)
+        nn.Linear(400, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10))
+
+
+def conv_bn_relu(c_in, c_out):
+    # No conv bias: batch norm subtracts the channel mean right after, cancelling it.
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def vgg(dropout=0.5):
+    return nn.Sequential(
+        *conv_bn_relu(3, 32), *conv_bn_relu(32, 32), nn.MaxPool2d(2),    # (N, 32, 16, 16)
+        *conv_bn_relu(32, 64), *conv_bn_relu(64, 64), nn.MaxPool2d(2),   # (N, 64, 8, 8)
+        *conv_bn_relu(64, 128), nn.MaxPool2d(2),                         # (N, 128, 4, 4)
+        nn.Flatten(), nn.Dropout(dropout),                               # (N, 2048)
+        nn.Linear(128 * 4 * 4, 10))
+
+
+MODELS = {"lenet": lenet, "vgg": vgg}
+
+
+# ---------------------------------------------------------------------- data
+def transforms(augment):
+    """uint8 NHWC batches -> float32 NCHW in [-1, 1]; training batches are augmented
+    (a random 32x32 crop of the image padded by 4 pixels, and a random flip)."""
+    steps = [T.ToTensor()]
+    if augment:
+        steps += [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
+    return T.Compose(steps + [T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+
+
+def load_data(args):
+    """(train set, test set) as uint8 image datasets: CIFAR-10, or synthetic for --smoke."""
+    if args.smoke:
+        images, labels = training.synthetic_images(400, 32, 32, 3, seed=args.seed)
+        return TensorDataset(images[:300], labels[:300]), TensorDataset(images[300:], labels[300:])
+    try:
+        train, test = CIFAR10(args.data, train=True), CIFAR10(args.data, train=False)
+    except FileNotFoundError as error:
+        print(f"{error}\n\nDownloading it instead.")
+        train = CIFAR10(args.data, train=True, download=True)
+        test = CIFAR10(args.data, train=False)
+    print(f"data: {train.source}")
+    return train, test
+
+
+# ---------------------------------------------------------------------- main
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=sorted(MODELS), default="lenet")
+    parser.add_argument("--optimizer", default="sgd", metavar="NAME",
+                        help="any rule in optim, by class name, any case (sgd, adam, adamw, "
+                             "lion, ...); the three options below go to every rule that has them")
+    parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default 0.001)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="(default 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="(default 1e-4)")
+    parser.add_argument("--schedule", choices=training.SCHEDULES, default="step",
+                        help="learning-rate schedule (default step: x0.1 every --step-size "
+                             "epochs; cosine over the run; onecycle up to 10x lr; plateau: "
+                             "x0.1 after 3 epochs without progress; warmup-cosine)")
+    parser.add_argument("--step-size", type=int, default=30, help="StepLR period (epochs)")
+    parser.add_argument("--epochs", type=int, default=20,
+                        help=f"(default 20; one LeNet epoch takes {SECONDS_PER_EPOCH} on a "
+                             "2-core CPU, VGG several times longer)")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="CIFAR-10 folder or archive (default: the usual places, see "
+                             "minigrad.data.find_cifar10; else download it)")
+    parser.add_argument("--val-size", type=int, default=0, metavar="N",
+                        help="hold out N training images as a validation set, which then "
+                             "drives early stopping and the plateau schedule instead of the "
+                             "test set")
+    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                        help="stop after PATIENCE epochs without a better validation (or test) "
+                             "loss, and keep the best weights (default 0: off)")
+    parser.add_argument("--limit-train", type=int, default=None, metavar="N",
+                        help="train on a random subset of N images")
+    parser.add_argument("--limit-test", type=int, default=None, metavar="N",
+                        help="evaluate on a random subset of N images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/cifar10_cnn",
+                        help="folder for the checkpoint and the plots")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in --out")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few batches of synthetic CIFAR-shaped data (seconds; tests)")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.epochs = min(args.epochs, 3)
+        args.batch_size = min(args.batch_size, 25)
+    if args.device.startswith("cuda") and not minigrad.cuda.is_available():
+        parser.error("--device cuda needs CuPy and a CUDA GPU, and none was found; "
+                     "use --device cpu")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    minigrad.manual_seed(args.seed)
+    train_set, test_set = load_data(args)
+    val_set = None
+    if args.val_size:
+        train_set, val_set = random_split(train_set, [len(train_set) - args.val_size,
+                                                      args.val_size], seed=args.seed)
+    train_set = training.random_subset(train_set, args.limit_train, args.seed)
+    test_set = training.random_subset(test_set, args.limit_test, args.seed)
+
+    def train_loader_for(epoch):  # each epoch's order and augmentation come from (seed, epoch)
+        return DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                          transform=transforms(not args.no_augment), device=args.device,
+                          seed=training.epoch_seed(args.seed, epoch))
+
+    def eval_loader(dataset):
+        return None if dataset is None else DataLoader(
+            dataset, batch_size=max(args.batch_size, 500), transform=transforms(False),
+            device=args.device)
+
+    model = MODELS[args.model]().to(args.device)
+    optimizer, hyper = training.make_optimizer(
+        args.optimizer, model.parameters(), lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay)
+    steps_per_epoch = len(train_loader_for(0))
+    scheduler, interval = training.make_scheduler(args.schedule, optimizer, args.epochs,
+                                                  steps_per_epoch, step_size=args.step_size)
+    stopper = (optim.EarlyStopping(patience=args.early_stopping) if args.early_stopping
+               else None)
+    n_params = sum(p.data.size for p in model.parameters())
+    print(f"train {len(train_set)}, test {len(test_set)}"
+          + (f", validation {len(val_set)}" if val_set is not None else "")
+          + f" images; {args.model}: {n_params:,} parameters; {type(optimizer).__name__}"
+          f"({', '.join(f'{k}={v}' for k, v in hyper.items())}); schedule {args.schedule}; "
+          f"batch {args.batch_size}; device {args.device}")
+
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint = os.path.join(args.out, "checkpoint.npz")
+    start = time.perf_counter()
+    history = training.fit(
+        model, optimizer, train_loader_for, args.epochs, len(CLASSES),
+        test_loader=eval_loader(test_set), val_loader=eval_loader(val_set),
+        scheduler=scheduler, interval=interval, early_stopping=stopper, checkpoint=checkpoint,
+        resume=args.resume, seed=args.seed, progress=not args.quiet)
+    elapsed = time.perf_counter() - start
+    # After early stopping the best weights are back in the model: report on those.
+    final = training.evaluate(model, eval_loader(test_set), len(CLASSES))
+    summary = {
+        "epochs_run": len(history["epoch"]),
+        "stopped_early": history["stopped_early"],
+        "train_loss": history["train_loss"], "train_acc": history["train_acc"],
+        "test_loss": history["test_loss"], "test_acc": history["test_acc"],
+        "final_test_acc": final["accuracy"], "final_test_loss": final["loss"],
+        "best_test_acc": max(history["test_acc"]),
+        "images_per_s": float(np.mean(history["images_per_s"])),
+        "seconds": elapsed, "checkpoint": checkpoint, "plots": [],
+    }
+    print(f"\n{args.model} on CIFAR-10, {summary['epochs_run']} epochs: test accuracy "
+          f"{final['accuracy']:.2%} (best epoch {summary['best_test_acc']:.2%}), train accuracy "
+          f"{history['train_acc'][-1]:.2%}; {summary['images_per_s']:.0f} training images/s; "
+          f"{elapsed:.0f} s in this session")
+    per_class = np.diag(final["confusion"]) / np.maximum(final["confusion"].sum(axis=1), 1)
+    print("per class: " + ", ".join(f"{c} {a:.0%}" for c, a in zip(CLASSES, per_class)))
+
+    if not args.no_plots:
+        summary["plots"] = [
+            training.plot_curves(history, os.path.join(args.out, "curves.png"),
+                                 f"{args.model} on CIFAR-10 ({type(optimizer).__name__})"),
+            training.plot_confusion(final["confusion"], CLASSES,
+                                    os.path.join(args.out, "confusion.png"),
+                                    f"test set, {final['accuracy']:.1%} correct")]
+        print("plots written to " + " and ".join(summary["plots"]))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""The training loop the examples share: one epoch, evaluation, checkpoints, plots.
+
+Everything here is the plain PyTorch-style loop, written out once:
+
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+`fit` runs it for several epochs with evaluation, a learning-rate schedule,
+early stopping and a checkpoint after every epoch. Resuming from a
+checkpoint continues *exactly* (bit for bit) because every random choice of
+epoch e (the shuffling order, the augmentation, the dropout masks) is drawn
+from a seed computed from (seed, e), not from a generator whose state
+depends on everything that ran before.
+"""
+import inspect
+import os
+import time
+
+import numpy as np
+
+import minigrad
+import minigrad.functional as F
+import optim
+from minigrad import backend
+
+# Rules whose step() re-evaluates the loss itself, so it must be given a closure.
+NEEDS_CLOSURE = {"LBFGS", "SAM", "ASAM"}
+
+
+def epoch_seed(seed, epoch):
+    """An independent seed for epoch `epoch` of a run seeded with `seed`."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+# ------------------------------------------------------- optimizers, schedules
+def optimizer_names():
+    """Every update rule `optim` exports (classes derived from optim.Optimizer)."""
+    return sorted(name for name, obj in vars(optim).items()
+                  if inspect.isclass(obj) and issubclass(obj, optim.Optimizer)
+                  and obj is not optim.Optimizer)
+
+
+def make_optimizer(name, params, **hyper):
+    """optim.<name>(params, ...), with the name matched case-insensitively and each of
+    `hyper` (lr=..., momentum=..., weight_decay=...) passed only if the rule takes it.
+
+    Returns (optimizer, the hyperparameters it was given)."""
+    names = {n.lower(): n for n in optimizer_names()}
+    if name.lower() not in names:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(names.values())}")
+    cls = getattr(optim, names[name.lower()])
+    accepted = inspect.signature(cls).parameters
+    if "base_optimizer" in accepted or "optimizer" in accepted:
+        raise ValueError(f"{cls.__name__} wraps another optimizer, so it can't be built from "
+                         f"its name alone; write it in the script, e.g. "
+                         f"{cls.__name__}(optim.SGD(model.parameters(), lr=0.01))")
+    kwargs = {k: v for k, v in hyper.items() if k in accepted and v is not None}
+    return cls(params, **kwargs), kwargs
+
+
+SCHEDULES = ("step", "cosine", "onecycle", "plateau", "warmup-cosine", "none")
+
+
+def make_scheduler(name, optimizer, epochs, steps_per_epoch, step_size=30, gamma=0.1):
+    """A schedule by short name, with its arguments derived from the run's length.
+
+    Returns (scheduler or None, when to step it): "epoch" (after each epoch),
+    "batch" (after each optimizer step) or "metric" (after each epoch, given
+    the validation loss: ReduceLROnPlateau)."""
+    S = optim.lr_scheduler
+    lr = optimizer.param_groups[0]["lr"]
+    total = epochs * steps_per_epoch
+    if name == "none":
+        return None, "epoch"
+    if name == "step":
+        return S.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
+    if name == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
+    if name == "onecycle":  # lr rises to 10x the base lr over 30% of the run, then anneals
+        return S.OneCycleLR(optimizer, max_lr=10 * lr, total_steps=total), "batch"
+    if name == "plateau":  # divide the lr by 10 when the validation loss stalls for 3 epochs
+        return S.ReduceLROnPlateau(optimizer, mode="min", factor=gamma, patience=3), "metric"
+    if name == "warmup-cosine":  # linear warm-up over 5% of the steps, then cosine to 0
+        return S.WarmupCosineLR(optimizer, warmup_steps=max(1, total // 20),
+                                total_steps=total), "batch"
+    raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
+# ------------------------------------------------------------ train, evaluate
+def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", progress=True,
+                desc="train"):
+    """One pass over `loader`, updating the model after every batch.
+
+    Returns {"loss", "accuracy", "images_per_s", "seconds", "batch_losses"}."""
+    from tqdm import tqdm
+    model.train()
+    if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
+        optimizer.train()
+    closure_rule = type(optimizer).__name__ in NEEDS_CLOSURE
+    losses, correct, seen = [], 0, 0
+    start = time.perf_counter()
+    bar = tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=False,
+               disable=not progress, mininterval=0.5)
+    for x, y in bar:
+        if closure_rule:
+            def closure():  # the rule calls it (maybe several times) to re-evaluate the loss
+                optimizer.zero_grad()
+                closure.logits = model(x)
+                batch_loss = F.cross_entropy(closure.logits, y)
+                batch_loss.backward()
+                return batch_loss
+            loss = optimizer.step(closure)
+            logits = closure.logits
+        else:
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+        if scheduler is not None and interval == "batch":
+            scheduler.step()
+        losses.append(float(loss.item()))
+        correct += int((logits.data.argmax(axis=1) == y.data).sum())
+        seen += len(y.data)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / seen:.1%}",
+                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    seconds = time.perf_counter() - start
+    return {"loss": float(np.mean(losses)), "accuracy": correct / seen,
+            "images_per_s": seen / seconds, "seconds": seconds, "batch_losses": losses}
+
+
+def evaluate(model, loader, num_classes, optimizer=None):
+    """Loss, accuracy and confusion matrix (rows: true class, columns: predicted)
+    of `model` in eval mode, without building a graph."""
+    model.eval()
+    if optimizer is not None and hasattr(optimizer, "eval"):
+        optimizer.eval()  # schedule-free rules evaluate their averaged point
+    total_loss, seen = 0.0, 0
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    with minigrad.no_grad():
+        for x, y in loader:
+            logits = model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
+            truth = backend.to_numpy(y.data)
+            predicted = backend.to_numpy(logits.data.argmax(axis=1))
+            # one count per (true, predicted) pair: bincount of the flattened pair index
+            confusion += np.bincount(truth * num_classes + predicted,
+                                     minlength=num_classes ** 2).reshape(num_classes, num_classes)
+            seen += len(truth)
+    return {"loss": total_loss / seen, "accuracy": float(np.trace(confusion)) / seen,
+            "confusion": confusion}
+
+
+# ------------------------------------------------------------------- the run
+def fit(model, optimizer, train_loader_for, epochs, num_classes, test_loader=None,
+        val_loader=None, scheduler=None, interval="epoch", early_stopping=None,
+        checkpoint=None, resume=False, seed=0, progress=True, log=print):
+    """Train for `epochs` epochs; returns the history (lists, one entry per epoch).
+
+    train_loader_for(epoch) -> the DataLoader for that epoch (seeded from it).
+    Each epoch is evaluated on `val_loader` and `test_loader` (either may be
+    None); the validation loss, or else the test loss, drives ReduceLROnPlateau
+    and early stopping. `checkpoint`: a path written after every epoch;
+    `resume=True` loads it first and carries on from the epoch it reached."""
+    history = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "images_per_s": [],
+               "seconds": [], "batch_losses": [], "stopped_early": False}
+    start = 0
+    if resume:
+        if checkpoint is None or not os.path.exists(checkpoint):
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}; run without "
+                                    "--resume first (it writes one after every epoch)")
+        start, history = load_checkpoint(checkpoint, model, optimizer, scheduler, early_stopping)
+        log(f"resumed from {checkpoint} after epoch {start}")
+    for epoch in range(start, epochs):
+        if history["stopped_early"]:
+            break
+        minigrad.manual_seed(epoch_seed(seed, epoch))  # this epoch's dropout masks
+        lr = optimizer.param_groups[0]["lr"]
+        train = train_epoch(model, train_loader_for(epoch), optimizer, scheduler, interval,
+                            progress, desc=f"epoch {epoch + 1}/{epochs}")
+        line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lr:.2e}  train loss {train['loss']:.4f} "
+                f"acc {train['accuracy']:6.2%}")
+        results = {}
+        for name, loader in (("val", val_loader), ("test", test_loader)):
+            if loader is not None:
+                results[name] = evaluate(model, loader, num_classes, optimizer)
+                line += f"  {name} loss {results[name]['loss']:.4f} acc {results[name]['accuracy']:6.2%}"
+                history.setdefault(f"{name}_loss", []).append(results[name]["loss"])
+                history.setdefault(f"{name}_acc", []).append(results[name]["accuracy"])
+                history[f"{name}_confusion"] = results[name]["confusion"]
+        monitored = results.get("val", results.get("test"))
+        for key, value in (("epoch", epoch + 1), ("lr", lr), ("train_loss", train["loss"]),
+                           ("train_acc", train["accuracy"]), ("seconds", train["seconds"]),
+                           ("images_per_s", train["images_per_s"]),
+                           ("batch_losses", train["batch_losses"])):
+            history[key].append(value)
+        log(line + f"  {train['images_per_s']:.0f} img/s  {train['seconds']:.1f} s")
+        if scheduler is not None and interval == "epoch":
+            scheduler.step()
+        elif scheduler is not None and interval == "metric":
+            scheduler.step(monitored["loss"])
+        if early_stopping is not None and early_stopping.step(monitored["loss"], model):
+            history["stopped_early"] = True
+            log(f"early stopping: no improvement for {early_stopping.patience} epochs; "
+                f"best was epoch {early_stopping.best_epoch + 1}")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, epoch + 1, history, model, optimizer, scheduler,
+                            early_stopping)
+    return history  # (after early stopping, the stopper has put the best weights back)
+
+
+# --------------------------------------------------------------- checkpoints
+def save_checkpoint(path, epoch, history, model, optimizer, scheduler=None, early_stopping=None):
+    """Everything a resumed run needs, in one file; minigrad.save writes it atomically
+    (a temporary file renamed into place), so a crash never leaves half a checkpoint."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    minigrad.save({
+        "epoch": epoch,
+        "history": history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
+    }, path)
+
+
+def load_checkpoint(path, model, optimizer, scheduler=None, early_stopping=None):
+    """Restore what save_checkpoint wrote (into the given objects); returns
+    (the number of epochs done, the history so far)."""
+    state = minigrad.load(path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if early_stopping is not None and state["early_stopping"] is not None:
+        early_stopping.load_state_dict(state["early_stopping"])
+    return int(state["epoch"]), state["history"]
+
+
+# --------------------------------------------------------------------- plots
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only: works without a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_curves(history, path, title=""):
+    """Loss, accuracy and learning rate per epoch, train vs val/test."""
+    plt = _pyplot()
+    epochs = history["epoch"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for kind, ax in (("loss", axes[0]), ("acc", axes[1])):
+        for split in ("train", "val", "test"):
+            if f"{split}_{kind}" in history:
+                ax.plot(epochs, history[f"{split}_{kind}"], marker="o", label=split)
+        ax.set(xlabel="epoch", ylabel="cross-entropy" if kind == "loss" else "accuracy",
+               title=kind if kind == "loss" else "accuracy")
+        ax.legend()
+    axes[2].plot(epochs, history["lr"], marker="o")
+    axes[2].set(xlabel="epoch", ylabel="learning rate", title="learning rate (epoch start)")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the x axis
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(confusion, classes, path, title="confusion matrix"):
+    """Rows: true class; columns: predicted. Colour is the fraction of the row."""
+    plt = _pyplot()
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------- data
+def synthetic_images(n, height, width, channels, num_classes=10, seed=0):
+    """A learnable stand-in for an image data set (for --smoke runs and tests):
+    uint8 HWC images, each a blurry per-class template plus noise, and labels.
+
+    Returns (images (n, H, W, C) uint8, labels (n,) int64)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(num_classes, height // 4, width // 4, channels))
+    templates = coarse.repeat(4, axis=1).repeat(4, axis=2)  # 4x4 blocks: (K, H, W, C)
+    labels = rng.permutation(np.arange(n) % num_classes)
+    noise = rng.normal(0, 40, size=(n, height, width, channels))
+    images = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+def random_subset(dataset, n, seed=0):
+    """`n` samples of `dataset` chosen at random (all of it if n is None or too big)."""
+    from minigrad.data import Subset
+    if n is None or n >= len(dataset):
+        return dataset
+    return Subset(dataset, np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n]))
