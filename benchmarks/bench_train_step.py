@@ -16,8 +16,13 @@ first step's loss is printed for each as a sanity check (equal up to float32
 rounding for LeNet; the VGG net's dropout masks differ). The machine may be
 shared and noisy, so the two frameworks' steps are interleaved (one of each,
 alternating which goes first) and the table reports medians, and the median
-of the per-round ratios. PyTorch runs on --torch-threads threads (default 2);
-NumPy's BLAS uses what OPENBLAS_NUM_THREADS allows (default: every core).
+of the per-round ratios. --threads (default 2) sets both PyTorch's threads
+and NumPy's BLAS threads (OPENBLAS_NUM_THREADS etc., which must be set before
+NumPy loads, hence the early peek at sys.argv below).
+
+CPU time (all threads of the process) per step is printed too: on a machine
+shared with other jobs it moves much less than wall time. With more than one
+thread it includes time BLAS threads spend spinning while they wait.
 """
 import argparse
 import os
@@ -25,7 +30,19 @@ import statistics
 import sys
 import time
 
-import numpy as np
+
+def _threads_from_argv(default=2):
+    for i, arg in enumerate(sys.argv):
+        if arg.startswith("--threads"):
+            value = arg.split("=", 1)[1] if "=" in arg else sys.argv[i + 1]
+            return int(value)
+    return default
+
+
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = str(_threads_from_argv())
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -97,9 +114,10 @@ class TorchStep:
 
 
 def timed(step):
-    start = time.perf_counter()
-    loss = step()
-    return time.perf_counter() - start, loss
+    """(wall seconds, CPU seconds of the whole process) for one step."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    step()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 # ---------------------------------------------------------------- main
@@ -122,20 +140,24 @@ def run(name, args, torch):
     for i in range(args.steps):
         order = list(steps) if i % 2 == 0 else list(reversed(steps))
         for k in order:
-            times[k].append(timed(steps[k])[0])
+            times[k].append(timed(steps[k]))
 
     print(f"\n{name}: batch {batch}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"minigrad on {ours.device}")
-    print(f"  {'':10s} {'ms/step':>9s} {'(min)':>8s} {'images/s':>9s} {'first loss':>11s}")
-    for k, ts in times.items():
-        median = statistics.median(ts)
-        print(f"  {k:10s} {median * 1e3:9.2f} {min(ts) * 1e3:8.2f} {batch / median:9.0f} "
-              f"{first_loss[k]:11.6f}")
+          f"minigrad on {ours.device}, {args.threads} thread(s) each")
+    print(f"  {'':10s} {'wall ms/step':>12s} {'(min)':>8s} {'images/s':>9s} "
+          f"{'cpu ms/step':>12s} {'first loss':>11s}")
+    wall = {k: [w for w, _ in ts] for k, ts in times.items()}
+    cpu = {k: [c for _, c in ts] for k, ts in times.items()}
+    for k in times:
+        median = statistics.median(wall[k])
+        print(f"  {k:10s} {median * 1e3:12.2f} {min(wall[k]) * 1e3:8.2f} {batch / median:9.0f} "
+              f"{statistics.median(cpu[k]) * 1e3:12.2f} {first_loss[k]:11.6f}")
     if torch is not None:
-        ratio = statistics.median(times["minigrad"]) / statistics.median(times["pytorch"])
-        paired = statistics.median(a / b for a, b in zip(times["minigrad"], times["pytorch"]))
-        print(f"  minigrad / pytorch time: {ratio:.2f}x (median of per-round ratios "
-              f"{paired:.2f}x)")
+        ratio = statistics.median(wall["minigrad"]) / statistics.median(wall["pytorch"])
+        paired = statistics.median(a / b for a, b in zip(wall["minigrad"], wall["pytorch"]))
+        cpu_ratio = statistics.median(cpu["minigrad"]) / statistics.median(cpu["pytorch"])
+        print(f"  minigrad / pytorch: wall {ratio:.2f}x (median of per-round ratios "
+              f"{paired:.2f}x), cpu {cpu_ratio:.2f}x")
 
 
 def main():
@@ -144,7 +166,8 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="timed steps per framework")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="minigrad's device: cpu or cuda")
-    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for PyTorch and for NumPy's BLAS")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
@@ -153,12 +176,11 @@ def main():
     if not args.no_torch:
         try:
             import torch
-            torch.set_num_threads(args.torch_threads)
+            torch.set_num_threads(args.threads)
         except ImportError:
             print("PyTorch is not installed: timing minigrad alone")
     print(f"minigrad {minigrad.__version__}, NumPy {np.__version__}"
-          + (f", PyTorch {torch.__version__} on CPU with {torch.get_num_threads()} threads"
-             if torch else "")
+          + (f", PyTorch {torch.__version__}" if torch else "")
           + f"; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     for name in (NETS if args.net == "all" else [args.net]):
         run(name, args, torch)

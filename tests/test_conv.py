@@ -158,6 +158,46 @@ def test_many_chunks_give_the_same_result(monkeypatch):
         np.testing.assert_allclose(one, many, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_both_column_layouts_give_the_same_gradients(case, wide, monkeypatch):
+    """Stride-1 convolutions may build their columns on the wide OH x WP grid
+    (see im2col.py); force each layout and check values and both gradients."""
+    from minigrad.ops import conv as conv_module
+    monkeypatch.setattr(conv_module, "use_wide", lambda g, channels: wide and g.stride == (1, 1))
+    x, w, b = _conv_inputs(case, np.random.default_rng(12))
+    _, _, stride, padding, dilation, groups = case
+    y = F.conv2d(x, w, b, stride, padding, dilation, groups)
+    gy = np.random.default_rng(13).standard_normal(y.shape)
+    y.backward(minigrad.tensor(gy))
+    np.testing.assert_allclose(
+        y.numpy(), ref_conv2d(x.numpy(), w.numpy(), b.numpy(), stride, padding, dilation, groups),
+        rtol=1e-12, atol=1e-12)
+    # The gradients are adjoints: <gy, conv(dx, w)> = <gx, dx>, <gy, conv(x, dw)> = <gw, dw>.
+    rng = np.random.default_rng(14)
+    dx, dw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    conv = ref_conv2d
+    assert (gy * conv(dx, w.numpy(), None, stride, padding, dilation, groups)).sum() == \
+        pytest.approx((x.grad.numpy() * dx).sum(), rel=1e-10, abs=1e-10)
+    assert (gy * conv(x.numpy(), dw, None, stride, padding, dilation, groups)).sum() == \
+        pytest.approx((w.grad.numpy() * dw).sum(), rel=1e-10, abs=1e-10)
+
+
+def test_im2col_and_col2im_are_adjoint_in_both_layouts():
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 4, 6, 7))
+    for g in [im2col_module.geometry("t", (6, 7), (3, 2), 1, (1, 2), (2, 1), 2),
+              im2col_module.geometry("t", (6, 7), 3, 2, 1)]:
+        for wide in ([False, True] if g.stride == (1, 1) else [False]):
+            col = im2col_module.im2col(x, g, wide)
+            c = rng.standard_normal(col.shape)
+            if wide:  # the extra grid positions must carry zeros into col2im
+                GH, GW = im2col_module.grid(g, wide)
+                c.reshape(c.shape[:2] + (3, GH, GW))[..., g.out_size[1]:] = 0.0
+            back = im2col_module.col2im(c, g, 3, wide)
+            assert (col * c).sum() == pytest.approx((x * back).sum(), rel=1e-12)
+
+
 def test_float32_in_float32_out(device):
     rng = np.random.default_rng(6)
     x, w, b = (t.to(device) for t in _tensors(rng, (2, 3, 8, 8), (4, 3, 3, 3), (4,),

@@ -155,6 +155,21 @@ def test_max_pool_nan_propagates():
     assert np.isnan(F.max_pool2d(x, 2).item())
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 1, 1)])
+def test_max_pool_nan_gradient_goes_where_pytorch_sends_it(kernel, stride, padding):
+    """A NaN wins its window (the last NaN, in PyTorch's scan order)."""
+    torch = pytest.importorskip("torch")
+    x_np = np.array([[[[1.0, np.nan, 5.0, 2.0], [np.nan, 3.0, 1.0, 7.0],
+                       [0.0, 1.0, 2.0, 3.0], [4.0, np.nan, 6.0, 7.0]]]])
+    x, tx = minigrad.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    y, ty = F.max_pool2d(x, kernel, stride, padding), torch.nn.functional.max_pool2d(
+        tx, kernel, stride, padding)
+    y.backward(minigrad.ones_like(y))
+    ty.backward(torch.ones_like(ty))
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
 def test_float32_in_float32_out(device):
     x = minigrad.randn(2, 3, 8, 8, device=device, requires_grad=True)
     for op, args in [(F.max_pool2d, (2,)), (F.avg_pool2d, (3, 2, 1)),

@@ -30,29 +30,40 @@ PyTorch's weight layout (C_in, C_out/G, KH, KW) being exactly conv2d's
 import numpy as np
 
 from ..autograd import Function, _as_tensors
-from .im2col import Geometry, batch_chunks, col2im, column_bytes, geometry, im2col, pair
+from .im2col import (Geometry, batch_chunks, col2im, column_bytes, geometry, grid, im2col,
+                     pair, use_wide)
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
 
 # ------------------------------------------- the three maps on raw arrays
-def _channels_first(y, groups):
-    """(n, F, OH, OW) -> (G, Fg, n*P): the layout the matrix products want."""
-    n, F = y.shape[:2]
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(groups, F // groups, -1)
+def _channels_first(y, g, wide):
+    """(n, F, OH, OW) -> (G, Fg, n*GH*GW): the layout the matrix products want,
+    on the grid of the columns (zeros at the extra positions of the wide one)."""
+    n, F, OH, OW = y.shape
+    y_t = y.transpose(1, 0, 2, 3)                                       # (F, n, OH, OW)
+    if wide:
+        out = np.zeros_like(y, shape=(F, n) + grid(g, wide), order="C")  # (F, n, OH, WP)
+        out[..., :OW] = y_t
+    else:
+        out = np.ascontiguousarray(y_t)
+    return out.reshape(g.groups, F // g.groups, -1)
 
 
 def convolve(x, w, b, g):
     """conv(x, w) + b: (N, C, H, W), (F, Cg, KH, KW), (F,) or None -> (N, F, OH, OW)."""
     N, F, (OH, OW) = x.shape[0], w.shape[0], g.out_size
+    wide = use_wide(g, F // g.groups)
+    GH, GW = grid(g, wide)
     w_mat = w.reshape(g.groups, F // g.groups, -1)                     # (G, Fg, K)
     y = np.empty_like(x, shape=(N, F, OH, OW), order="C")
-    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize)):
+    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
         n = chunk.stop - chunk.start
-        y_mat = w_mat @ im2col(x[chunk], g)                            # (G, Fg, n*P)
+        y_mat = w_mat @ im2col(x[chunk], g, wide)                      # (G, Fg, n*GH*GW)
         if b is not None:
             y_mat += b.reshape(g.groups, -1, 1)                        # (G, Fg, 1)
-        y[chunk] = y_mat.reshape(F, n, OH, OW).transpose(1, 0, 2, 3)   # (n, F, OH, OW)
+        y_grid = y_mat.reshape(F, n, GH, GW)[..., :OW]                 # (F, n, OH, OW)
+        y[chunk] = y_grid.transpose(1, 0, 2, 3)                        # (n, F, OH, OW)
     return y
 
 
@@ -74,21 +85,24 @@ def convolve_transpose(gy, w, g):
         w_full = (w.reshape((g.groups, Fg, Cg) + g.kernel).transpose(0, 2, 1, 3, 4)
                   [..., ::-1, ::-1].reshape((C, Fg) + g.kernel))       # (C, Fg, KH, KW)
         return convolve(gy, w_full, None, full)
+    wide = use_wide(g, F // g.groups)
     w_mat_t = w.reshape(g.groups, F // g.groups, -1).transpose(0, 2, 1)  # (G, K, Fg)
-    gx = np.empty_like(gy, shape=(N, C) + g.in_size, order="C")
-    for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize)):
-        col = w_mat_t @ _channels_first(gy[chunk], g.groups)          # (G, K, n*P)
-        gx[chunk] = col2im(col, g, chunk.stop - chunk.start)          # (n, C, H, W)
+    gx = np.empty_like(gy, shape=(N, C, H, W), order="C")
+    for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize, wide)):
+        col = w_mat_t @ _channels_first(gy[chunk], g, wide)           # (G, K, n*GH*GW)
+        gx[chunk] = col2im(col, g, chunk.stop - chunk.start, wide)    # (n, C, H, W)
     return gx
 
 
 def convolve_grad_weight(x, gy, g):
     """grad_weight(x, gy): (N, C, H, W), (N, F, OH, OW) -> (F, Cg, KH, KW)."""
     F, Cg = gy.shape[1], x.shape[1] // g.groups
+    wide = use_wide(g, F // g.groups)
     gw = np.zeros_like(x, shape=(g.groups, F // g.groups, Cg * g.kernel[0] * g.kernel[1]))
-    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize)):
-        col = im2col(x[chunk], g)                                      # (G, K, n*P)
-        gw += _channels_first(gy[chunk], g.groups) @ col.transpose(0, 2, 1)  # (G, Fg, K)
+    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
+        col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
+        gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
+        gw += gy_mat @ col.transpose(0, 2, 1)                          # (G, Fg, K)
     return gw.reshape((F, Cg) + g.kernel)                              # (F, Cg, KH, KW)
 
 

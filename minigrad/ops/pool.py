@@ -35,15 +35,17 @@ class MaxPool2d(Function):
         x_padded = pad(x, self.g, value=-np.inf)                       # (N, C, HP, WP)
         taps = [x_padded[:, :, rows, cols] for rows, cols in tap_slices(self.g)]
         y = taps[0].copy()                                             # (N, C, OH, OW)
-        # winner[...] = index of the winning tap. Masks and arithmetic rather
-        # than np.where: with random masks np.where is ~40x slower.
+        # winner = index of the winning tap, for backward. Built with masks and
+        # arithmetic: np.where on random masks is ~40x slower.
         winner = np.zeros_like(y, dtype=np.uint8 if len(taps) <= 256 else np.int32)
         for k, tap in enumerate(taps[1:], start=1):
-            better = tap > y                                           # strict: first wins ties
-            better |= np.isnan(tap)
+            better = tap > y                                           # strict: first max wins ties
             np.maximum(y, tap, out=y)
-            winner *= ~better                                          # 0 where tap k wins
-            winner += better * winner.dtype.type(k)
+            # k exceeds every earlier index, so max() writes k exactly where tap k is better.
+            np.maximum(winner, better * winner.dtype.type(k), out=winner)
+        if np.isnan(y).any():  # rare: as in PyTorch, a NaN window's gradient goes to its last NaN
+            for k, tap in enumerate(taps):
+                winner[np.isnan(tap)] = k
         self.save_for_backward(winner)
         return y
 
@@ -60,15 +62,20 @@ class MaxPool2dScatter(Function):
         self.g, self.winner = geometry, winner
 
     def forward(self, gy):
+        g = self.g
         N, C = gy.shape[:2]
-        gx = np.zeros_like(gy, shape=(N, C) + self.g.padded_size, order="C")
-        for k, (rows, cols) in enumerate(tap_slices(self.g)):
-            share = gy * (self.winner == k)                            # (N, C, OH, OW)
-            if self.g.overlapping:
-                gx[:, :, rows, cols] += share
-            else:  # every input belongs to at most one window: no sum needed
-                gx[:, :, rows, cols] = share
-        return np.ascontiguousarray(crop(gx, self.g))                  # (N, C, H, W)
+        # When the windows tile the input exactly (the usual 2x2, stride 2),
+        # every input is written once below, so no zero fill is needed.
+        tiles = g.stride == g.kernel and g.padding == (0, 0) and all(
+            o * k == n for o, k, n in zip(g.out_size, g.kernel, g.in_size))
+        gx = (np.empty_like if tiles else np.zeros_like)(gy, shape=(N, C) + g.padded_size,
+                                                         order="C")
+        for k, (rows, cols) in enumerate(tap_slices(g)):
+            if g.overlapping:  # an input may win several windows: add up
+                gx[:, :, rows, cols] += gy * (self.winner == k)
+            else:
+                np.multiply(gy, self.winner == k, out=gx[:, :, rows, cols])
+        return np.ascontiguousarray(crop(gx, g))                       # (N, C, H, W)
 
     def backward(self, ggx):
         return MaxPool2dGather(self.g, self.winner)(ggx)
