@@ -28,6 +28,8 @@ from minigrad import backend
 
 # Rules whose step() re-evaluates the loss itself, so it must be given a closure.
 NEEDS_CLOSURE = {"LBFGS", "SAM", "ASAM"}
+# Rules that use Hessian-vector products, so the gradients must keep their graph.
+NEEDS_CREATE_GRAPH = {"AdaHessian", "SophiaH"}
 
 
 def epoch_seed(seed, epoch):
@@ -46,6 +48,7 @@ def optimizer_names():
 def make_optimizer(name, params, **hyper):
     """optim.<name>(params, ...), with the name matched case-insensitively and each of
     `hyper` (lr=..., momentum=..., weight_decay=...) passed only if the rule takes it.
+    Wrappers (SAM, ASAM, Lookahead) wrap SGD built from `hyper`.
 
     Returns (optimizer, the hyperparameters it was given)."""
     names = {n.lower(): n for n in optimizer_names()}
@@ -53,12 +56,19 @@ def make_optimizer(name, params, **hyper):
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(names.values())}")
     cls = getattr(optim, names[name.lower()])
     accepted = inspect.signature(cls).parameters
-    if "base_optimizer" in accepted or "optimizer" in accepted:
-        raise ValueError(f"{cls.__name__} wraps another optimizer, so it can't be built from "
-                         f"its name alone; write it in the script, e.g. "
-                         f"{cls.__name__}(optim.SGD(model.parameters(), lr=0.01))")
-    kwargs = {k: v for k, v in hyper.items() if k in accepted and v is not None}
+    if "base_optimizer" in accepted:  # SAM, ASAM: take the base rule's class and arguments
+        kwargs = _accepted_by(optim.SGD, hyper)
+        return cls(params, optim.SGD, **kwargs), kwargs
+    if "optimizer" in accepted:  # Lookahead: takes a built optimizer
+        kwargs = _accepted_by(optim.SGD, hyper)
+        return cls(optim.SGD(params, **kwargs)), kwargs
+    kwargs = _accepted_by(cls, hyper)
     return cls(params, **kwargs), kwargs
+
+
+def _accepted_by(cls, hyper):
+    accepted = inspect.signature(cls).parameters
+    return {k: v for k, v in hyper.items() if k in accepted and v is not None}
 
 
 SCHEDULES = ("step", "cosine", "onecycle", "plateau", "warmup-cosine", "none")
@@ -100,12 +110,15 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
     if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
         optimizer.train()
     closure_rule = type(optimizer).__name__ in NEEDS_CLOSURE
+    create_graph = type(optimizer).__name__ in NEEDS_CREATE_GRAPH
     losses, correct, seen = [], 0, 0
     start = time.perf_counter()
     bar = tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=False,
                disable=not progress, mininterval=0.5)
     for x, y in bar:
         if closure_rule:
+            optimizer.zero_grad()  # SAM takes its first gradient from the closure when none is left
+
             def closure():  # the rule calls it (maybe several times) to re-evaluate the loss
                 optimizer.zero_grad()
                 closure.logits = model(x)
@@ -118,8 +131,9 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
             optimizer.zero_grad()
             logits = model(x)
             loss = F.cross_entropy(logits, y)
-            loss.backward()
+            loss.backward(create_graph=create_graph)
             optimizer.step()
+        last_lr = optimizer.param_groups[0]["lr"]  # (changes within the epoch on "batch" schedules)
         if scheduler is not None and interval == "batch":
             scheduler.step()
         losses.append(float(loss.item()))
@@ -128,7 +142,7 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / seen:.1%}",
                         img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
     seconds = time.perf_counter() - start
-    return {"loss": float(np.mean(losses)), "accuracy": correct / seen,
+    return {"loss": float(np.mean(losses)), "accuracy": correct / seen, "last_lr": last_lr,
             "images_per_s": seen / seconds, "seconds": seconds, "batch_losses": losses}
 
 
@@ -181,7 +195,8 @@ def fit(model, optimizer, train_loader_for, epochs, num_classes, test_loader=Non
         lr = optimizer.param_groups[0]["lr"]
         train = train_epoch(model, train_loader_for(epoch), optimizer, scheduler, interval,
                             progress, desc=f"epoch {epoch + 1}/{epochs}")
-        line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lr:.2e}  train loss {train['loss']:.4f} "
+        lrs = f"{lr:.2e}" + (f"->{train['last_lr']:.2e}" if train["last_lr"] != lr else "")
+        line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lrs}  train loss {train['loss']:.4f} "
                 f"acc {train['accuracy']:6.2%}")
         results = {}
         for name, loader in (("val", val_loader), ("test", test_loader)):

@@ -157,6 +157,38 @@ def test_make_scheduler_derives_arguments_from_the_run(name, interval):
         training.make_scheduler("sawtooth", opt, 4, 5)
 
 
+@pytest.mark.parametrize("name", ["sgd", "LBFGS", "sam", "lookahead", "adahessian",
+                                  "schedulefreesgd"])
+def test_train_epoch_drives_rules_that_need_a_closure_a_wrapper_or_second_order(name):
+    """LBFGS and SAM get a closure, SAM/Lookahead wrap SGD, AdaHessian needs
+    backward(create_graph=True), schedule-free rules switch train/eval."""
+    import nn
+    from minigrad.data import DataLoader, TensorDataset
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)  # linearly separable
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
+    before = [p.data.copy() for p in model.parameters()]
+    optimizer, _ = training.make_optimizer(name, model.parameters(), lr=0.05, momentum=0.9)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=0, num_workers=0)
+    first = training.train_epoch(model, loader, optimizer, progress=False)
+    for _ in range(3):
+        last = training.train_epoch(model, loader, optimizer, progress=False)
+    assert np.isfinite(first["loss"]) and np.isfinite(last["loss"])
+    assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+    assert last["loss"] < first["loss"], (first["loss"], last["loss"])
+    result = training.evaluate(model, loader, num_classes=2, optimizer=optimizer)
+    assert 0.0 <= result["accuracy"] <= 1.0
+
+
+@pytest.mark.skipif(minigrad.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_a_clear_command_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cifar10_cnn.main(["--smoke", "--device", "cuda"])
+    assert exit_info.value.code == 2
+    assert "--device cuda needs CuPy and a CUDA GPU" in capsys.readouterr().err
+
+
 class FixedLogits:
     """A stand-in model that returns precomputed logits batch by batch."""
 
