@@ -31,7 +31,7 @@ import numpy as np
 
 from ..autograd import Function, _as_tensors
 from .im2col import (Geometry, batch_chunks, col2im, column_bytes, geometry, grid, im2col,
-                     pair, use_wide)
+                     pair, scratch, use_wide)
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
@@ -41,12 +41,8 @@ def _channels_first(y, g, wide):
     """(n, F, OH, OW) -> (G, Fg, n*GH*GW): the layout the matrix products want,
     on the grid of the columns (zeros at the extra positions of the wide one)."""
     n, F, OH, OW = y.shape
-    y_t = y.transpose(1, 0, 2, 3)                                       # (F, n, OH, OW)
-    if wide:
-        out = np.zeros_like(y, shape=(F, n) + grid(g, wide), order="C")  # (F, n, OH, WP)
-        out[..., :OW] = y_t
-    else:
-        out = np.ascontiguousarray(y_t)
+    out = scratch("channels_first", (F, n) + grid(g, wide), y, zero=wide)  # (F, n, GH, GW)
+    out[..., :OW] = y.transpose(1, 0, 2, 3)                             # (F, n, OH, OW)
     return out.reshape(g.groups, F // g.groups, -1)
 
 
@@ -59,7 +55,9 @@ def convolve(x, w, b, g):
     y = np.empty_like(x, shape=(N, F, OH, OW), order="C")
     for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
         n = chunk.stop - chunk.start
-        y_mat = w_mat @ im2col(x[chunk], g, wide)                      # (G, Fg, n*GH*GW)
+        col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
+        y_mat = np.matmul(w_mat, col, out=scratch("product", (g.groups, F // g.groups,
+                                                              col.shape[2]), x))  # (G, Fg, n*GH*GW)
         if b is not None:
             y_mat += b.reshape(g.groups, -1, 1)                        # (G, Fg, 1)
         y_grid = y_mat.reshape(F, n, GH, GW)[..., :OW]                 # (F, n, OH, OW)
@@ -89,7 +87,9 @@ def convolve_transpose(gy, w, g):
     w_mat_t = w.reshape(g.groups, F // g.groups, -1).transpose(0, 2, 1)  # (G, K, Fg)
     gx = np.empty_like(gy, shape=(N, C, H, W), order="C")
     for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize, wide)):
-        col = w_mat_t @ _channels_first(gy[chunk], g, wide)           # (G, K, n*GH*GW)
+        gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
+        col = np.matmul(w_mat_t, gy_mat, out=scratch("product", (g.groups, w_mat_t.shape[1],
+                                                                 gy_mat.shape[2]), gy))  # (G, K, n*GH*GW)
         gx[chunk] = col2im(col, g, chunk.stop - chunk.start, wide)    # (n, C, H, W)
     return gx
 
