@@ -17,8 +17,9 @@ rounding for LeNet; the VGG net's dropout masks differ). The machine may be
 shared and noisy, so the two frameworks' steps are interleaved (one of each,
 alternating which goes first) and the table reports medians, and the median
 of the per-round ratios. --threads (default 2) sets both PyTorch's threads
-and NumPy's BLAS threads (OPENBLAS_NUM_THREADS etc., which must be set before
-NumPy loads, hence the early peek at sys.argv below).
+and NumPy's BLAS threads (OPENBLAS_NUM_THREADS etc.), and --openblas-core
+OPENBLAS_CORETYPE: both must be set before NumPy loads, hence the early peek
+at sys.argv below.
 
 CPU time (all threads of the process) per step is printed too: on a machine
 shared with other jobs it moves much less than wall time. With more than one
@@ -31,16 +32,19 @@ import sys
 import time
 
 
-def _threads_from_argv(default=2):
+def _option_from_argv(name, default):
     for i, arg in enumerate(sys.argv):
-        if arg.startswith("--threads"):
-            value = arg.split("=", 1)[1] if "=" in arg else sys.argv[i + 1]
-            return int(value)
+        if arg == name and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
     return default
 
 
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = str(_threads_from_argv())
+    os.environ[_name] = _option_from_argv("--threads", "2")
+if _option_from_argv("--openblas-core", None):
+    os.environ["OPENBLAS_CORETYPE"] = _option_from_argv("--openblas-core", None)
 
 import numpy as np  # noqa: E402
 
@@ -168,6 +172,9 @@ def main():
     parser.add_argument("--device", default="cpu", help="minigrad's device: cpu or cuda")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for PyTorch and for NumPy's BLAS")
+    parser.add_argument("--openblas-core", metavar="NAME",
+                        help="force OpenBLAS's kernels (OPENBLAS_CORETYPE), e.g. SkylakeX for "
+                             "AVX-512 on CPUs it does not recognize (see README)")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
@@ -181,6 +188,7 @@ def main():
             print("PyTorch is not installed: timing minigrad alone")
     print(f"minigrad {minigrad.__version__}, NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch else "")
+          + f"; OpenBLAS kernels: {os.environ.get('OPENBLAS_CORETYPE', 'auto-detected')}"
           + f"; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     for name in (NETS if args.net == "all" else [args.net]):
         run(name, args, torch)

@@ -43,7 +43,8 @@ def test_batch_norm_training_forward_and_running_stats(shape):
     # By hand: the running variance uses the unbiased (M - 1) batch variance.
     m = x_np.size // shape[1]
     batch_mean = x_np.mean(axis=axes)
-    batch_var_unbiased = ((x_np - _per_channel(batch_mean, len(shape))) ** 2).sum(axis=axes) / (m - 1)
+    deviation = x_np - _per_channel(batch_mean, len(shape))
+    batch_var_unbiased = (deviation ** 2).sum(axis=axes) / (m - 1)
     np.testing.assert_allclose(running_mean.numpy(), 0.8 * mean0 + 0.2 * batch_mean, rtol=1e-13)
     np.testing.assert_allclose(running_var.numpy(), 0.8 * var0 + 0.2 * batch_var_unbiased,
                                rtol=1e-13)

@@ -21,7 +21,8 @@ def _windows(x, kernel, stride, padding, fill):
     OW = (x.shape[3] + 2 * pw - kw) // sw + 1
     for oh in range(OH):
         for ow in range(OW):
-            yield oh, ow, xp[:, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw], oh * sh - ph, ow * sw - pw
+            window = xp[:, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw]
+            yield oh, ow, window, oh * sh - ph, ow * sw - pw
 
 
 def ref_max_pool2d(x, kernel, stride=None, padding=0):

@@ -1,10 +1,12 @@
 """2-D convolution and transposed convolution, differentiable to any order.
 
-    y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, g*Cg + c, oh*SH + i*DH, ow*SW + j*DW]
+    y[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] * x_pad[n, gf*Cg + c, oh*SH + i*DH,
+                                                                 ow*SW + j*DW]
 
-for input channels c of the group g = f // Fg that output channel f belongs
-to. Notation (N, C, F, G, H, W, KH, SH, PH, DH, OH, K, P, ...) is defined in
-`im2col.py`; arrays are NCHW and weights (F, Cg, KH, KW), as in PyTorch.
+summing over the input channels c of the group gf = f // Fg that output
+channel f belongs to. The notation (N, C, F, G, H, W, KH, SH, PH, DH, OH, K,
+P, ...) is defined in `im2col.py`; arrays are NCHW and weights
+(F, Cg, KH, KW), as in PyTorch.
 
 Convolution is linear in x and linear in w, so its whole calculus is three
 maps, each one Function whose backward is made of the other two:
@@ -56,8 +58,8 @@ def convolve(x, w, b, g):
     for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
         n = chunk.stop - chunk.start
         col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
-        y_mat = np.matmul(w_mat, col, out=scratch("product", (g.groups, F // g.groups,
-                                                              col.shape[2]), x))  # (G, Fg, n*GH*GW)
+        product = scratch("product", (g.groups, F // g.groups, col.shape[2]), x)
+        y_mat = np.matmul(w_mat, col, out=product)                     # (G, Fg, n*GH*GW)
         if b is not None:
             y_mat += b.reshape(g.groups, -1, 1)                        # (G, Fg, 1)
         y_grid = y_mat.reshape(F, n, GH, GW)[..., :OW]                 # (F, n, OH, OW)
@@ -88,8 +90,8 @@ def convolve_transpose(gy, w, g):
     gx = np.empty_like(gy, shape=(N, C, H, W), order="C")
     for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize, wide)):
         gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
-        col = np.matmul(w_mat_t, gy_mat, out=scratch("product", (g.groups, w_mat_t.shape[1],
-                                                                 gy_mat.shape[2]), gy))  # (G, K, n*GH*GW)
+        product = scratch("product", (g.groups, w_mat_t.shape[1], gy_mat.shape[2]), gy)
+        col = np.matmul(w_mat_t, gy_mat, out=product)                  # (G, K, n*GH*GW)
         gx[chunk] = col2im(col, g, chunk.stop - chunk.start, wide)    # (n, C, H, W)
     return gx
 
@@ -98,11 +100,14 @@ def convolve_grad_weight(x, gy, g):
     """grad_weight(x, gy): (N, C, H, W), (N, F, OH, OW) -> (F, Cg, KH, KW)."""
     F, Cg = gy.shape[1], x.shape[1] // g.groups
     wide = use_wide(g, F // g.groups)
-    gw = np.zeros_like(x, shape=(g.groups, F // g.groups, Cg * g.kernel[0] * g.kernel[1]))
+    gw_t = np.zeros_like(x, shape=(g.groups, Cg * g.kernel[0] * g.kernel[1], F // g.groups))
     for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
         col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
         gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
-        gw += gy_mat @ col.transpose(0, 2, 1)                          # (G, Fg, K)
+        # (K, Fg) rather than (Fg, K): OpenBLAS runs this orientation up to
+        # 2x faster when Fg is small.
+        gw_t += col @ gy_mat.transpose(0, 2, 1)                        # (G, K, Fg)
+    gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1))                # (G, Fg, K)
     return gw.reshape((F, Cg) + g.kernel)                              # (F, Cg, KH, KW)
 
 
