@@ -96,6 +96,16 @@ def test_batch_norm_train_gradcheck_and_gradgradcheck(shape, affine):
     assert minigrad.gradgradcheck(fn, (x, w, b))
 
 
+def test_batch_norm_when_only_weight_and_bias_need_gradients():
+    rng = np.random.default_rng(11)
+    x = _t(rng.standard_normal((4, 3, 2, 2)), requires_grad=False)
+    w, b = _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
+    assert minigrad.gradcheck(lambda w, b: F.batch_norm(x, None, None, w, b, training=True),
+                              (w, b))
+    F.batch_norm(x, None, None, w, b, training=True).sum().backward()
+    assert x.grad is None
+
+
 def test_batch_norm_eval_gradcheck_and_gradgradcheck():
     rng = np.random.default_rng(4)
     x, w, b = _t(rng.standard_normal((3, 2, 2, 2))), _t(rng.standard_normal(2)), \

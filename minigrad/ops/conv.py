@@ -136,7 +136,8 @@ class ConvTranspose2d(Function):
 
     Each output value of the convolution spreads back over the receptive
     field it came from: a matrix product gives every column's share, and
-    col2im adds the columns back into image layout."""
+    col2im adds the columns back into image layout (with stride 1, a
+    convolution with the flipped kernel does the same faster)."""
 
     def __init__(self, geometry):
         self.g = geometry
@@ -153,7 +154,8 @@ class ConvTranspose2d(Function):
 
 class Conv2dGradWeight(Function):
     """gw = grad_weight(x, gy): sum over images and positions of gy times the
-    receptive field it saw, i.e. (G, Fg, n*P) @ (G, n*P, K) summed over chunks."""
+    receptive field it saw, i.e. columns (G, K, n*P) @ gy (G, n*P, Fg), summed
+    over chunks of images."""
 
     def __init__(self, geometry):
         self.g = geometry

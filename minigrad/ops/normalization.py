@@ -91,12 +91,14 @@ class BatchNormTrain(Function):
         gb = np.einsum("ncl->c", gy3)                                  # sum(gy)
         g_centered = np.einsum("ncl,ncl->c", gy3, x_centered)          # sum(gy * (x - mean))
         gw = g_centered * inv_std                                      # sum(gy * x_hat)
+        wrap = lambda a: Tensor._wrap(a, x.device)  # noqa: E731
+        if not self.needs_input_grad[0]:
+            return None, wrap(gw), wrap(gb)
         # gx = w*inv_std * (gy - gb/M - x_hat * gw/M), as a*gy + b*(x - mean) + c per channel
         scale = w.data * inv_std
         gx = gy3 * scale[:, None]
         gx -= x_centered * (scale * inv_std * gw / count)[:, None]
         gx -= (scale * gb / count)[:, None]
-        wrap = lambda a: Tensor._wrap(a, x.device)  # noqa: E731
         return wrap(gx.reshape(x.shape)), wrap(gw), wrap(gb)
 
 
