@@ -1,0 +1,318 @@
+"""Grid search and random search over learning rate and weight decay.
+
+Both searches train the same small network (an MLP with one hidden layer)
+with the same budget of trials, and score each trial on a VALIDATION split
+(carved from the training data with `random_split`), never on the test set:
+the test set is looked at once, at the end, for the winner only.
+
+* grid search: every pair of lr and weight decay from two log-spaced lists;
+* random search: the same number of pairs, each coordinate drawn
+  log-uniformly from the same box (Bergstra and Bengio 2012).
+
+When one hyperparameter matters much more than the other (the lr usually
+does), a grid of n x n trials tries only n different values of it, while
+random search tries n^2: the script prints how many distinct lrs each search
+tried, and plots the validation accuracy against the lr alone.
+
+The winner is then re-trained from new random initializations (`--repeats`),
+to see how much of its lead is luck of the seed, and evaluated on the test set.
+
+The data: a subset of Fashion-MNIST (28x28 clothing images, 10 classes),
+read from /usr/share/datasets/fashion-mnist where the Debian package
+`dataset-fashion-mnist` puts it, or a synthetic problem (labels from a random
+teacher network, with some flipped) when it is not there or with
+`--dataset synthetic`.
+
+    python examples/hparam_search.py                     # ~2 minutes on 2 CPU cores
+    python examples/hparam_search.py --optimizer SGD --lr-range 1e-3 1
+    python examples/hparam_search.py --dataset synthetic --smoke    # seconds
+"""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import minigrad  # noqa: E402
+import nn  # noqa: E402
+from minigrad.data import DataLoader, FashionMNIST, TensorDataset, random_split  # noqa: E402
+
+sys.path.insert(0, HERE)
+import training  # noqa: E402
+
+FASHION_STATS = (0.2860, 0.3530)  # per-pixel mean and std of the 60,000 training images
+
+
+# ----------------------------------------------------------------------- data
+def synthetic_problem(n, dim=20, classes=4, flip=0.1, seed=0):
+    """n points in R^dim labelled by a random one-hidden-layer teacher network
+    (a curved decision boundary), with a fraction `flip` of labels replaced
+    by random ones: noise a big network can memorize, so regularization matters."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim))
+    w1 = rng.normal(size=(dim, 32)) / math.sqrt(dim)
+    w2 = rng.normal(size=(32, classes)) / math.sqrt(32)
+    y = np.argmax(np.tanh(3.0 * x @ w1) @ w2, axis=1)
+    flipped = rng.random(n) < flip
+    y[flipped] = rng.integers(classes, size=int(flipped.sum()))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def fashion_subset(train, n, seed):
+    """n random Fashion-MNIST images as normalized float32 rows of 784 pixels."""
+    dataset = FashionMNIST(train=train)
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n])
+    mean, std = FASHION_STATS
+    x = (dataset.data[chosen].reshape(len(chosen), -1).astype(np.float32) / 255.0 - mean) / std
+    return x.astype(np.float32), dataset.targets[chosen].astype(np.int64)
+
+
+def load_data(args):
+    """(train+validation set, test set, input size, number of classes, description)."""
+    name = args.dataset
+    if name == "auto":
+        try:
+            FashionMNIST(train=False)
+            name = "fashion-mnist"
+        except FileNotFoundError:
+            name = "synthetic"
+    if name == "fashion-mnist":
+        x, y = fashion_subset(True, args.train_size, args.seed)
+        x_test, y_test = fashion_subset(False, args.test_size, args.seed)
+        description = f"Fashion-MNIST subset ({args.train_size} train+val, {args.test_size} test)"
+        classes = 10
+    else:
+        x, y = synthetic_problem(args.train_size + args.test_size, seed=args.seed)
+        x, x_test, y, y_test = (x[:args.train_size], x[args.train_size:],
+                                y[:args.train_size], y[args.train_size:])
+        description = (f"synthetic: {x.shape[1]}-D points, teacher-network labels, 10% flipped "
+                       f"({args.train_size} train+val, {args.test_size} test)")
+        classes = int(y.max()) + 1
+    return TensorDataset(x, y), TensorDataset(x_test, y_test), x.shape[1], classes, description
+
+
+# --------------------------------------------------------------------- trials
+def mlp(inputs, hidden, classes):
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+
+def train(lr, weight_decay, data, args, seed):
+    """A fresh MLP (initialized from `seed`) trained with optim.<args.optimizer>(lr,
+    weight_decay) for args.epochs epochs; returns (model, optimizer)."""
+    train_set, _, inputs, classes = data
+    minigrad.manual_seed(seed)  # the initial weights
+    model = mlp(inputs, args.hidden, classes)
+    optimizer, hyper = training.make_optimizer(args.optimizer, model.parameters(), lr=lr,
+                                               weight_decay=weight_decay)
+    if "weight_decay" not in hyper:
+        raise SystemExit(f"hparam_search: {type(optimizer).__name__} takes no weight_decay, so "
+                         "there is nothing to search over; pick another --optimizer")
+    for epoch in range(args.epochs):
+        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                            seed=training.epoch_seed(seed, epoch))
+        training.train_epoch(model, loader, optimizer, progress=False)
+    return model, optimizer
+
+
+def score(model, optimizer, dataset, classes):
+    """(accuracy, mean cross-entropy) on `dataset`; a diverged model's nan loss counts as inf."""
+    result = training.evaluate(model, DataLoader(dataset, batch_size=1000), classes, optimizer)
+    return result["accuracy"], (result["loss"] if np.isfinite(result["loss"]) else math.inf)
+
+
+def trial(lr, weight_decay, data, args, seed):
+    """Train with (lr, weight_decay) and score on the validation set."""
+    model, optimizer = train(lr, weight_decay, data, args, seed)
+    acc, loss = score(model, optimizer, data[1], data[3])
+    return {"lr": float(lr), "weight_decay": float(weight_decay), "val_acc": acc, "val_loss": loss}
+
+
+def grid_configs(args):
+    lrs = np.geomspace(*args.lr_range, args.grid[0])
+    wds = np.geomspace(*args.wd_range, args.grid[1])
+    return [(lr, wd) for wd in wds for lr in lrs], lrs, wds
+
+
+def random_configs(args, count):
+    """`count` pairs, each coordinate log-uniform in its range."""
+    rng = np.random.default_rng(args.seed + 1)
+    log_lr = rng.uniform(*np.log10(args.lr_range), size=count)
+    log_wd = rng.uniform(*np.log10(args.wd_range), size=count)
+    return [(10.0 ** a, 10.0 ** b) for a, b in zip(log_lr, log_wd)]
+
+
+def rank(trials):
+    """Best first: highest validation accuracy, then lowest validation loss."""
+    return sorted(trials, key=lambda t: (-t["val_acc"], t["val_loss"]))
+
+
+# --------------------------------------------------------------------- report
+def print_leaderboard(board, top):
+    print(f"\n{'rank':>4s}  {'search':6s} {'lr':>10s} {'wd':>10s} {'val acc':>8s} {'val loss':>9s}")
+    shown = board[:top] + ([board[-1]] if len(board) > top else [])
+    for t in shown:
+        if t is board[-1] and len(board) > top:
+            print(f"{'...':>4s}")
+        print(f"{t['rank']:4d}  {t['search']:6s} {t['lr']:10.3g} {t['weight_decay']:10.3g} "
+              f"{t['val_acc']:8.2%} {t['val_loss']:9.4f}")
+
+
+def plot_grid(grid, lrs, wds, best, path):
+    """Heat map of validation accuracy over the grid (lr across, weight decay down)."""
+    plt = training._pyplot()
+    acc = np.array([t["val_acc"] for t in grid]).reshape(len(wds), len(lrs))
+    fig, ax = plt.subplots(figsize=(1.1 * len(lrs) + 2.5, 0.8 * len(wds) + 1.8))
+    image = ax.imshow(acc, cmap="viridis", origin="lower", aspect="auto")
+    for i in range(len(wds)):
+        for j in range(len(lrs)):
+            ax.text(j, i, f"{acc[i, j]:.1%}", ha="center", va="center", fontsize=8,
+                    color="black" if acc[i, j] > acc.min() + 0.6 * np.ptp(acc) else "white")
+    i, j = np.unravel_index(np.argmax(acc), acc.shape)
+    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+    ax.set_xticks(range(len(lrs)), [f"{v:.2g}" for v in lrs])
+    ax.set_yticks(range(len(wds)), [f"{v:.2g}" for v in wds])
+    ax.set(xlabel="learning rate", ylabel="weight decay",
+           title=f"grid search: validation accuracy (best {best['val_acc']:.1%}, red)")
+    fig.colorbar(image, ax=ax, label="validation accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_random(random, grid, best, path):
+    """Random trials on log axes coloured by validation accuracy (grid points as
+    crosses), and validation accuracy against the lr alone for both searches."""
+    plt = training._pyplot()
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(12, 4.6))
+    accs = [t["val_acc"] for t in random + grid]
+    points = ax.scatter([t["lr"] for t in random], [t["weight_decay"] for t in random],
+                        c=[t["val_acc"] for t in random], cmap="viridis", s=60,
+                        vmin=min(accs), vmax=max(accs), edgecolors="k", linewidths=0.5)
+    ax.scatter([t["lr"] for t in grid], [t["weight_decay"] for t in grid], marker="x",
+               color="0.5", s=20, label="grid trials")
+    top = rank(random)[0]
+    ax.scatter([top["lr"]], [top["weight_decay"]], s=250, facecolors="none", edgecolors="red",
+               lw=2, label=f"best random ({top['val_acc']:.1%})")
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="weight decay",
+           title="random search (log-uniform): validation accuracy")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.colorbar(points, ax=ax, label="validation accuracy")
+    for trials, marker, label in ((grid, "x", "grid"), (random, "o", "random")):
+        side.scatter([t["lr"] for t in trials], [t["val_acc"] for t in trials], marker=marker,
+                     label=f"{label}: {len({round(t['lr'], 12) for t in trials})} distinct lrs")
+    side.axvline(best["lr"], color="red", ls="--", lw=1, label="overall best")
+    side.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy",
+             title="validation accuracy against the lr alone")
+    side.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------- main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--dataset", choices=("auto", "fashion-mnist", "synthetic"),
+                        default="auto", help="auto: Fashion-MNIST when found, else synthetic")
+    parser.add_argument("--optimizer", default="AdamW", metavar="NAME",
+                        help="any rule in optim that takes weight_decay (default AdamW)")
+    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 3e-2),
+                        metavar=("LOW", "HIGH"))
+    parser.add_argument("--wd-range", type=float, nargs=2, default=(1e-4, 1.0),
+                        metavar=("LOW", "HIGH"))
+    parser.add_argument("--grid", type=int, nargs=2, default=(6, 5), metavar=("N_LR", "N_WD"),
+                        help="grid points per axis; random search gets as many trials")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--train-size", type=int, default=4000,
+                        help="training + validation samples")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--test-size", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="re-train the winner from this many new seeds")
+    parser.add_argument("--top", type=int, default=10, help="leaderboard rows to print")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/hparam_search", help="folder for the plots")
+    parser.add_argument("--smoke", action="store_true",
+                        help="synthetic data, a 3x2 grid, 2 epochs: seconds (tests)")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.dataset, args.grid, args.epochs, args.repeats = "synthetic", (3, 2), 2, 1
+        args.train_size, args.test_size = 600, 200
+    for name in ("lr_range", "wd_range"):
+        low, high = getattr(args, name)
+        if not 0 < low < high:
+            parser.error(f"--{name.replace('_', '-')} needs 0 < LOW < HIGH, got {low} {high}")
+
+    trainval, test_set, inputs, classes, description = load_data(args)
+    train_set, val_set = random_split(trainval, [1.0 - args.val_fraction, args.val_fraction],
+                                      seed=args.seed)
+    data = (train_set, val_set, inputs, classes)
+    print(f"data: {description}; split {len(train_set)} train / {len(val_set)} validation")
+    print(f"model: MLP {inputs}-{args.hidden}-{classes}, {args.optimizer}, {args.epochs} epochs, "
+          f"batch {args.batch_size}")
+
+    grid_pairs, lrs, wds = grid_configs(args)
+    searches = {"grid": grid_pairs, "random": random_configs(args, len(grid_pairs))}
+    trials = []
+    for search, pairs in searches.items():
+        print(f"{search} search: {len(pairs)} trials", end="", flush=True)
+        for lr, wd in pairs:
+            trials.append(dict(trial(lr, wd, data, args, args.seed), search=search))
+            print(".", end="", flush=True)
+        print()
+    board = rank(trials)
+    for i, t in enumerate(board):
+        t["rank"] = i + 1
+    print_leaderboard(board, args.top)
+
+    best = board[0]
+    best_of = {s: rank([t for t in trials if t["search"] == s])[0] for s in searches}
+    distinct = {s: len({round(lr, 12) for lr, _ in pairs}) for s, pairs in searches.items()}
+    for s in searches:
+        print(f"best of {s:6s}: {best_of[s]['val_acc']:.2%} at lr {best_of[s]['lr']:.3g}, "
+              f"wd {best_of[s]['weight_decay']:.3g} ({distinct[s]} distinct lrs tried)")
+
+    # the winner again, from new seeds: how much was the seed, and the test set at last
+    reevaluation = {"seeds": [args.seed + 100 + i for i in range(args.repeats)],
+                    "val_acc": [], "test_acc": [], "test_loss": []}
+    for seed in reevaluation["seeds"]:
+        model, optimizer = train(best["lr"], best["weight_decay"], data, args, seed)
+        reevaluation["val_acc"].append(score(model, optimizer, val_set, classes)[0])
+        acc, loss = score(model, optimizer, test_set, classes)
+        reevaluation["test_acc"].append(acc)
+        reevaluation["test_loss"].append(loss)
+    print(f"\nbest: lr {best['lr']:.3g}, weight decay {best['weight_decay']:.3g} "
+          f"({best['search']} search), validation accuracy {best['val_acc']:.2%}")
+    print(f"re-trained from {args.repeats} new seeds: validation accuracy "
+          f"{np.mean(reevaluation['val_acc']):.2%} +- {np.std(reevaluation['val_acc']):.2%}, "
+          f"test accuracy {np.mean(reevaluation['test_acc']):.2%} "
+          f"+- {np.std(reevaluation['test_acc']):.2%}")
+
+    plots = []
+    if not args.no_plots:
+        os.makedirs(args.out, exist_ok=True)
+        grid_trials = [t for t in trials if t["search"] == "grid"]
+        random_trials = [t for t in trials if t["search"] == "random"]
+        plots.append(plot_grid(grid_trials, lrs, wds, best_of["grid"],
+                               os.path.join(args.out, "hparam_grid.png")))
+        plots.append(plot_random(random_trials, grid_trials, best,
+                                 os.path.join(args.out, "hparam_random.png")))
+        print("plots written to " + " and ".join(plots))
+    return {"dataset": description,
+            "sizes": {"train": len(train_set), "val": len(val_set), "test": len(test_set)},
+            "leaderboard": board, "best": best, "best_of": best_of,
+            "distinct_lrs": distinct, "reevaluation": reevaluation, "plots": plots}
+
+
+if __name__ == "__main__":
+    main()
