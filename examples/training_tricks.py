@@ -4,7 +4,7 @@ Every row trains the same small CNN from the same initial weights on the same
 images for the same number of epochs, changing ONE thing from the baseline:
 
     baseline        conv-ReLU-pool x2 + linear; SGD (momentum 0.9), constant lr, batch 128
-    + augmentation  random crops (padding 4, or 2 for 28x28) and horizontal flips
+    + augmentation  random crops (padding 4 for 32x32 images, 3 for 28x28) and flips
     + batch norm    BatchNorm2d after each convolution
     + dropout       Dropout(0.3) before the classifier
     + weight decay  L2 regularization through SGD(weight_decay=5e-4)
