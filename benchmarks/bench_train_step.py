@@ -173,8 +173,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for PyTorch and for NumPy's BLAS")
     parser.add_argument("--openblas-core", metavar="NAME",
-                        help="force OpenBLAS's kernels (OPENBLAS_CORETYPE), e.g. SkylakeX for "
-                             "AVX-512 on CPUs it does not recognize (see README)")
+                        help="OpenBLAS's kernels (sets OPENBLAS_CORETYPE), e.g. SkylakeX for "
+                             "its AVX-512 ones or Haswell for AVX2 (see README)")
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
@@ -188,7 +188,7 @@ def main():
             print("PyTorch is not installed: timing minigrad alone")
     print(f"minigrad {minigrad.__version__}, NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch else "")
-          + f"; OpenBLAS kernels: {os.environ.get('OPENBLAS_CORETYPE', 'auto-detected')}"
+          + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset: auto-detect)')}"
           + f"; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     for name in (NETS if args.net == "all" else [args.net]):
         run(name, args, torch)
