@@ -45,7 +45,7 @@ def _channels_first(y, g, wide):
     n, F, OH, OW = y.shape
     out = scratch("channels_first", (F, n) + grid(g, wide), y, zero=wide)  # (F, n, GH, GW)
     out[..., :OW] = y.transpose(1, 0, 2, 3)                             # (F, n, OH, OW)
-    return out.reshape(g.groups, F // g.groups, -1)
+    return out.reshape(g.groups, F // g.groups, -1)                    # (G, Fg, n*GH*GW)
 
 
 def convolve(x, w, b, g):
@@ -260,4 +260,4 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     g = geometry(op, out_size, kernel, stride_, padding_, dilation_, groups)
     assert g.out_size == x.shape[2:], (g, x.shape)
     y = ConvTranspose2d(g)(x, weight)
-    return y if bias is None else y + bias.reshape(1, C_out, 1, 1)
+    return y if bias is None else y + bias.reshape(1, C_out, 1, 1)      # (N, C_out, OH, OW)

@@ -230,7 +230,7 @@ def im2col(x, g, wide=False):
             col[:, tap] = flat[:, :, start:start + GH * GW]   # (C, n, OH*WP)
     else:
         x_padded = _padded(x_t, g, spare_row=0) if max(g.padding) else x_t  # (C, n, HP, WP)
-        col = col.reshape(C, KH * KW, n, GH, GW)
+        col = col.reshape(C, KH * KW, n, GH, GW)              # (C, KH*KW, n, OH, OW)
         for tap, (rows, cols) in enumerate(tap_slices(g)):
             col[:, tap] = x_padded[:, :, rows, cols]          # (C, n, OH, OW)
     return col.reshape(g.groups, -1, n * GH * GW)             # (G, Cg*KH*KW, n*GH*GW)
@@ -252,7 +252,7 @@ def col2im(col, g, n, wide=False):
             start = (tap // KW) * DH * GW + (tap % KW) * DW
             flat[:, :, start:start + GH * GW] += col[:, tap]  # (C, n, OH*WP)
     else:
-        col = col.reshape(C, KH * KW, n, GH, GW)
+        col = col.reshape(C, KH * KW, n, GH, GW)              # (C, KH*KW, n, OH, OW)
         for tap, (rows, cols) in enumerate(tap_slices(g)):
             x_padded[:, :, rows, cols] += col[:, tap]         # (C, n, OH, OW)
     return crop(x_padded[:, :, :HP], g).transpose(1, 0, 2, 3)  # (n, C, H, W)

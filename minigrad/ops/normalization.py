@@ -77,7 +77,7 @@ class BatchNormTrain(Function):
         y = x_centered * (w * inv_std)[:, None]
         y += b[:, None]
         self.save_for_backward(x_centered, inv_std)
-        return y.reshape(x.shape)
+        return y.reshape(x.shape)                                      # (N, C, ...)
 
     def backward(self, gy):
         x, w, _ = self.inputs
@@ -87,7 +87,7 @@ class BatchNormTrain(Function):
         x_centered, inv_std = self.saved                               # (N, C, L), (C,)
         N, C, L = x_centered.shape
         count = N * L
-        gy3 = gy.data.reshape(N, C, L)
+        gy3 = gy.data.reshape(N, C, L)                                 # (N, C, L)
         gb = np.einsum("ncl->c", gy3)                                  # sum(gy)
         g_centered = np.einsum("ncl,ncl->c", gy3, x_centered)          # sum(gy * (x - mean))
         gw = g_centered * inv_std                                      # sum(gy * x_hat)

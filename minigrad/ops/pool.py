@@ -192,7 +192,7 @@ def adaptive_avg_pool2d(x, output_size):
         return x.mean(axis=(2, 3), keepdims=True)
     if H % OH == 0 and W % OW == 0:
         return avg_pool2d(x, (H // OH, W // OW))
-    return _bin_matrix(H, OH, x) @ x @ _bin_matrix(W, OW, x).T
+    return _bin_matrix(H, OH, x) @ x @ _bin_matrix(W, OW, x).T          # (N, C, OH, OW)
 
 
 def _output_size(value, op):
