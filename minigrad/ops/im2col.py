@@ -27,7 +27,8 @@ Notation
 
 Columns are laid out (C, KH, KW, n, OH, OW), which is the matrix
 (G, K, n*P): a chunk's convolution is then the single (batched over groups)
-product  W (G, Fg, K) @ col (G, K, n*P) -> (G, Fg, n*P).
+product  W (G, Fg, K) @ col (G, K, n*P) -> (G, Fg, n*P). (Stride-1
+convolutions may use a slightly wider grid of positions, see `use_wide`.)
 
 Memory: columns are KH*KW times larger than the input, so on the CPU they are
 built for a few images at a time (`batch_chunks`): a few MB that are still in
@@ -136,9 +137,9 @@ def crop(x_padded, g):
 # ------------------------------------------------------------ scratch memory
 # The chunk loops need the same few MB of temporary memory over and over.
 # Allocated afresh each time, buffers of that size make glibc return pages to
-# the OS and fault them back in on the next use (measured: 2,800 page faults
-# per LeNet training step, 22,000 per VGG step). So each loop reuses one
-# buffer per purpose ("tag") and thread. A scratch array is valid until the
+# the OS and fault them back in on the next use (measured: 2,800 minor page
+# faults per LeNet training step, none left with these buffers). So each loop
+# reuses one buffer per purpose ("tag") and thread. A scratch array is valid until the
 # next request with the same tag: never return one or save it for backward.
 _scratch = threading.local()
 
