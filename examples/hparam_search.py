@@ -199,7 +199,7 @@ def plot_random(random, grid, best, path):
                lw=2, label=f"best random ({top['val_acc']:.1%})")
     ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="weight decay",
            title="random search (log-uniform): validation accuracy")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")
     fig.colorbar(points, ax=ax, label="validation accuracy")
     for trials, marker, label in ((grid, "x", "grid"), (random, "o", "random")):
         side.scatter([t["lr"] for t in trials], [t["val_acc"] for t in trials], marker=marker,
@@ -229,7 +229,7 @@ def main(argv=None):
                         metavar=("LOW", "HIGH"))
     parser.add_argument("--grid", type=int, nargs=2, default=(6, 5), metavar=("N_LR", "N_WD"),
                         help="grid points per axis; random search gets as many trials")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=4000,

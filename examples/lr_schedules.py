@@ -103,7 +103,7 @@ def schedules(n):
         "ReduceLROnPlateau": ("x 0.5 when 5 steps gain < 1%",
                               lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=5,
                                                             threshold=0.01, min_lr=1e-3)),
-        "SequentialLR": (f"LinearLR warm-up, then x 0.97",
+        "SequentialLR": ("LinearLR warm-up, then x 0.97",
                          lambda o: S.SequentialLR(
                              o, [S.LinearLR(o, start_factor=0.1, total_iters=warm),
                                  S.ExponentialLR(o, gamma=0.97)], milestones=[warm])),
@@ -123,7 +123,7 @@ def schedules(n):
                                 lambda o: S.WarmupStableDecayLR(o, warmup_steps=warm,
                                                                 stable_steps=n - warm - n // 5,
                                                                 decay_steps=n // 5)),
-        "InverseSqrtLR": (f"warm-up, then ~ 1/sqrt(t)",
+        "InverseSqrtLR": ("warm-up, then ~ 1/sqrt(t)",
                           lambda o: S.InverseSqrtLR(o, warmup_steps=warm)),
     }
 

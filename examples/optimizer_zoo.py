@@ -265,7 +265,9 @@ def ordered(rules):
 
 def print_table(results, rules, problems):
     """Per rule and problem: lr, steps to reach f - f* <= tol, final f - f*."""
-    print("\nsteps until f - f* stays <= tol (- : never), and f - f* after the last step")
+    print("\nsteps until f - f* stays <= tol (- : never), and f - f* after the last step;")
+    print("backward passes per step (closure calls and Hessian-vector products included), "
+          "averaged over the problems")
     head = f"{'rule':18s}{'backward':>9s}"
     for name in problems:
         head += f" | {name + ' (tol ' + format(PROBLEMS[name].tol, 'g') + ')':^27s}"
@@ -273,11 +275,12 @@ def print_table(results, rules, problems):
     print(f"{'':18s}{'/step':>9s}" + " | {:>8s} {:>6s} {:>11s}".format("lr", "steps", "final")
           * len(problems))
     for rule in rules:
-        row = f"{rule:18s}{results[rule][problems[0]]['backward_per_step']:9.2f}"
+        backward = np.mean([results[rule][name]["backward_per_step"] for name in problems])
+        row = f"{rule:18s}{backward:9.2f}"
         for name in problems:
             r = results[rule][name]
             steps = "-" if r["steps_to_tol"] is None else str(r["steps_to_tol"])
-            final = "diverged" if r["diverged"] else f"{r['final_excess']:.2e}"
+            final = "left map" if r["diverged"] else f"{r['final_excess']:.2e}"
             row += f" | {r['lr']:8.3g} {steps:>6s} {final:>11s}"
         print(row)
 
@@ -400,11 +403,14 @@ def main(argv=None):
                 results[rule][name] = run(rule, problem, table_lr(rule, name), args.steps,
                                           args.seed)
     if args.sweep:
-        print("learning rates chosen by the sweep (paste into LEARNING_RATES):")
+        complete = problems == list(PROBLEMS)  # then the lines fit the LEARNING_RATES table
+        print("learning rates chosen by the sweep" + (" (LEARNING_RATES lines):" if complete
+                                                      else ":"))
         for rule in rules:
             if rule not in FIXED_LR:
-                lrs = ", ".join(f"{results[rule][n]['lr']:g}" for n in problems)
-                print(f'    "{rule}": ({lrs}),')
+                lrs = ", ".join(f"{results[rule][n]['lr']:g}" if complete else
+                                f"{n} {results[rule][n]['lr']:g}" for n in problems)
+                print(f'    "{rule}": ({lrs}),' if complete else f"    {rule}: {lrs}")
     else:
         print("learning rates: the table LEARNING_RATES (--sweep re-tunes them)")
     print_table(results, rules, problems)
