@@ -267,15 +267,16 @@ def plot_curves(history, path, title=""):
     """Loss, accuracy and learning rate per epoch, train vs val/test."""
     plt = _pyplot()
     epochs = history["epoch"]
+    marker = "o" if len(epochs) <= 30 else None  # dots only while they stay apart
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for kind, ax in (("loss", axes[0]), ("acc", axes[1])):
         for split in ("train", "val", "test"):
             if f"{split}_{kind}" in history:
-                ax.plot(epochs, history[f"{split}_{kind}"], marker="o", label=split)
+                ax.plot(epochs, history[f"{split}_{kind}"], marker=marker, label=split)
         ax.set(xlabel="epoch", ylabel="cross-entropy" if kind == "loss" else "accuracy",
                title=kind if kind == "loss" else "accuracy")
         ax.legend()
-    axes[2].plot(epochs, history["lr"], marker="o")
+    axes[2].plot(epochs, history["lr"], marker=marker)
     axes[2].set(xlabel="epoch", ylabel="learning rate", title="learning rate (epoch start)")
     axes[2].set_yscale("log")
     for ax in axes:
