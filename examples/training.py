@@ -201,11 +201,11 @@ def fit(model, optimizer, train_loader_for, epochs, num_classes, test_loader=Non
         results = {}
         for name, loader in (("val", val_loader), ("test", test_loader)):
             if loader is not None:
-                results[name] = evaluate(model, loader, num_classes, optimizer)
-                line += f"  {name} loss {results[name]['loss']:.4f} acc {results[name]['accuracy']:6.2%}"
-                history.setdefault(f"{name}_loss", []).append(results[name]["loss"])
-                history.setdefault(f"{name}_acc", []).append(results[name]["accuracy"])
-                history[f"{name}_confusion"] = results[name]["confusion"]
+                result = results[name] = evaluate(model, loader, num_classes, optimizer)
+                line += f"  {name} loss {result['loss']:.4f} acc {result['accuracy']:6.2%}"
+                history.setdefault(f"{name}_loss", []).append(result["loss"])
+                history.setdefault(f"{name}_acc", []).append(result["accuracy"])
+                history[f"{name}_confusion"] = result["confusion"]
         monitored = results.get("val", results.get("test"))
         for key, value in (("epoch", epoch + 1), ("lr", lr), ("train_loss", train["loss"]),
                            ("train_acc", train["accuracy"]), ("seconds", train["seconds"]),
