@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, apply_weight_decay
 
 
-class Adam(Optimizer):
+class Adam(AdamFamily):
     r"""Adam, exactly PyTorch's `torch.optim.Adam` (including amsgrad and decoupled_weight_decay).
 
     Momentum (a moving average m of the gradient) divided by an RMSprop-style
@@ -33,11 +33,6 @@ class Adam(Optimizer):
                                       maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
-
     def init_state(self, param, group):
         state = {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
         if group["amsgrad"]:
@@ -47,13 +42,9 @@ class Adam(Optimizer):
     def update(self, param, grad, state, group):
         state["step"] += 1
         t = state["step"]
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         g = -grad if group["maximize"] else grad
-        if wd:
-            if group["decoupled_weight_decay"]:
-                param *= 1.0 - lr * wd
-            else:
-                g = g + wd * param
+        g = apply_weight_decay(param, g, group)
 
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
@@ -89,7 +80,7 @@ class AdamW(Adam):
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
 
 
-class Adamax(Optimizer):
+class Adamax(AdamFamily):
     r"""Adamax, exactly PyTorch's `torch.optim.Adamax`: Adam with an infinity norm.
 
     The second moment becomes an exponentially weighted maximum of |g|,
@@ -105,11 +96,6 @@ class Adamax(Optimizer):
                  maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, maximize=maximize))
-
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_inf": np.zeros_like(param)}

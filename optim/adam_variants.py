@@ -13,16 +13,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
-
-
-class _AdamLike(Optimizer):
-    """Shared validation (betas, eps) for the rules below."""
-
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
+from .optimizer import AdamFamily, apply_weight_decay, check_range
 
 
 def _adam_moments(m, v, g, beta1, beta2):
@@ -33,7 +24,7 @@ def _adam_moments(m, v, g, beta1, beta2):
     v += (1.0 - beta2) * (g * g)
 
 
-class AdaBelief(_AdamLike):
+class AdaBelief(AdamFamily):
     r"""AdaBelief: Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes
     by the Belief in Observed Gradients" (NeurIPS, arXiv 2010.07468).
 
@@ -62,13 +53,10 @@ class AdaBelief(_AdamLike):
 
     def update(self, param, grad, state, group):
         state["step"] += 1
-        t, lr, eps, wd = state["step"], group["lr"], group["eps"], group["weight_decay"]
+        t, lr, eps = state["step"], group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
         g = -grad if group["maximize"] else grad
-        if wd and group["decoupled_weight_decay"]:
-            param *= 1.0 - lr * wd
-        elif wd:
-            g = g + wd * param
+        g = apply_weight_decay(param, g, group)
 
         m, s = state["exp_avg"], state["exp_avg_var"]
         m *= beta1
@@ -82,7 +70,7 @@ class AdaBelief(_AdamLike):
         param -= (lr / (1.0 - beta1 ** t)) * (m / denom)
 
 
-class Yogi(_AdamLike):
+class Yogi(AdamFamily):
     r"""Yogi: Zaheer, Reddi, Sachan, Kale, Kumar 2018, "Adaptive Methods for
     Nonconvex Optimization" (NeurIPS).
 
@@ -126,7 +114,7 @@ class Yogi(_AdamLike):
         param -= (group["lr"] / (1.0 - beta1 ** t)) * (m / denom)
 
 
-class DiffGrad(_AdamLike):
+class DiffGrad(AdamFamily):
     r"""diffGrad: Dubey et al. 2019, "diffGrad: An Optimization Method for
     Convolutional Neural Networks" (IEEE TNNLS, arXiv 1909.11015).
 
@@ -168,7 +156,7 @@ class DiffGrad(_AdamLike):
         param -= step_size * (xi * m / (np.sqrt(v) + group["eps"]))
 
 
-class AdaBound(_AdamLike):
+class AdaBound(AdamFamily):
     r"""AdaBound / AMSBound: Luo, Xiong, Liu, Sun 2019, "Adaptive Gradient
     Methods with Dynamic Bound of Learning Rate" (ICLR, arXiv 1902.09843).
 
@@ -230,7 +218,7 @@ class AdaBound(_AdamLike):
         param -= np.clip(eta, lower, upper) * m
 
 
-class AdaMod(_AdamLike):
+class AdaMod(AdamFamily):
     r"""AdaMod: Ding, Ren, Luo, Sun 2019, "An Adaptive and Momental Bound
     Method for Stochastic Learning" (arXiv 1910.12249).
 

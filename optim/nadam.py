@@ -1,10 +1,10 @@
 """NAdam: Adam with Nesterov momentum (Dozat's momentum schedule)."""
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, apply_weight_decay, check_range
 
 
-class NAdam(Optimizer):
+class NAdam(AdamFamily):
     r"""NAdam, exactly PyTorch's `torch.optim.NAdam` (including decoupled_weight_decay, "NAdamW").
 
     Nesterov's idea applied to Adam: the step uses the momentum it is about
@@ -37,8 +37,6 @@ class NAdam(Optimizer):
 
     def validate(self, group):
         super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
         check_range(self, "momentum_decay", group["momentum_decay"], low=0.0)
 
     def init_state(self, param, group):
@@ -48,14 +46,9 @@ class NAdam(Optimizer):
     def update(self, param, grad, state, group):
         state["step"] += 1
         t = state["step"]
-        lr, (beta1, beta2), wd, psi = (group["lr"], group["betas"], group["weight_decay"],
-                                       group["momentum_decay"])
+        lr, (beta1, beta2), psi = group["lr"], group["betas"], group["momentum_decay"]
         g = -grad if group["maximize"] else grad
-        if wd:
-            if group["decoupled_weight_decay"]:
-                param *= 1.0 - lr * wd
-            else:
-                g = g + wd * param
+        g = apply_weight_decay(param, g, group)
 
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))

@@ -187,3 +187,28 @@ def check_betas(optimizer, betas, count=2):
         raise ValueError(f"{type(optimizer).__name__}: betas must have {count} values, got {betas!r}")
     for i, beta in enumerate(betas):
         check_range(optimizer, f"betas[{i}]", beta, low=0.0, high=1.0)
+
+
+def apply_weight_decay(param, g, group):
+    """Weight decay in the two forms the rules offer; returns the gradient to use.
+
+    coupled ("L2"):  g <- g + weight_decay * theta, the gradient of the penalty
+                     (weight_decay / 2) |theta|^2, which an adaptive rule then rescales;
+    decoupled (AdamW, `decoupled_weight_decay=True`): theta <- theta (1 - lr weight_decay),
+                     applied to the parameter itself, untouched by the adaptive scaling.
+    """
+    wd = group["weight_decay"]
+    if wd and group.get("decoupled_weight_decay", False):
+        param *= 1.0 - group["lr"] * wd
+    elif wd:
+        g = g + wd * param
+    return g
+
+
+class AdamFamily(Optimizer):
+    """Base of the rules built on Adam's two moments: validates betas and eps."""
+
+    def validate(self, group):
+        super().validate(group)
+        check_betas(self, group["betas"])
+        check_range(self, "eps", group["eps"], low=0.0)

@@ -11,17 +11,7 @@ special cases (Nesterov momentum is QHM with nu = momentum).
 """
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
-
-
-def _decay(param, g, group):
-    """Apply weight decay: decoupled (shrink theta) or L2 (add to g)."""
-    wd = group["weight_decay"]
-    if wd and group["decoupled_weight_decay"]:
-        param *= 1.0 - group["lr"] * wd
-    elif wd:
-        g = g + wd * param
-    return g
+from .optimizer import Optimizer, apply_weight_decay, check_betas, check_range
 
 
 class QHM(Optimizer):
@@ -57,7 +47,7 @@ class QHM(Optimizer):
 
     def update(self, param, grad, state, group):
         g = -grad if group["maximize"] else grad
-        g = _decay(param, g, group)
+        g = apply_weight_decay(param, g, group)
         beta, nu = group["momentum"], group["nu"]
 
         b = state["momentum_buffer"]
@@ -108,7 +98,7 @@ class QHAdam(Optimizer):
         state["step"] += 1
         t = state["step"]
         g = -grad if group["maximize"] else grad
-        g = _decay(param, g, group)
+        g = apply_weight_decay(param, g, group)
         (beta1, beta2), (nu1, nu2) = group["betas"], group["nus"]
 
         m, v = state["exp_avg"], state["exp_avg_sq"]

@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, apply_weight_decay
 
 
-class RAdam(Optimizer):
+class RAdam(AdamFamily):
     r"""Rectified Adam, exactly PyTorch's `torch.optim.RAdam` (including decoupled_weight_decay).
 
     In the first steps v is an average of very few squared gradients, so
@@ -38,24 +38,15 @@ class RAdam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
 
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
-
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
         state["step"] += 1
         t = state["step"]
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         g = -grad if group["maximize"] else grad
-        if wd:
-            if group["decoupled_weight_decay"]:
-                param *= 1.0 - lr * wd
-            else:
-                g = g + wd * param
+        g = apply_weight_decay(param, g, group)
 
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
