@@ -1,6 +1,6 @@
 """LR schedules: torch 2.13's recorded sequences, closed forms written out in
-the tests, resume
-from a state_dict, and clear errors."""
+the tests, resume from a state_dict, and clear errors. (Torch itself as an
+oracle: test_lr_scheduler_torch.py.)"""
 import math
 import pickle
 
