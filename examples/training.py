@@ -30,6 +30,8 @@ from minigrad import backend
 NEEDS_CLOSURE = {"LBFGS", "SAM", "ASAM"}
 # Rules that use Hessian-vector products, so the gradients must keep their graph.
 NEEDS_CREATE_GRAPH = {"AdaHessian", "SophiaH"}
+# SophiaG refreshes its Gauss-Newton curvature estimate every k steps (the official loop).
+GAUSS_NEWTON_EVERY = 10
 
 
 def epoch_seed(seed, epoch):
@@ -111,11 +113,12 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
         optimizer.train()
     closure_rule = type(optimizer).__name__ in NEEDS_CLOSURE
     create_graph = type(optimizer).__name__ in NEEDS_CREATE_GRAPH
+    gauss_newton = type(optimizer).__name__ == "SophiaG"
     losses, correct, seen = [], 0, 0
     start = time.perf_counter()
     bar = tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=False,
                disable=not progress, mininterval=0.5)
-    for x, y in bar:
+    for batch, (x, y) in enumerate(bar):
         if closure_rule:
             optimizer.zero_grad()  # SAM takes its first gradient from the closure when none is left
 
@@ -132,7 +135,12 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             loss.backward(create_graph=create_graph)
-            optimizer.step()
+            if gauss_newton:
+                optimizer.step(bs=len(y.data))
+                if batch % GAUSS_NEWTON_EVERY == GAUSS_NEWTON_EVERY - 1:
+                    refresh_gauss_newton(model, x, optimizer)
+            else:
+                optimizer.step()
         last_lr = optimizer.param_groups[0]["lr"]  # (changes within the epoch on "batch" schedules)
         if scheduler is not None and interval == "batch":
             scheduler.step()
@@ -144,6 +152,16 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
     seconds = time.perf_counter() - start
     return {"loss": float(np.mean(losses)), "accuracy": correct / seen, "last_lr": last_lr,
             "images_per_s": seen / seconds, "seconds": seconds, "batch_losses": losses}
+
+
+def refresh_gauss_newton(model, x, optimizer):
+    """SophiaG's curvature estimate: square the gradient of the loss on labels
+    sampled from the model's own predictions (not the true labels)."""
+    optimizer.zero_grad()
+    logits = model(x)
+    F.cross_entropy(logits, optim.SophiaG.sample_labels(logits)).backward()
+    optimizer.update_hessian()
+    optimizer.zero_grad()
 
 
 def evaluate(model, loader, num_classes, optimizer=None):

@@ -242,3 +242,23 @@ def test_cifar10_real_data_learns_well_above_chance(tmp_path):
     assert summary["final_test_acc"] > 0.25, summary["test_acc"]
     for path in summary["plots"]:
         assert_png(path)
+
+
+def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
+    """The loop samples labels and calls update_hessian every GAUSS_NEWTON_EVERY
+    batches; without it SophiaG's curvature h would stay 0 (a sign-momentum rule)."""
+    import nn
+    import optim
+    from minigrad.data import DataLoader, TensorDataset
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    optimizer = optim.SophiaG(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    data = TensorDataset(rng.random((10 * training.GAUSS_NEWTON_EVERY, 4), dtype=np.float32),
+                         rng.integers(0, 3, 10 * training.GAUSS_NEWTON_EVERY))
+    training.train_epoch(model, DataLoader(data, batch_size=10), optimizer, progress=False)
+    for p in model.parameters():
+        h = optimizer.state[p]["hessian"]
+        assert (h > 0).any()
+        # one refresh from h = 0: h = (1 - beta2) * g_hat^2 >= 0 everywhere
+        assert (h >= 0).all()
