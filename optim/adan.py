@@ -3,8 +3,6 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import enable_grad
-
 from .optimizer import Optimizer, check_betas, check_range
 
 
@@ -47,16 +45,11 @@ class Adan(Optimizer):
         check_range(self, "eps", group["eps"], low=0.0)
         check_range(self, "max_grad_norm", group["max_grad_norm"], low=0.0)
 
-    def step(self, closure=None):
-        """As `Optimizer.step`, with the global gradient clipping factor
+    def update_all(self):
+        """As `Optimizer.update_all`, with the global gradient clipping factor
         computed first: it needs every gradient, not one at a time."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
         self._grad_scale = self._clip_factor()
-        super().step()
-        return loss
+        super().update_all()
 
     def _clip_factor(self):
         max_norm = self.defaults["max_grad_norm"]

@@ -18,8 +18,6 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import enable_grad, no_grad
-
 from .optimizer import Optimizer, check_betas, check_range
 
 
@@ -30,15 +28,6 @@ class _DAdaptation(Optimizer):
             raise ValueError(f"{type(self).__name__}: invalid d0 = {group['d0']!r}; the initial "
                              "distance estimate must be > 0 (default 1e-6)")
         check_range(self, "growth_rate", group["growth_rate"], low=1.0)
-
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            self._step()
-        return loss
 
 
 class DAdaptSGD(_DAdaptation):
@@ -77,7 +66,7 @@ class DAdaptSGD(_DAdaptation):
     def init_state(self, param, group):
         return {"s": np.zeros_like(param), "x0": param.copy(), "z": param.copy()}
 
-    def _step(self):
+    def update_all(self):
         first = self.param_groups[0]
         k, d = first["k"], first["d"]
         lr = max(group["lr"] for group in self.param_groups)
@@ -166,7 +155,7 @@ class DAdaptAdam(_DAdaptation):
         return {"step": 0, "s": np.zeros_like(param), "exp_avg": np.zeros_like(param),
                 "exp_avg_sq": np.zeros_like(param)}
 
-    def _step(self):
+    def update_all(self):
         first = self.param_groups[0]
         beta1, beta2 = first["betas"]
         sqrt_beta2 = math.sqrt(beta2)

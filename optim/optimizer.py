@@ -12,7 +12,9 @@ arrays (NumPy or CuPy), in place:
         param -= group["lr"] * grad
 
 `step()` calls `update` for every parameter that has a gradient, under
-`no_grad`, so the update itself is never recorded in a graph.
+`no_grad`, so the update itself is never recorded in a graph. A rule whose
+update needs every gradient at once (D-Adaptation's global sums, Adan's
+global clipping) overrides `update_all` instead, the loop over parameters.
 """
 import copy
 import math
@@ -90,14 +92,20 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue  # unused this step: no update, no state change
-                    if p not in self.state:
-                        self.state[p] = self.init_state(p.data, group)
-                    self.update(p.data, p.grad.data, self.state[p], group)
+            self.update_all()
         return loss
+
+    def update_all(self):
+        """Update every parameter, one at a time, with `update`. Rules that need
+        all gradients at once (global statistics, a global clipping factor)
+        override this instead of `step`, and keep its closure handling."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue  # unused this step: no update, no state change
+                if p not in self.state:
+                    self.state[p] = self.init_state(p.data, group)
+                self.update(p.data, p.grad.data, self.state[p], group)
 
     def init_state(self, param, group):
         """The per-parameter buffers, created on the first step (override)."""

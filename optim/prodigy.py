@@ -15,8 +15,6 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import enable_grad, no_grad
-
 from .dadapt import _check_shared_lr, _with_grad
 from .optimizer import Optimizer, check_betas, check_range
 
@@ -78,16 +76,7 @@ class Prodigy(Optimizer):
             state["exp_avg"] = np.zeros_like(param)
         return state
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            self._step()
-        return loss
-
-    def _step(self):
+    def update_all(self):
         first = self.param_groups[0]
         beta1, beta2 = first["betas"]
         beta3 = first["beta3"] if first["beta3"] is not None else math.sqrt(beta2)

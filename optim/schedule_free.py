@@ -26,7 +26,7 @@ recompute them in eval mode (e.g. `optim.update_bn`) before evaluating.
 """
 import numpy as np
 
-from minigrad.autograd import enable_grad, no_grad
+from minigrad.autograd import no_grad
 
 from .optimizer import Optimizer, check_betas, check_range
 
@@ -86,14 +86,11 @@ class _ScheduleFree(Optimizer):
                 f"{type(self).__name__}.step() was called in eval mode, while the parameters "
                 "hold the averaged x sequence; call optimizer.train() before training steps "
                 "(and optimizer.eval() before evaluating)")
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                self._group_step(group)
-        return loss
+        return super().step(closure)
+
+    def update_all(self):
+        for group in self.param_groups:
+            self._group_step(group)
 
     def _group_step(self, group):
         k = group["k"]
