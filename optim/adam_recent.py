@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, Optimizer, check_betas, check_range
 
 
-class ADOPT(Optimizer):
+class ADOPT(AdamFamily):
     r"""ADOPT: Taniguchi et al. 2024, "ADOPT: Modified Adam Can Converge with
     Any beta2 with the Optimal Rate" (NeurIPS, arXiv 2411.02853).
 
@@ -45,8 +45,6 @@ class ADOPT(Optimizer):
 
     def validate(self, group):
         super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
         if group["clip_exponent"] is not None:
             check_range(self, "clip_exponent", group["clip_exponent"], low=0.0)
 

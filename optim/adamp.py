@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, Optimizer, check_range
 
 
 def project_radial(param, grad, update, delta, wd_ratio, eps):
@@ -44,7 +44,7 @@ def project_radial(param, grad, update, delta, wd_ratio, eps):
     return update, 1.0
 
 
-class AdamP(Optimizer):
+class AdamP(AdamFamily):
     r"""AdamP: Heo, Chun, Oh, Han, Yun, Kim, Uh, Ha 2021, "AdamP: Slowing Down
     the Slowdown for Momentum Optimizers on Scale-invariant Weights" (ICLR,
     arXiv 2006.08217).
@@ -68,8 +68,6 @@ class AdamP(Optimizer):
 
     def validate(self, group):
         super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
         check_range(self, "delta", group["delta"], low=0.0)
         check_range(self, "wd_ratio", group["wd_ratio"], low=0.0)
 

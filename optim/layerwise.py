@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_betas, check_range
+from .optimizer import AdamFamily, Optimizer, check_range
 
 
 def _norm(x):
@@ -18,7 +18,7 @@ def _norm(x):
     return math.sqrt(float((x * x).sum()))
 
 
-class LAMB(Optimizer):
+class LAMB(AdamFamily):
     r"""LAMB: You et al. 2020, "Large Batch Optimization for Deep Learning:
     Training BERT in 76 minutes" (ICLR, arXiv 1904.00962).
 
@@ -40,11 +40,6 @@ class LAMB(Optimizer):
                  maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
-
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
@@ -124,7 +119,7 @@ class LARS(Optimizer):
         param -= u + momentum * v if group["nesterov"] else v
 
 
-class NovoGrad(Optimizer):
+class NovoGrad(AdamFamily):
     r"""NovoGrad: Ginsburg et al. 2019, "Stochastic Gradient Methods with
     Layer-wise Adaptive Moments for Training of Deep Networks" (arXiv
     1905.11286).
@@ -149,11 +144,6 @@ class NovoGrad(Optimizer):
                  grad_averaging=False, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       grad_averaging=grad_averaging, maximize=maximize))
-
-    def validate(self, group):
-        super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": 0.0}

@@ -11,7 +11,7 @@ special cases (Nesterov momentum is QHM with nu = momentum).
 """
 import numpy as np
 
-from .optimizer import Optimizer, apply_weight_decay, check_betas, check_range
+from .optimizer import AdamFamily, Optimizer, apply_weight_decay, check_range
 
 
 class QHM(Optimizer):
@@ -56,7 +56,7 @@ class QHM(Optimizer):
         param -= group["lr"] * ((1.0 - nu) * g + nu * b)
 
 
-class QHAdam(Optimizer):
+class QHAdam(AdamFamily):
     r"""Quasi-hyperbolic Adam (QHAdam), Ma & Yarats 2019.
 
     QHM's averaging applied to both of Adam's moments. Follows
@@ -84,8 +84,6 @@ class QHAdam(Optimizer):
 
     def validate(self, group):
         super().validate(group)
-        check_betas(self, group["betas"])
-        check_range(self, "eps", group["eps"], low=0.0)
         if len(group["nus"]) != 2:
             raise ValueError(f"QHAdam: nus must have 2 values, got {group['nus']!r}")
         for i, nu in enumerate(group["nus"]):
