@@ -46,14 +46,13 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 if _option_from_argv("--openblas-core", None):
     os.environ["OPENBLAS_CORETYPE"] = _option_from_argv("--openblas-core", None)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
-import optim  # noqa: E402
+import minigrad
+import minigrad.functional as F
+import minigrad.nn as nn
+import minigrad.optim as optim
 
 NETS = {"lenet": 100, "vgg": 128}  # net -> batch size
 

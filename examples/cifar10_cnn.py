@@ -25,21 +25,18 @@ confusion.png in --out.
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-import minigrad  # noqa: E402
-import nn  # noqa: E402
-import optim  # noqa: E402
-from minigrad.data import CIFAR10, DataLoader, TensorDataset, random_split  # noqa: E402
-from minigrad.data import transforms as T  # noqa: E402
+import minigrad
+import minigrad.nn as nn
+import minigrad.optim as optim
+from minigrad.data import CIFAR10, DataLoader, TensorDataset, random_split
+from minigrad.data import transforms as T
 
-sys.path.insert(0, HERE)
-import training  # noqa: E402
+import training
 
 CLASSES = CIFAR10.classes
 

@@ -16,13 +16,11 @@ with different data, which is the point of this lesson.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import minigrad  # noqa: E402
-import optim  # noqa: E402
+import minigrad
+import minigrad.optim as optim
 
 
 def loss_on(theta, samples):

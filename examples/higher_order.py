@@ -13,12 +13,10 @@ and compares it with plain gradient descent.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import minigrad  # noqa: E402
+import minigrad
 
 
 # ------------------------------------------------------------ part 1: tanh^(n)

@@ -30,18 +30,15 @@ teacher network, with some flipped) when it is not there or with
 import argparse
 import math
 import os
-import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-import minigrad  # noqa: E402
-import nn  # noqa: E402
-from minigrad.data import DataLoader, FashionMNIST, TensorDataset, random_split  # noqa: E402
+import minigrad
+import minigrad.nn as nn
+from minigrad.data import DataLoader, FashionMNIST, TensorDataset, random_split
 
-sys.path.insert(0, HERE)
-import training  # noqa: E402
+import training
 
 FASHION_STATS = (0.2860, 0.3530)  # per-pixel mean and std of the 60,000 training images
 

@@ -10,16 +10,14 @@ true and learned weights side by side with the least-squares solution.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
-import optim  # noqa: E402
-from minigrad.data import DataLoader, TensorDataset  # noqa: E402
+import minigrad
+import minigrad.functional as F
+import minigrad.nn as nn
+import minigrad.optim as optim
+from minigrad.data import DataLoader, TensorDataset
 
 
 def make_data(n, features, noise, seed):

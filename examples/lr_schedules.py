@@ -27,13 +27,11 @@ averaging lr.
 import argparse
 import math
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import minigrad  # noqa: E402
-import optim  # noqa: E402
+import minigrad
+import minigrad.optim as optim
 
 S = optim.lr_scheduler
 BASE_LR = 0.1

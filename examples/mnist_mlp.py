@@ -18,20 +18,17 @@ which is looked in by default; `--data` names another folder.
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-import minigrad  # noqa: E402
-import nn  # noqa: E402
-from minigrad.data import MNIST, DataLoader, FashionMNIST, TensorDataset  # noqa: E402
-from minigrad.data import transforms as T  # noqa: E402
+import minigrad
+import minigrad.nn as nn
+from minigrad.data import MNIST, DataLoader, FashionMNIST, TensorDataset
+from minigrad.data import transforms as T
 
-sys.path.insert(0, HERE)
-import training  # noqa: E402
+import training
 
 DATASETS = {"fashion": FashionMNIST, "mnist": MNIST}
 # Per-pixel mean and standard deviation of each training set (over all 60,000 images).

@@ -43,17 +43,14 @@ import argparse
 import inspect
 import math
 import os
-import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-import minigrad  # noqa: E402
-import optim  # noqa: E402
+import minigrad
+import minigrad.optim as optim
 
-sys.path.insert(0, HERE)
-from zoo_problems import PROBLEMS  # noqa: E402  (the four test functions)
+from zoo_problems import PROBLEMS  # the four test functions
 
 
 # --------------------------------------------------------------------- rules

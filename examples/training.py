@@ -23,7 +23,7 @@ import numpy as np
 
 import minigrad
 import minigrad.functional as F
-import optim
+import minigrad.optim as optim
 from minigrad import backend
 
 # Rules whose step() re-evaluates the loss itself, so it must be given a closure.

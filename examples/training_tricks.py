@@ -33,20 +33,17 @@ not significant (rerun with other --seed values to see the spread).
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-import minigrad  # noqa: E402
-import nn  # noqa: E402
-import optim  # noqa: E402
-from minigrad.data import CIFAR10, DataLoader, FashionMNIST, Subset, TensorDataset  # noqa: E402
-from minigrad.data import transforms as T  # noqa: E402
+import minigrad
+import minigrad.nn as nn
+import minigrad.optim as optim
+from minigrad.data import CIFAR10, DataLoader, FashionMNIST, Subset, TensorDataset
+from minigrad.data import transforms as T
 
-sys.path.insert(0, HERE)
-import training  # noqa: E402
+import training
 
 BASELINE = {"augment": False, "batch_norm": False, "dropout": 0.0, "weight_decay": 0.0,
             "schedule": "none", "patience": 0, "batch_size": 128}

@@ -1,6 +1,6 @@
 """nn: modules, layers, losses and initialization, with PyTorch's API.
 
-    import nn
+    import minigrad.nn as nn
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
     loss = nn.CrossEntropyLoss()(model(x), y)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minigrad
-from optim import clip_grad_norm_, clip_grad_value_
+from minigrad.optim import clip_grad_norm_, clip_grad_value_
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
 

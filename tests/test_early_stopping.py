@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minigrad
-from optim import EarlyStopping
+from minigrad.optim import EarlyStopping
 
 
 class TinyModel:

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "examples"))
-import hparam_search  # noqa: E402
-import lr_schedules  # noqa: E402
-import optimizer_zoo  # noqa: E402
+import hparam_search
+import lr_schedules
+import optimizer_zoo
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 

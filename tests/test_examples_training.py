@@ -14,11 +14,10 @@ import pytest
 import minigrad
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "examples"))
-import cifar10_cnn  # noqa: E402
-import mnist_mlp  # noqa: E402
-import training  # noqa: E402
-import training_tricks  # noqa: E402
+import cifar10_cnn
+import mnist_mlp
+import training
+import training_tricks
 
 CIFAR_JPG = os.path.join(REPO, "..", "shared", "data", "cifar10-jpg.tar.gz")
 
@@ -119,7 +118,7 @@ def test_training_tricks_rejects_unknown_configuration():
 
 # ------------------------------------------------------------- the helpers
 def test_make_optimizer_by_name_passes_only_accepted_hyperparameters():
-    import optim
+    import minigrad.optim as optim
     w = minigrad.zeros(3, requires_grad=True)
     opt, given = training.make_optimizer("ADAMW", [w], lr=0.01, momentum=0.9, weight_decay=0.1)
     assert type(opt) is optim.AdamW and given == {"lr": 0.01, "weight_decay": 0.1}
@@ -133,7 +132,7 @@ def test_make_optimizer_by_name_passes_only_accepted_hyperparameters():
                                             ("onecycle", "batch"), ("plateau", "metric"),
                                             ("warmup-cosine", "batch"), ("none", "epoch")])
 def test_make_scheduler_derives_arguments_from_the_run(name, interval):
-    import optim
+    import minigrad.optim as optim
     w = minigrad.zeros(3, requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     scheduler, got = training.make_scheduler(name, opt, epochs=4, steps_per_epoch=5, step_size=2)
@@ -162,7 +161,7 @@ def test_make_scheduler_derives_arguments_from_the_run(name, interval):
 def test_train_epoch_drives_rules_that_need_a_closure_a_wrapper_or_second_order(name):
     """LBFGS and SAM get a closure, SAM/Lookahead wrap SGD, AdaHessian needs
     backward(create_graph=True), schedule-free rules switch train/eval."""
-    import nn
+    import minigrad.nn as nn
     from minigrad.data import DataLoader, TensorDataset
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 5)).astype(np.float32)
@@ -247,8 +246,8 @@ def test_cifar10_real_data_learns_well_above_chance(tmp_path):
 def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
     """The loop samples labels and calls update_hessian every GAUSS_NEWTON_EVERY
     batches; without it SophiaG's curvature h would stay 0 (a sign-momentum rule)."""
-    import nn
-    import optim
+    import minigrad.nn as nn
+    import minigrad.optim as optim
     from minigrad.data import DataLoader, TensorDataset
     minigrad.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3))

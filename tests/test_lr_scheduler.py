@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim import lr_scheduler as L
+import minigrad.optim as optim
+from minigrad.optim import lr_scheduler as L
 
 
 def sgd(lr=0.1, groups=1, **kw):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim import lr_scheduler as L
+import minigrad.optim as optim
+from minigrad.optim import lr_scheduler as L
 
 
 # --------------------------------------------------- torch 2.13 as an oracle

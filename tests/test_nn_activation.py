@@ -10,7 +10,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-import nn
+import minigrad.nn as nn
 
 _erf = np.vectorize(math.erf)
 

@@ -5,7 +5,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-import nn
+import minigrad.nn as nn
 
 
 def test_inverted_dropout_scales_the_kept_elements(device):

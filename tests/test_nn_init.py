@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import nn
-from nn import init
+import minigrad.nn as nn
+from minigrad.nn import init
 
 
 def test_calculate_gain_matches_pytorch_table():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import nn
+import minigrad.nn as nn
 
 RNG = np.random.default_rng(0)
 

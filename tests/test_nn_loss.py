@@ -9,7 +9,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-import nn
+import minigrad.nn as nn
 
 RNG = np.random.default_rng(0)
 

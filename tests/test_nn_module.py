@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import nn
-import optim
+import minigrad.nn as nn
+import minigrad.optim as optim
 
 
 class Block(nn.Module):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import nn
-import optim
+import minigrad.nn as nn
+import minigrad.optim as optim
 
 
 def make_model():

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 
 SPECIAL = {
     "LBFGS": dict(closure=True),

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim.curvature import hessian_vector_products, hutchinson_diagonal
+import minigrad.optim as optim
+from minigrad.optim.curvature import hessian_vector_products, hutchinson_diagonal
 
 SHAPES = [(3, 4), (4,), (2, 2, 2, 2)]   # a matrix, a bias, a conv-like kernel
 STEPS = 20

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 from optim_modern_problem import (SCALE_INVARIANT, assert_trajectories_close, gradient,
                                   initial_params, run_minigrad, run_reference)
 

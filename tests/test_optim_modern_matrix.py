@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim.shampoo import matrix_power_psd
+import minigrad.optim as optim
+from minigrad.optim.shampoo import matrix_power_psd
 from optim_modern_problem import assert_trajectories_close, gradient, run_minigrad, run_reference
 
 STEPS = 15

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 from optim_modern_problem import (assert_trajectories_close, initial_params, run_minigrad,
                                   run_reference)
 

@@ -10,7 +10,7 @@ same gradients on both sides, max |difference| <= 1e-12.
 import numpy as np
 import pytest
 
-import optim
+import minigrad.optim as optim
 from optim_modern_problem import gradient, initial_params, run_minigrad
 
 STEPS = 30

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 
 torch = pytest.importorskip("torch")
 

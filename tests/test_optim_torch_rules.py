@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 
 STEPS = 10
 _rng = np.random.RandomState(0)

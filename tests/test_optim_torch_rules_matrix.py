@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim.line_search import _cubic_interpolate, _strong_wolfe
-from optim.muon import newton_schulz
+import minigrad.optim as optim
+from minigrad.optim.line_search import _cubic_interpolate, _strong_wolfe
+from minigrad.optim.muon import newton_schulz
 
 STEPS = 8
 _rng = np.random.RandomState(5)

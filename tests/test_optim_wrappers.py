@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
+import minigrad.optim as optim
 
 SHAPES = [(3, 4), (4,), (2, 3, 2)]
 STEPS = 13

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import minigrad
-import optim
-from optim import elastic_net_penalty, l1_penalty, l2_penalty
+import minigrad.optim as optim
+from minigrad.optim import elastic_net_penalty, l1_penalty, l2_penalty
 
 
 def away_from_zero(shape, rng):
