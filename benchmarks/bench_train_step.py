@@ -48,7 +48,6 @@ if _option_from_argv("--openblas-core", None):
 
 import numpy as np
 
-
 import minigrad
 import minigrad.functional as F
 import minigrad.nn as nn

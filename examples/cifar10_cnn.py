@@ -28,15 +28,15 @@ import os
 import time
 
 import numpy as np
+import training
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import minigrad
 import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import CIFAR10, DataLoader, TensorDataset, random_split
 from minigrad.data import transforms as T
 
-import training
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CLASSES = CIFAR10.classes
 

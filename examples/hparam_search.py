@@ -32,13 +32,13 @@ import math
 import os
 
 import numpy as np
+import training
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import minigrad
 import minigrad.nn as nn
 from minigrad.data import DataLoader, FashionMNIST, TensorDataset, random_split
 
-import training
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 FASHION_STATS = (0.2860, 0.3530)  # per-pixel mean and std of the 60,000 training images
 

@@ -6,7 +6,7 @@ lr 0.1, momentum 0.9), steps it like a training loop does, and records the
 lr (and, for CyclicLR and OneCycleLR, the momentum they cycle the other way)
 that each of the `--steps` optimizer steps would use:
 
-    for t in range(steps):
+    for _ in range(steps):
         lrs.append(optimizer.param_groups[0]["lr"])   # what step t trains with
         ...                                           # optimizer.step() would go here
         scheduler.step()                              # or scheduler.step(metric)
@@ -135,7 +135,7 @@ def record(make, steps, seed=0):
     scheduler = make(optimizer)
     val_loss = SyntheticValLoss(seed)
     lrs, momenta, metric = [], [], []
-    for t in range(steps):
+    for _ in range(steps):
         lrs.append(optimizer.param_groups[0]["lr"])
         momenta.append(optimizer.param_groups[0]["momentum"])
         if isinstance(scheduler, S.ReduceLROnPlateau):

@@ -21,14 +21,14 @@ import os
 import time
 
 import numpy as np
+import training
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import minigrad
 import minigrad.nn as nn
 from minigrad.data import MNIST, DataLoader, FashionMNIST, TensorDataset
 from minigrad.data import transforms as T
 
-import training
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 DATASETS = {"fashion": FashionMNIST, "mnist": MNIST}
 # Per-pixel mean and standard deviation of each training set (over all 60,000 images).

@@ -45,12 +45,12 @@ import math
 import os
 
 import numpy as np
+from zoo_problems import PROBLEMS  # the four test functions
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import minigrad
 import minigrad.optim as optim
 
-from zoo_problems import PROBLEMS  # the four test functions
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # --------------------------------------------------------------------- rules

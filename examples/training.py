@@ -122,7 +122,7 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
         if closure_rule:
             optimizer.zero_grad()  # SAM takes its first gradient from the closure when none is left
 
-            def closure():  # the rule calls it (maybe several times) to re-evaluate the loss
+            def closure(x=x, y=y):  # the rule calls it (maybe several times) to re-evaluate the loss
                 optimizer.zero_grad()
                 closure.logits = model(x)
                 batch_loss = F.cross_entropy(closure.logits, y)

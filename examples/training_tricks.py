@@ -35,15 +35,15 @@ import argparse
 import os
 
 import numpy as np
+import training
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import minigrad
 import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import CIFAR10, DataLoader, FashionMNIST, Subset, TensorDataset
 from minigrad.data import transforms as T
 
-import training
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 BASELINE = {"augment": False, "batch_norm": False, "dropout": 0.0, "weight_decay": 0.0,
             "schedule": "none", "patience": 0, "batch_size": 128}

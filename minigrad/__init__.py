@@ -1,9 +1,23 @@
 """minigrad: a small, readable reverse-mode autograd engine on NumPy (and CuPy)."""
 from . import backend, cuda, functional
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
-from .creation import (arange, empty, eye, full, full_like, manual_seed, ones, ones_like, rand,
-                       randint, randn, tensor, zeros, zeros_like)
-from .functional import concatenate, split, stack, where, maximum, minimum
+from .creation import (
+                       arange,
+                       empty,
+                       eye,
+                       full,
+                       full_like,
+                       manual_seed,
+                       ones,
+                       ones_like,
+                       rand,
+                       randint,
+                       randn,
+                       tensor,
+                       zeros,
+                       zeros_like,
+)
+from .functional import concatenate, maximum, minimum, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64

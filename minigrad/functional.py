@@ -3,15 +3,15 @@
 This file only gathers the ops; each is defined, with its backward, in
 `minigrad/ops/<family>.py`.
 """
+from .ops.activation import *  # noqa: F401,F403
+from .ops.attention import *  # noqa: F401,F403
+from .ops.conv import *  # noqa: F401,F403
+from .ops.dropout import *  # noqa: F401,F403
 from .ops.elementwise import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403
+from .ops.linear import *  # noqa: F401,F403
+from .ops.loss import *  # noqa: F401,F403
+from .ops.normalization import *  # noqa: F401,F403
+from .ops.pool import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
-from .ops.linalg import *  # noqa: F401,F403
-from .ops.activation import *  # noqa: F401,F403
-from .ops.dropout import *  # noqa: F401,F403
-from .ops.linear import *  # noqa: F401,F403
-from .ops.attention import *  # noqa: F401,F403
-from .ops.loss import *  # noqa: F401,F403
-from .ops.conv import *  # noqa: F401,F403
-from .ops.pool import *  # noqa: F401,F403
-from .ops.normalization import *  # noqa: F401,F403

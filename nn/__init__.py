@@ -16,9 +16,17 @@ from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .linear import Embedding, Flatten, Identity, Linear
-from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,
-                   NLLLoss, SmoothL1Loss)
+from .loss import (
+                   BCELoss,
+                   BCEWithLogitsLoss,
+                   CrossEntropyLoss,
+                   HuberLoss,
+                   L1Loss,
+                   MSELoss,
+                   NLLLoss,
+                   SmoothL1Loss,
+)
 from .module import Module
-from .parameter import Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

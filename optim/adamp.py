@@ -104,8 +104,8 @@ class SGDP(Optimizer):
         u     =  g + momentum * b   if nesterov   else   b
         u, r  =  project_radial(theta, g, u)          (without nesterov, u IS b: the buffer
                                                        itself is projected, as in the reference)
-        theta <- theta * (1 - lr * weight_decay * r / (1 - momentum))     (decoupled; the 1 / (1 - momentum)
-                                                                          matches decay to the momentum's gain)
+        theta <- theta * (1 - lr * weight_decay * r / (1 - momentum))
+                          (decoupled; the 1 / (1 - momentum) matches decay to the momentum's gain)
         theta <- theta - lr * u
     """
 

@@ -146,7 +146,7 @@ class Optimizer:
         self.state = {}
         for key, saved in state_dict["state"].items():
             p = params[int(key)]
-            self.state[p] = _map_arrays(saved, lambda a: _like_param(a, p))
+            self.state[p] = _map_arrays(saved, lambda a, p=p: _like_param(a, p))
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

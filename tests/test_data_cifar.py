@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minigrad.data.cifar as cifar
-from minigrad.data import CIFAR10, DataLoader, CorruptFileError, find_cifar10
+from minigrad.data import CIFAR10, CorruptFileError, DataLoader, find_cifar10
 from minigrad.data import transforms as T
 
 PER_BATCH = 3  # images per pickled batch: 15 train, 3 test

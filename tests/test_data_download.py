@@ -85,7 +85,7 @@ def test_short_download_is_an_error(tmp_path, server):
 
 
 def test_cifar10_download_true(tmp_path, server, monkeypatch):
-    from test_data_cifar import official_batches, write_archive, check_matches
+    from test_data_cifar import check_matches, official_batches, write_archive
     monkeypatch.setenv("MINIGRAD_CACHE", str(tmp_path / "cache"))
     batches = official_batches()
     archive = write_archive(tmp_path / "served.tar.gz", batches)
@@ -103,8 +103,9 @@ def test_cifar10_download_true(tmp_path, server, monkeypatch):
 
 
 def test_mnist_download_true(tmp_path, server, monkeypatch):
-    from test_data_mnist import idx_bytes
     import gzip
+
+    from test_data_mnist import idx_bytes
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 5).astype(np.uint8)

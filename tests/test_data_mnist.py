@@ -6,8 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from minigrad.data import (MNIST, CorruptFileError, DataLoader, FashionMNIST, ImageFolder,
-                           read_idx)
+from minigrad.data import MNIST, CorruptFileError, DataLoader, FashionMNIST, ImageFolder, read_idx
 from minigrad.data import transforms as T
 
 

@@ -4,10 +4,10 @@ import weakref
 
 import numpy as np
 import pytest
+from numpy_reference import np_logsumexp
 
 import minigrad
 import minigrad.functional as F
-from numpy_reference import np_logsumexp
 
 
 def t(values, device="cpu", dtype=np.float64):

@@ -8,18 +8,17 @@ schedules (and torch.optim.lr_scheduler when torch is installed), and a
 re-implementation of ReduceLROnPlateau's rule."""
 import math
 import os
-import sys
 
+import hparam_search
+import lr_schedules
 import numpy as np
+import optimizer_zoo
 import pytest
 
 import minigrad
 import minigrad.optim as optim
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-import hparam_search
-import lr_schedules
-import optimizer_zoo
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 

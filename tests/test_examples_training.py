@@ -6,18 +6,17 @@ resumed from its checkpoint ends with exactly (bit for bit) the weights of
 an uninterrupted run. One test trains briefly on the real CIFAR-10 when
 shared/data holds it."""
 import os
-import sys
 
+import cifar10_cnn
+import mnist_mlp
 import numpy as np
 import pytest
+import training
+import training_tricks
 
 import minigrad
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-import cifar10_cnn
-import mnist_mlp
-import training
-import training_tricks
 
 CIFAR_JPG = os.path.join(REPO, "..", "shared", "data", "cifar10-jpg.tar.gz")
 

@@ -302,7 +302,8 @@ def test_callable_object_state_is_saved():
             return 0.5
 
     s = L.MultiplicativeLR(sgd(), Halve())
-    s.step(); s.step()
+    s.step()
+    s.step()
     state = s.state_dict()
     assert state["lr_lambdas"] == [{"calls": 2}]
     s2 = L.MultiplicativeLR(sgd(), Halve())

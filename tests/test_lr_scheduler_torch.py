@@ -10,7 +10,6 @@ import minigrad
 import minigrad.optim as optim
 from minigrad.optim import lr_scheduler as L
 
-
 # --------------------------------------------------- torch 2.13 as an oracle
 # Each case builds the same schedule from a module of schedulers: ours, or
 # torch's (with SWALR from torch.optim.swa_utils). Values must match exactly:

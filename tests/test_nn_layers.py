@@ -238,7 +238,7 @@ def test_weights_copied_from_pytorch_give_pytorch_outputs_and_gradients():
     ours.load_state_dict(state)
     x = RNG.normal(size=(4, 3, 10, 10)).astype(np.float32)
     y = RNG.integers(0, 5, 4)
-    for step in range(2):  # training mode: batch statistics, running averages updated
+    for _ in range(2):  # training mode: batch statistics, running averages updated
         xt = torch.tensor(x, requires_grad=True)
         loss_t = torch.nn.functional.cross_entropy(theirs(xt), torch.tensor(y))
         theirs.zero_grad()

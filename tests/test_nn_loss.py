@@ -275,7 +275,8 @@ def test_loss_modules_match_functions_and_keep_weight_as_buffer():
     a, b = _pair()
     ta, tb = minigrad.tensor(a), minigrad.tensor(b)
     pairs = [(nn.MSELoss(reduction="sum"), F.mse_loss(ta, tb, "sum")),
-             (nn.L1Loss(), F.l1_loss(ta, tb)), (nn.SmoothL1Loss(beta=0.5), F.smooth_l1_loss(ta, tb, beta=0.5)),
+             (nn.L1Loss(), F.l1_loss(ta, tb)),
+             (nn.SmoothL1Loss(beta=0.5), F.smooth_l1_loss(ta, tb, beta=0.5)),
              (nn.HuberLoss(delta=0.5), F.huber_loss(ta, tb, delta=0.5))]
     for module, value in pairs:
         np.testing.assert_allclose(module(ta, tb).item(), value.item())

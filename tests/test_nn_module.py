@@ -195,7 +195,7 @@ def test_assignment_rules_and_learner_mistakes():
     with pytest.raises(KeyError, match="attribute 'in_features' already exists"):
         layer.register_buffer("in_features", minigrad.zeros(1))
     with pytest.raises(AttributeError, match="'Linear' object has no attribute 'wieght'"):
-        layer.wieght
+        _ = layer.wieght
     del layer.weight
     assert "weight" not in dict(layer.named_parameters())
 

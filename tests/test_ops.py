@@ -1,9 +1,9 @@
 """Every core op of the registry: forward vs NumPy, gradcheck, gradgradcheck, dtype kept."""
 import numpy as np
 import pytest
+from op_registry import REGISTRY, sample_inputs
 
 import minigrad
-from op_registry import REGISTRY, sample_inputs
 
 CASES = [pytest.param(spec, shapes, id=f"{spec.name}-{'x'.join(map(str, shapes))}")
          for spec in REGISTRY for shapes in spec.shapes]

@@ -220,7 +220,7 @@ def test_sophia_g_matches_equations():
             m[i] = b1 * m[i] + (1 - b1) * g
             ws[i] = w - lr * np.sign(m[i]) * np.minimum(np.abs(m[i]) / (rho * bs * h[i] + 1e-15), 1)
         if t % 3 == 2:  # a Hessian refresh from a "sampled-label" gradient (here: 0.3 w + 0.1)
-            for i, p in enumerate(params):
+            for p in params:
                 p.grad = minigrad.Tensor(0.3 * p.data + 0.1)
             opt.update_hessian()
             for i, w in enumerate(ws):

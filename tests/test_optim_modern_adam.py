@@ -7,11 +7,17 @@ import pickle
 
 import numpy as np
 import pytest
+from optim_modern_problem import (
+    SCALE_INVARIANT,
+    assert_trajectories_close,
+    gradient,
+    initial_params,
+    run_minigrad,
+    run_reference,
+)
 
 import minigrad
 import minigrad.optim as optim
-from optim_modern_problem import (SCALE_INVARIANT, assert_trajectories_close, gradient,
-                                  initial_params, run_minigrad, run_reference)
 
 STEPS = 25
 

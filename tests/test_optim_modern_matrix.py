@@ -7,11 +7,11 @@ import pickle
 
 import numpy as np
 import pytest
+from optim_modern_problem import assert_trajectories_close, gradient, run_minigrad, run_reference
 
 import minigrad
 import minigrad.optim as optim
 from minigrad.optim.shampoo import matrix_power_psd
-from optim_modern_problem import assert_trajectories_close, gradient, run_minigrad, run_reference
 
 STEPS = 15
 # SOAP trajectories are compared on shapes whose first eigenbases are unique

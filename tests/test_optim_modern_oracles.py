@@ -9,9 +9,9 @@ same gradients on both sides, max |difference| <= 1e-12.
 """
 import numpy as np
 import pytest
+from optim_modern_problem import gradient, initial_params, run_minigrad
 
 import minigrad.optim as optim
-from optim_modern_problem import gradient, initial_params, run_minigrad
 
 STEPS = 30
 

@@ -32,8 +32,18 @@ PyTorch's weight layout (C_in, C_out/G, KH, KW) being exactly conv2d's
 import numpy as np
 
 from ..autograd import Function, _as_tensors
-from .im2col import (Geometry, batch_chunks, col2im, column_bytes, geometry, grid, im2col,
-                     pair, scratch, use_wide)
+from .im2col import (
+    Geometry,
+    batch_chunks,
+    col2im,
+    column_bytes,
+    geometry,
+    grid,
+    im2col,
+    pair,
+    scratch,
+    use_wide,
+)
 
 __all__ = ["conv2d", "conv_transpose2d"]
 

@@ -80,7 +80,8 @@ class ClassTargets:
 
     def one_hot(self, scores):
         """onehot[i, c] = (c == target_i), shaped and typed like the array `scores`."""
-        classes = backend.array_module(scores).arange(scores.shape[1]).reshape((1, -1) + (1,) * (scores.ndim - 2))
+        xp = backend.array_module(scores)
+        classes = xp.arange(scores.shape[1]).reshape((1, -1) + (1,) * (scores.ndim - 2))
         return (classes == self.target[:, None]).astype(scores.dtype)
 
     def class_weight_column(self, scores):

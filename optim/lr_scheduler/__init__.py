@@ -15,14 +15,14 @@ Files: base.py (the shared machinery), step.py (factor schedules), linear.py
 (metric driven), composite.py (sequencing and chaining), swa.py, warmup.py.
 """
 from .base import LRScheduler
-from .step import LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ExponentialLR
-from .linear import ConstantLR, LinearLR, PolynomialLR
+from .composite import ChainedScheduler, SequentialLR
 from .cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
 from .cyclic import CyclicLR, OneCycleLR
+from .linear import ConstantLR, LinearLR, PolynomialLR
 from .plateau import ReduceLROnPlateau
-from .composite import SequentialLR, ChainedScheduler
+from .step import ExponentialLR, LambdaLR, MultiplicativeLR, MultiStepLR, StepLR
 from .swa import SWALR
-from .warmup import WarmupCosineLR, WarmupStableDecayLR, InverseSqrtLR
+from .warmup import InverseSqrtLR, WarmupCosineLR, WarmupStableDecayLR
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingLR",

@@ -4,8 +4,7 @@ or every step (ExponentialLR)."""
 from bisect import bisect_right
 from collections import Counter
 
-from .base import (LRScheduler, check_number, check_positive_int, functions_state,
-                   per_group_functions)
+from .base import LRScheduler, check_number, check_positive_int, functions_state, per_group_functions
 
 
 class _LambdaScheduler(LRScheduler):
