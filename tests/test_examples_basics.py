@@ -53,6 +53,9 @@ def test_higher_order_derivatives_and_newton(tmp_path):
     result = load("higher_order").main(["--smoke", "--out", str(tmp_path)])
     assert max(result["derivative_errors"]) < 1e-12
     newton, gd = result["newton_losses"], result["gd_losses"]
-    assert all(b <= a for a, b in zip(newton, newton[1:]))  # damped Newton never goes up
+    # Damped Newton never goes up, up to float64 round-off: once converged, successive
+    # losses differ in the 17th digit, where BLAS kernels (AVX2 vs AVX-512) disagree.
+    assert all(b <= a + 1e-12 * abs(a) for a, b in zip(newton, newton[1:]))
+    assert newton[-1] < newton[0] - 0.1  # and it does go down: 0.50 -> 0.24
     assert newton[-1] < gd[-1]
     assert_png(result["plots"][0])
