@@ -22,7 +22,10 @@ def test_linear_forward_and_gradients(x_shape, with_bias):
     x, w, b = t64(x_shape), t64((5, 4)), t64((5,))
     args = (x, w, b) if with_bias else (x, w)
     expected = x.numpy() @ w.numpy().T + (b.numpy() if with_bias else 0.0)
-    np.testing.assert_allclose(F.linear(*args).numpy(), expected, rtol=1e-12)
+    # a dot product of 4 terms of size ~1: round-off (which depends on the BLAS kernel's
+    # summation order and FMA use) stays below 1e-15 absolute, so an element near zero
+    # needs the atol, not the rtol
+    np.testing.assert_allclose(F.linear(*args).numpy(), expected, rtol=1e-12, atol=1e-13)
     assert minigrad.gradcheck(F.linear, args)
     assert minigrad.gradgradcheck(F.linear, args)
 
@@ -97,7 +100,7 @@ def test_attention_matches_numpy_and_gradchecks(case):
     out = F.scaled_dot_product_attention(q, k, v, **options)
     reference = np_attention(q.numpy(), k.numpy(), v.numpy(), options.get("attn_mask"),
                              options.get("is_causal", False), options.get("scale"))
-    np.testing.assert_allclose(out.numpy(), reference, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), reference, rtol=1e-12, atol=1e-13)  # BLAS: see linear
     fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **options)  # noqa: E731
     q, k, v = t64((1, 3, 2)), t64((1, 4, 2)), t64((1, 4, 2))
     assert minigrad.gradcheck(fn, (q, k, v)) and minigrad.gradgradcheck(fn, (q, k, v))
@@ -167,8 +170,8 @@ def test_multihead_attention_matches_numpy_and_gradchecks():
                        key_padding_mask=padding)
     state = {k: v.numpy() for k, v in mha.state_dict().items()}
     expected, expected_weights = np_mha(x, kv, state, 2, np.where(padding, -np.inf, 0)[:, None, None])
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
-    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-13)  # BLAS: see linear
+    np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12, atol=1e-13)
     small = nn.MultiheadAttention(4, 2).double()
     fn = lambda x: small(x, x, x, attn_mask=np.triu(np.ones((3, 3), bool), 1))[0]  # noqa: E731
     x = t64((1, 3, 4))
