@@ -19,7 +19,7 @@ from .creation import (
 )
 from .functional import concatenate, maximum, minimum, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .serialization import load, save
+from .serialization import CheckpointError, load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64
 
 __version__ = "0.1.0"

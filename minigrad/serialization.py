@@ -12,23 +12,39 @@ code hidden in it (it is read with allow_pickle=False).
 Saving is atomic: the archive is written to a temporary file in the same
 directory, flushed to disk, and only then renamed over `path` (a rename
 within one directory is atomic), so a crash mid-write leaves the previous
-file intact, never a truncated one.
+file intact, never a truncated one. A save killed outright (SIGKILL, power
+loss) cannot delete its temporary file; its name says which machine and
+process wrote it, so the next save of the same file removes it once that
+process is gone (see `_remove_stale_temporaries`).
+
+Loading anything that is not a checkpoint (an image, a pickle, a plain .npz,
+a truncated file...) raises one error, `CheckpointError`, that names the
+file and says what it seems to be.
 """
 import json
 import os
+import re
+import socket
+import time
 import uuid
 import zipfile
+import zlib
 
 import numpy as np
 
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "CheckpointError"]
 
 FORMAT = "minigrad.save"
 VERSION = 1
 STRUCTURE_KEY = "__structure__"
+
+
+class CheckpointError(ValueError):
+    """`minigrad.load` was given a file that is not a readable minigrad checkpoint:
+    another format, or a checkpoint that is truncated or corrupt."""
 
 
 # ------------------------------------------------------------------- encoding
@@ -70,39 +86,80 @@ def _encode(obj, arrays, where):
                     "them can be saved (save a model's state_dict(), not the model)")
 
 
-def _decode(node, arrays, map_location):
+def _decode(node, arrays, device_for):
+    """The inverse of `_encode`. device_for(saved device) -> the device to load onto.
+    A malformed node raises KeyError/TypeError/ValueError, which `load` reports."""
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if "dict" in node:
-        return {key: _decode(value, arrays, map_location) for key, value in node["dict"]}
+        return {key: _decode(value, arrays, device_for) for key, value in node["dict"]}
     if "list" in node:
-        return [_decode(v, arrays, map_location) for v in node["list"]]
+        return [_decode(v, arrays, device_for) for v in node["list"]]
     if "tuple" in node:
-        return tuple(_decode(v, arrays, map_location) for v in node["tuple"])
+        return tuple(_decode(v, arrays, device_for) for v in node["tuple"])
     if "scalar" in node:
         return arrays[node["scalar"]][()]  # a NumPy scalar of the saved dtype
     if "tensor" in node:
-        device = _target_device(map_location, node["device"])
+        device = device_for(node["device"])
         data = backend.to_device(arrays[node["tensor"]], device)
-        return Tensor._wrap(data, device).requires_grad_(node["requires_grad"])
+        return Tensor._wrap(data, device).requires_grad_(bool(node["requires_grad"]))
     if "ndarray" in node:
-        array = arrays[node["ndarray"]]
-        if map_location is None and node["device"] == "cpu":
-            return array  # a NumPy array stays one (as in an optimizer's state dict)
-        return backend.to_device(array, _target_device(map_location, node["device"]))
+        # a NumPy array saved from the CPU loads as one (as in an optimizer's state dict)
+        return backend.to_device(arrays[node["ndarray"]], device_for(node["device"]))
     raise ValueError(f"unknown entry {node!r}")
 
 
-def _target_device(map_location, saved_device):
-    device = saved_device if map_location is None else map_location
+# ----------------------------------------------------------------------- save
+STALE_AFTER = 15 * 60  # seconds without a write after which any leftover temporary file is stale
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _temporary_path(path):
+    """`.model.npz.<host>.<pid>.<random>.tmp` next to `model.npz`: hidden, in the same
+    directory (so the final rename is atomic), and naming the process that writes it."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def _remove_stale_temporaries(path):
+    """Delete what earlier saves of `path` that were killed mid-write left behind.
+
+    Only files named as `_temporary_path` names them for this same `path` are
+    candidates, and of those only the ones whose writer cannot still be
+    running: its process id is not alive on this machine, or (for a writer on
+    another machine sharing the folder, or a process id reused since) the
+    file has not been written to for STALE_AFTER. A save in progress keeps
+    writing its file, so it is never taken for a leftover."""
+    directory, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(base)}\.([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{{32}}\.tmp")
+    for name in os.listdir(directory):
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        leftover = os.path.join(directory, name)
+        try:
+            idle = time.time() - os.path.getmtime(leftover)
+            if idle > STALE_AFTER or (match[1] == _HOST and not _process_alive(int(match[2]))):
+                os.unlink(leftover)
+        except OSError:
+            pass  # already removed by another save, or not ours to remove: leave it
+
+
+def _process_alive(pid):
+    """Whether process `pid` runs on this machine. On POSIX, os.kill(pid, 0) sends no
+    signal, it only checks; on Windows it would end the process, so there we never
+    ask (and leftovers go by age alone)."""
+    if os.name != "posix":
+        return True
     try:
-        return backend.normalize_device(device)
-    except RuntimeError as error:
-        raise RuntimeError(f"minigrad.load: the file holds tensors saved on {saved_device}, which "
-                           f"is not available here ({error}); pass map_location='cpu'") from None
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, and belongs to another user
+        return True
+    return True
 
 
-# --------------------------------------------------------------- save / load
 def save(obj, path):
     """Save `obj` (e.g. a state dict) to `path`, atomically, without pickle."""
     path = os.fspath(path)
@@ -115,7 +172,8 @@ def save(obj, path):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"minigrad.save: the directory {directory!r} does not exist; "
                                 "create it first (os.makedirs)")
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    _remove_stale_temporaries(path)  # before writing: they may be what filled the disk
+    temporary = _temporary_path(path)
     # Mode 0o666 (less the umask) gives the file the permissions a plain open()
     # would; tempfile.mkstemp's 0o600 would make the checkpoint private.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -146,24 +204,134 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+# ----------------------------------------------------------------------- load
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (an empty one starts with the second)
+KNOWN_FORMATS = [  # (first bytes, what the file is), for the error message
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x93NUMPY", "a NumPy .npy file (one array: read it with numpy.load)"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"\x80", "a pickle (minigrad never reads pickles: loading one can run any code in it)"),
+]
+
+
+def _not_a_checkpoint(path, what):
+    return CheckpointError(f"minigrad.load: {path!r} is not a minigrad checkpoint (a file "
+                           f"written by minigrad.save): it is {what}")
+
+
+def _corrupt(path, why):
+    return CheckpointError(f"minigrad.load: {path!r} is truncated or corrupt: {why}. Save it "
+                           "again, or load an earlier copy")
+
+
+def _guess_format(head):
+    """What a file that is not a zip archive seems to be, from its first bytes."""
+    if not head:
+        return "an empty file"
+    for magic, what in KNOWN_FORMATS:
+        if head.startswith(magic):
+            return what
+    if all(32 <= b != 127 or b in b"\t\n\r\f" for b in head):
+        return "a text file"
+    return f"of an unknown format (its first bytes are {head[:8]!r})"
+
+
+def _guess_zip(names):
+    """What a zip archive without our __structure__ entry seems to be, from its member names."""
+    if any(n.endswith("data.pkl") for n in names):
+        return ("a PyTorch checkpoint (torch.save), made of pickles. Where PyTorch is installed, "
+                "convert a state dict with minigrad.save({k: v.numpy() for k, v in "
+                "torch.load(path).items()}, new_path)")
+    if names and all(n.endswith(".npy") for n in names):
+        shown = ", ".join(n[:-len(".npy")] for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        return (f"a NumPy .npz archive (arrays {shown}) without minigrad's {STRUCTURE_KEY} "
+                "entry: read it with numpy.load")
+    return f"a zip archive of {', '.join(names[:3]) or 'nothing'}{', ...' if len(names) > 3 else ''}"
+
+
+def _read(path):
+    """(structure, {name: array}) from a checkpoint file, or a CheckpointError."""
+    if os.path.isdir(path):
+        raise _not_a_checkpoint(path, "a directory")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head.startswith(ZIP_MAGIC):
+        raise _not_a_checkpoint(path, _guess_format(head))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if f"{STRUCTURE_KEY}.npy" not in names:
+            raise _not_a_checkpoint(path, _guess_zip(names))
+        with np.load(path, allow_pickle=False) as archive:
+            structure = json.loads(bytes(archive[STRUCTURE_KEY]).decode("utf-8"))
+            arrays = {name: archive[name] for name in archive.files if name != STRUCTURE_KEY}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, zlib.error) as error:
+        if "allow_pickle" in str(error):  # NumPy refusing an object array: say it our way
+            raise _corrupt(path, "it holds an array of Python objects, which a minigrad "
+                                 "checkpoint never does (reading one would run pickle)") from None
+        raise _corrupt(path, "it begins like a checkpoint (a zip archive) but cannot be read "
+                             f"({type(error).__name__}: {error})") from None
+    if not isinstance(structure, dict) or structure.get("format") != FORMAT:
+        raise _corrupt(path, f"its {STRUCTURE_KEY} entry does not describe a minigrad checkpoint")
+    if not isinstance(structure.get("version"), int) or "root" not in structure:
+        raise _corrupt(path, f"its {STRUCTURE_KEY} entry lacks the format version or the root")
+    if structure["version"] > VERSION:
+        raise CheckpointError(f"minigrad.load: {path!r} was written by a newer minigrad (format "
+                              f"version {structure['version']}); upgrade minigrad to read it")
+    return structure, arrays
+
+
+def _map_location_device(map_location):
+    """The normalized device map_location asks for (None: none), checked before any reading."""
+    if map_location is None:
+        return None
+    try:
+        return backend.normalize_device(map_location)
+    except ValueError:
+        raise ValueError(f"minigrad.load: unknown map_location {map_location!r}: expected None, "
+                         "'cpu', 'cuda' or 'cuda:N' (None: each tensor goes back to the device "
+                         "it was saved from)") from None
+    except RuntimeError as error:
+        wanted = str(map_location).strip().lower()
+        wanted = f"cuda:{wanted}" if isinstance(map_location, int) else \
+            "cuda:0" if wanted == "cuda" else wanted
+        raise RuntimeError(f"minigrad.load: map_location={map_location!r} asks for {wanted}, "
+                           f"which is not available here ({error}); pass map_location='cpu' to "
+                           "load the tensors onto the CPU") from None
+
+
 def load(path, map_location=None):
     """Load what `save` wrote. Tensors go to `map_location` ('cpu', 'cuda',
     'cuda:N'), or back to the device they were saved from when it is None;
-    they keep their dtype."""
+    they keep their dtype.
+
+    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError)
+    for a file that is not a readable minigrad checkpoint, and RuntimeError
+    when the tensors would go to a GPU this machine does not have."""
     path = os.fspath(path)
+    target = _map_location_device(map_location)
     if not os.path.exists(path):
         raise FileNotFoundError(f"minigrad.load: no such file: {path!r}")
+    structure, arrays = _read(path)
+
+    def device_for(saved_device):
+        if target is not None:
+            return target
+        try:
+            return backend.normalize_device(saved_device)
+        except RuntimeError as error:
+            raise RuntimeError(f"minigrad.load: {path!r} holds tensors saved on {saved_device}, "
+                               f"which is not available here ({error}); pass "
+                               "map_location='cpu' to load them onto the CPU") from None
+
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            structure = json.loads(bytes(archive[STRUCTURE_KEY]).decode("utf-8"))
-            if structure.get("format") != FORMAT:
-                raise ValueError(f"not a {FORMAT} file")
-            arrays = {name: archive[name] for name in archive.files if name != STRUCTURE_KEY}
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError,
-            UnicodeDecodeError) as error:
-        raise ValueError(f"minigrad.load: {path!r} is not a readable minigrad checkpoint (a "
-                         f"corrupt or truncated file, or another format): {error}") from None
-    if structure.get("version", 0) > VERSION:
-        raise ValueError(f"minigrad.load: {path!r} was written by a newer minigrad (format "
-                         f"version {structure['version']}); upgrade minigrad to read it")
-    return _decode(structure["root"], arrays, map_location)
+        return _decode(structure["root"], arrays, device_for)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise _corrupt(path, f"its {STRUCTURE_KEY} entry is malformed ({type(error).__name__}: "
+                             f"{error})") from None

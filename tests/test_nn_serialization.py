@@ -135,9 +135,11 @@ def test_clear_errors(tmp_path):
     (tmp_path / "truncated").write_bytes(data[:len(data) // 2])
     (tmp_path / "garbage").write_bytes(b"definitely not a checkpoint")
     np.savez(tmp_path / "plain.npz", x=np.ones(2))
-    for name in ("truncated", "garbage", "plain.npz"):
-        with pytest.raises(ValueError, match="is not a readable minigrad checkpoint"):
-            minigrad.load(tmp_path / name)
+    for name, says in [("truncated", "is truncated or corrupt"),
+                       ("garbage", "is not a minigrad checkpoint.*a text file"),
+                       ("plain.npz", "is not a minigrad checkpoint.*NumPy .npz archive")]:
+        with pytest.raises(minigrad.CheckpointError, match=f"{name}.*{says}"):  # a ValueError
+            minigrad.load(tmp_path / name)  # (tests/test_checkpoint_errors.py has every kind)
     with pytest.raises(TypeError, match=r"cannot save obj\['model'\] of type Sequential.*"
                                         r"state_dict\(\)"):
         minigrad.save({"model": make_model()}, tmp_path / "x")
