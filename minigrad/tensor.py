@@ -28,6 +28,20 @@ def default_dtype_for(value):
     return probe.dtype
 
 
+class VersionCounter:
+    """How many times an array has been modified in place.
+
+    A backward that reads a saved tensor checks that the count has not moved
+    since the tensor was saved: otherwise the values it would read were
+    overwritten and the gradient would be silently wrong. Tensors that share
+    one array (`detach()`) share one counter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
 class Tensor:
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
 
@@ -58,6 +72,7 @@ class Tensor:
         self.requires_grad = False
         self._output_index = 0
         self._retains_grad = False
+        self._version_counter = VersionCounter()
 
     @classmethod
     def _wrap(cls, array, device):
@@ -105,6 +120,15 @@ class Tensor:
     @property
     def is_leaf(self):
         return self.grad_fn is None
+
+    @property
+    def _version(self):
+        """The in-place modification count of this tensor's array (see VersionCounter)."""
+        return self._version_counter.value
+
+    @_version.setter
+    def _version(self, value):
+        self._version_counter.value = int(value)
 
     def __len__(self):
         if self.ndim == 0:
@@ -157,8 +181,10 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     def detach(self):
-        """The same values, cut off from the graph (shares memory)."""
-        return Tensor._wrap(self.data, self.device)
+        """The same values, cut off from the graph (shares memory, so also the version counter)."""
+        out = Tensor._wrap(self.data, self.device)
+        out._version_counter = self._version_counter
+        return out
 
     def to(self, device=None, dtype=None):
         out = self
