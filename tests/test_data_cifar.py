@@ -4,6 +4,7 @@ import io
 import os
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +18,10 @@ PER_BATCH = 3  # images per pickled batch: 15 train, 3 test
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """A private cache, no $MINIGRAD_DATA, an empty ./data and no repo-relative data."""
+    """A private cache, no $MINIGRAD_DATA, and no ./data."""
     monkeypatch.setenv("MINIGRAD_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("MINIGRAD_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cifar, "REPO", tmp_path / "nowhere" / "repo")
 
 
 def official_batches(seed=0):
@@ -180,10 +180,20 @@ def test_find_cifar10_searches_the_usual_places(tmp_path, monkeypatch):
     moved = (tmp_path / "data" / "cifar-10-python.tar.gz")
     archive.rename(moved)
     assert find_cifar10() == moved  # ./data
-    repo_data = tmp_path / "nowhere" / "shared" / "data"
-    repo_data.mkdir(parents=True)
-    moved.rename(repo_data / "cifar10-jpg.tar.gz")
-    assert find_cifar10() == repo_data / "cifar10-jpg.tar.gz"  # ../shared/data of the repo
+    (tmp_path / "cache").mkdir()
+    moved.rename(tmp_path / "cache" / "cifar10-jpg.tar.gz")
+    assert find_cifar10() == tmp_path / "cache" / "cifar10-jpg.tar.gz"  # ~/.cache/minigrad
+    assert cifar.search_places() == [tmp_path / "data", tmp_path / "cache"]
+
+
+def test_the_library_names_no_folder_of_a_development_machine():
+    """Only the caller, $MINIGRAD_DATA, ./data and the cache folder say where data is:
+    nothing found relative to where minigrad's files happen to be installed."""
+    package = Path(cifar.__file__).resolve().parents[1]  # minigrad/
+    for file in package.rglob("*.py"):
+        text = file.read_text(encoding="utf-8")
+        for needle in ("../shared", "shared/data", "/work/", "parents[2]"):
+            assert needle not in text, f"{file} names {needle!r}"
 
 
 def test_truncated_archive_names_the_file_and_the_fix(tmp_path):

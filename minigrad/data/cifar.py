@@ -5,7 +5,7 @@ Three layouts of the same data are understood, wherever `root` points:
 1. The official archive `cifar-10-python.tar.gz` (what `download=True` fetches),
 2. the `cifar-10-batches-py/` folder it unpacks to (pickled batches), and
 3. an image-folder copy: `train/<class>/*.jpg` and `test/<class>/*.jpg`, as a
-   folder or a `.tar.gz` (such as shared/data/cifar10-jpg.tar.gz).
+   folder or a `.tar.gz` (found under the name `cifar10-jpg.tar.gz`).
 
 Decoding the archive takes seconds (60,000 JPEGs, or unpickling 160 MB), so
 the decoded arrays are cached as an `.npz` (see storage.py): the second load
@@ -33,17 +33,17 @@ BATCHES_DIR = "cifar-10-batches-py"
 JPG_ARCHIVE = "cifar10-jpg.tar.gz"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
-REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------- finding it
 def search_places():
-    """Where `find_cifar10()` looks, in order."""
+    """Where `find_cifar10()` looks, in order: $MINIGRAD_DATA (when set), ./data, and
+    ~/.cache/minigrad (or $MINIGRAD_CACHE). Nothing relative to where minigrad is
+    installed: a library cannot know how a machine lays out its files."""
     places = []
     if os.environ.get("MINIGRAD_DATA"):
         places.append(Path(os.environ["MINIGRAD_DATA"]))
-    places += [Path.cwd() / "data", cache_dir(), REPO.parent / "shared" / "data"]
-    return places
+    return places + [Path.cwd() / "data", cache_dir()]
 
 
 def cifar10_source(path):
@@ -65,7 +65,7 @@ def cifar10_source(path):
 
 def find_cifar10(path=None):
     """The CIFAR-10 source at `path`, or (path=None) the first found in the usual places:
-    $MINIGRAD_DATA, ./data, ~/.cache/minigrad, and the repository's ../shared/data.
+    $MINIGRAD_DATA, ./data, ~/.cache/minigrad (see `search_places`).
 
     Raises FileNotFoundError saying where it looked and how to get the data."""
     places = [Path(path)] if path is not None else search_places()
