@@ -69,6 +69,15 @@ def is_array(obj):
     return isinstance(obj, np.ndarray) or (_cupy is not None and isinstance(obj, _cupy.ndarray))
 
 
+def is_host_array(array):
+    """True for a NumPy array (host memory), False for a CuPy array (GPU memory).
+
+    For code that tunes itself to where its data lives rather than to what it
+    computes: on the CPU, cache-sized chunks and reused scratch buffers pay off;
+    on the GPU, CuPy pools memory itself and one big kernel beats many small ones."""
+    return isinstance(array, np.ndarray)
+
+
 def to_device(array, device):
     """Copy `array` to `device` (no copy if it is already there)."""
     source = device_of_array(array)

@@ -1,4 +1,11 @@
-"""im2col and col2im: the array plumbing under convolution and pooling.
+"""im2col and col2im, tuned: the array plumbing under convolution and pooling.
+
+Read `conv_simple.py` first: it has the same im2col and col2im in about 40
+lines, and conv2d's forward and backward as three matrix products on them.
+This file computes the same columns (the tests check them equal, value for
+value) in a layout and with bookkeeping chosen for speed: channels-first
+columns so one matrix product covers a whole chunk of images, cache-sized
+chunks, reused scratch memory, and wider columns for stride 1.
 
 Raw arrays only, no autograd: `conv.py` and `pool.py` build their
 differentiable Functions on top of these helpers.
@@ -27,7 +34,8 @@ Notation
 
 Columns are laid out (C, KH, KW, n, OH, OW), which is the matrix
 (G, K, n*P): a chunk's convolution is then the single (batched over groups)
-product  W (G, Fg, K) @ col (G, K, n*P) -> (G, Fg, n*P). (Stride-1
+product  W (G, Fg, K) @ col (G, K, n*P) -> (G, Fg, n*P), one large product
+where conv_simple's per-image layout (N, G, K, P) makes N small ones. (Stride-1
 convolutions may use a slightly wider grid of positions, see `use_wide`.)
 
 Memory: columns are KH*KW times larger than the input, so on the CPU they are
@@ -40,6 +48,8 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
+
+from .. import backend
 
 # Columns of about this many bytes per chunk. Measured on the LeNet and VGG
 # layers (2-core AMD EPYC, 2 MB of L2 per core, 32 MB of L3): 2-4 MB is
@@ -148,7 +158,7 @@ def scratch(tag, shape, like, zero=False):
     """An array of `shape` and `like`'s dtype, reused from the previous call
     with this tag (uninitialized, or zeros with zero=True)."""
     nbytes = math.prod(shape) * like.itemsize
-    if not isinstance(like, np.ndarray) or nbytes > 8 * CHUNK_BYTES:
+    if not backend.is_host_array(like) or nbytes > 8 * CHUNK_BYTES:
         # GPU memory is pooled by CuPy already; huge buffers are not kept.
         return (np.zeros_like if zero else np.empty_like)(like, shape=shape, order="C")
     buffer = getattr(_scratch, tag, None)
@@ -167,14 +177,14 @@ def batch_chunks(x, bytes_per_image):
     On the GPU the whole batch is one chunk: CuPy pools its memory, and one
     big matrix product keeps the device busier than many small ones."""
     N = x.shape[0]
-    if not isinstance(x, np.ndarray):
+    if not backend.is_host_array(x):
         return [slice(0, N)]
     per_chunk = max(1, CHUNK_BYTES // max(1, bytes_per_image))
     return [slice(start, min(N, start + per_chunk)) for start in range(0, N, per_chunk)]
 
 
 # ------------------------------------------------------------- the columns
-# Two layouts. The plain one holds exactly the OH*OW receptive fields. For
+# Two layouts. The exact one holds exactly the OH*OW receptive fields. For
 # stride 1 there is a faster "wide" one: compute outputs on an OH x WP grid,
 # i.e. also at the WP - OW positions past the right edge (their values are
 # garbage and get dropped). Then the receptive-field entry of tap (i, j) at
@@ -184,7 +194,7 @@ def batch_chunks(x, bytes_per_image):
 # times more work in the matrix product, which grows with the number of
 # output channels Fg, so the wide layout is used where it is cheaper:
 #   WP/OW * (4.5 + Fg) < 20 + Fg
-# i.e. a value of plain columns costs about as much as 20 multiply-adds and
+# i.e. a value of exact columns costs about as much as 20 multiply-adds and
 # one of wide columns 4.5 (fitted to the LeNet and VGG layers on a 2-core
 # AMD EPYC: wide wins for 5x5 on 14x14 with Fg=16, loses for 3x3 on 8x8
 # with Fg=128).
