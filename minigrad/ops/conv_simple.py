@@ -24,7 +24,8 @@ position, so there is no Python loop over images or positions.
 
 These functions are the teaching path; minigrad's conv2d runs the tuned
 version in `im2col.py` and `conv.py` (same columns, different memory layout
-and bookkeeping), which the tests check equal to this one. The notation (G,
+and bookkeeping, see docs/convolution.md for why), which the tests check
+equal to this one. The notation (G,
 Fg, OH, SH, PH, DH, ...) is defined in `im2col.py`; `g` is an
 `im2col.Geometry`, the validated sizes, stride, padding and dilation.
 """
