@@ -269,7 +269,8 @@ def _read(path):
             arrays = {name: archive[name] for name in archive.files if name != STRUCTURE_KEY}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, zlib.error) as error:
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, zlib.error,
+            RecursionError) as error:  # RecursionError: absurdly deep JSON
         if "allow_pickle" in str(error):  # NumPy refusing an object array: say it our way
             raise _corrupt(path, "it holds an array of Python objects, which a minigrad "
                                  "checkpoint never does (reading one would run pickle)") from None
@@ -332,6 +333,6 @@ def load(path, map_location=None):
         return _decode(structure["root"], arrays, device_for)
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as error:
         raise _corrupt(path, f"its {STRUCTURE_KEY} entry is malformed ({type(error).__name__}: "
                              f"{error})") from None

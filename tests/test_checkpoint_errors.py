@@ -103,8 +103,9 @@ def rewrite_structure(path, edit):
                                               "requires_grad": False}]]}},
     lambda s: {**s, "root": {"mystery": 1}},
     lambda s: {**s, "root": {"dict": [["w"]]}},
+    lambda s: '{"format": "minigrad.save", "version": 1, "root": ' + "[" * 100000 + "]" * 100000 + "}",
 ], ids=["bad json", "not an object", "other format", "no root", "missing array",
-        "unknown entry", "bad dict item"])
+        "unknown entry", "bad dict item", "absurdly deep"])
 def test_a_damaged_structure_is_a_checkpoint_error(tmp_path, edit):
     path = checkpoint(tmp_path)
     rewrite_structure(path, edit)
