@@ -148,6 +148,14 @@ def test_map_location_to_a_missing_gpu_names_it_and_the_fix(tmp_path, no_gpu, wh
         minigrad.load(path, map_location=where)
 
 
+def test_map_location_to_a_gpu_index_this_machine_lacks(tmp_path, monkeypatch):
+    monkeypatch.setattr(minigrad.backend, "cuda_is_available", lambda: True)  # one GPU, as if
+    monkeypatch.setattr(minigrad.backend, "cuda_device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"map_location='cuda:1' asks for cuda:1.*has 1 GPU.*"
+                                           r"map_location='cpu'"):
+        minigrad.load(checkpoint(tmp_path), map_location="cuda:1")
+
+
 def test_tensors_saved_on_a_gpu_need_map_location_cpu_here(tmp_path, no_gpu):
     path = checkpoint(tmp_path)
 
