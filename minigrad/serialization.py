@@ -15,7 +15,7 @@ within one directory is atomic), so a crash mid-write leaves the previous
 file intact, never a truncated one. A save killed outright (SIGKILL, power
 loss) cannot delete its temporary file; its name says which machine and
 process wrote it, so the next save of the same file removes it once that
-process is gone (see `_remove_stale_temporaries`).
+process is gone (see `remove_stale_temporaries`).
 
 Loading anything that is not a checkpoint (an image, a pickle, a plain .npz,
 a truncated file...) raises one error, `CheckpointError`, that names the
@@ -114,25 +114,32 @@ STALE_AFTER = 15 * 60  # seconds without a write after which any leftover tempor
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
-def _temporary_path(path):
+def temporary_path(path):
     """`.model.npz.<host>.<pid>.<random>.tmp` next to `model.npz`: hidden, in the same
-    directory (so the final rename is atomic), and naming the process that writes it."""
+    directory (so the final rename is atomic), and naming the process that writes it.
+    (minigrad.data's cache of decoded images writes its files the same way.)"""
     directory, base = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f".{base}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
 
 
-def _remove_stale_temporaries(path):
+def remove_stale_temporaries(path):
     """Delete what earlier saves of `path` that were killed mid-write left behind.
 
-    Only files named as `_temporary_path` names them for this same `path` are
+    Only files named as `temporary_path` names them for this same `path` are
     candidates, and of those only the ones whose writer cannot still be
     running: its process id is not alive on this machine, or (for a writer on
     another machine sharing the folder, or a process id reused since) the
-    file has not been written to for STALE_AFTER. A save in progress keeps
-    writing its file, so it is never taken for a leftover."""
+    file has not been written to for STALE_AFTER. A save in progress writes
+    its file without pauses, so it is not taken for a leftover (one suspended
+    for longer, say by Ctrl-Z, loses its file and then fails with an error,
+    the previous checkpoint untouched)."""
     directory, base = os.path.split(os.path.abspath(path))
     pattern = re.compile(rf"\.{re.escape(base)}\.([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{{32}}\.tmp")
-    for name in os.listdir(directory):
+    try:
+        names = os.listdir(directory)
+    except OSError:  # a folder we may write to but not list: nothing to clean, save anyway
+        return
+    for name in names:
         match = pattern.fullmatch(name)
         if match is None:
             continue
@@ -172,8 +179,8 @@ def save(obj, path):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"minigrad.save: the directory {directory!r} does not exist; "
                                 "create it first (os.makedirs)")
-    _remove_stale_temporaries(path)  # before writing: they may be what filled the disk
-    temporary = _temporary_path(path)
+    remove_stale_temporaries(path)  # before writing: they may be what filled the disk
+    temporary = temporary_path(path)
     # Mode 0o666 (less the umask) gives the file the permissions a plain open()
     # would; tempfile.mkstemp's 0o600 would make the checkpoint private.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -185,7 +192,10 @@ def save(obj, path):
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)  # the previous file at `path`, if any, is untouched
+        try:
+            os.unlink(temporary)  # the previous file at `path`, if any, is untouched
+        except FileNotFoundError:  # removed meanwhile as stale (a save suspended for long)
+            pass
         raise
     _fsync_directory(directory)
 

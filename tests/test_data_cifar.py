@@ -150,6 +150,29 @@ def test_second_load_comes_from_the_cache_and_a_changed_source_is_reread(tmp_pat
     assert len(calls) == 1  # the new archive was decoded again (once: both splits cached)
 
 
+def test_the_cache_write_of_a_killed_run_is_removed_by_the_next_one(tmp_path):
+    import subprocess
+    import sys
+
+    from minigrad import serialization
+    from minigrad.data import storage
+    archive = write_archive(tmp_path / "cifar-10-python.tar.gz", official_batches())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = f"cifar10-{storage.source_key(archive)}.npz"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended
+    child.wait()
+    host = serialization._HOST
+    killed = cache / f".{target}.{host}.{child.pid}.{'0' * 32}.tmp"  # its half-written cache
+    other = cache / f".cifar10-0123456789abcdef.npz.{host}.{child.pid}.{'0' * 32}.tmp"
+    for leftover in (killed, other):
+        leftover.write_bytes(b"PK\x03\x04 half a cache")
+    CIFAR10(archive)
+    assert (cache / target).is_file()
+    assert not killed.exists() or os.name != "posix"  # by pid on POSIX; elsewhere by age
+    assert other.exists()  # another cache file's leftover waits for that file's next write
+
+
 def test_loader_over_cifar_with_transforms(tmp_path):
     batches = official_batches()
     archive = write_archive(tmp_path / "cifar-10-python.tar.gz", batches)

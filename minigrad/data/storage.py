@@ -11,18 +11,21 @@ Two jobs every dataset loader shares:
   holds a key made of the source's path, size and modification time, so an
   edited or replaced source is decoded again, never served stale. It is
   written to a temporary file and renamed (atomic): an interrupted run never
-  leaves a half-written cache behind.
+  leaves a half-written cache behind, and the next write of that cache file
+  removes the temporary files of runs killed while writing it (as
+  minigrad.save does: see serialization.remove_stale_temporaries).
 """
 import hashlib
 import os
 import sys
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..serialization import remove_stale_temporaries, temporary_path
 
 __all__ = ["CorruptFileError", "cache_dir", "cached", "tar_files", "is_tar", "read_maybe_gzip"]
 
@@ -111,11 +114,11 @@ def cached(name, source, build, keys=None):
     arrays = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        remove_stale_temporaries(path)  # of runs killed while writing it: ~200 MB each
+        tmp = temporary_path(path)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "xb") as f:  # the usual permissions (not mkstemp's 0o600): shareable
                 np.savez(f, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
             os.replace(tmp, path)  # atomic: other readers see the old state or the full file
         finally:
             if os.path.exists(tmp):
