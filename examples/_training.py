@@ -1,4 +1,5 @@
-"""The training loop the examples share: one epoch, evaluation, checkpoints, plots.
+"""The training loop the examples share (a helper for the examples, not a script):
+one epoch, evaluation, checkpoints, plots.
 
 Everything here is the plain PyTorch-style loop, written out once:
 
@@ -14,8 +15,16 @@ checkpoint continues *exactly* (bit for bit) because every random choice of
 epoch e (the shuffling order, the augmentation, the dropout masks) is drawn
 from a seed computed from (seed, e), not from a generator whose state
 depends on everything that ran before.
+
+A checkpoint also records the run's configuration (the command-line
+settings), so `--resume` with different settings either applies them (more
+epochs, a new learning rate: the schedule is re-planned as a fresh run with
+the new settings would have it from that epoch on) or refuses, naming each
+difference. Training stops at the first non-finite loss (`Diverged`), and
+Ctrl-C stops after keeping the last completed epoch's checkpoint.
 """
 import inspect
+import math
 import os
 import time
 
@@ -26,12 +35,13 @@ import minigrad.functional as F
 import minigrad.optim as optim
 from minigrad import backend
 
-# Rules whose step() re-evaluates the loss itself, so it must be given a closure.
-NEEDS_CLOSURE = {"LBFGS", "SAM", "ASAM"}
-# Rules that use Hessian-vector products, so the gradients must keep their graph.
-NEEDS_CREATE_GRAPH = {"AdaHessian", "SophiaH"}
-# SophiaG refreshes its Gauss-Newton curvature estimate every k steps (the official loop).
-GAUSS_NEWTON_EVERY = 10
+
+class Diverged(RuntimeError):
+    """The loss became inf or nan: the run cannot recover from it, so it stops."""
+
+
+class ResumeError(ValueError):
+    """--resume from a checkpoint whose run is not the one asked for."""
 
 
 def epoch_seed(seed, epoch):
@@ -106,20 +116,26 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
                 desc="train"):
     """One pass over `loader`, updating the model after every batch.
 
+    The optimizer says what its rule needs from the loop (class attributes):
+    `needs_closure` (step(closure) re-evaluates the loss: LBFGS, SAM),
+    `needs_create_graph` (backward keeps the graph for Hessian-vector products:
+    AdaHessian, SophiaH) and `hessian_refresh_every` (SophiaG: every k steps a
+    curvature refresh on sampled labels). Raises Diverged at the first
+    non-finite loss, naming the step.
+
     Returns {"loss", "accuracy", "images_per_s", "seconds", "batch_losses"}."""
     from tqdm import tqdm
     model.train()
     if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
         optimizer.train()
-    closure_rule = type(optimizer).__name__ in NEEDS_CLOSURE
-    create_graph = type(optimizer).__name__ in NEEDS_CREATE_GRAPH
-    gauss_newton = type(optimizer).__name__ == "SophiaG"
+    refresh_every = optimizer.hessian_refresh_every
     losses, correct, seen = [], 0, 0
     start = time.perf_counter()
+    # disable=None: tqdm switches itself off when stderr is not a terminal, so logs stay clean
     bar = tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=False,
-               disable=not progress, mininterval=0.5)
+               disable=None if progress else True, mininterval=0.5)
     for batch, (x, y) in enumerate(bar):
-        if closure_rule:
+        if optimizer.needs_closure:
             optimizer.zero_grad()  # SAM takes its first gradient from the closure when none is left
 
             def closure(x=x, y=y):  # the rule calls it (maybe several times) to re-evaluate the loss
@@ -134,17 +150,18 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
             optimizer.zero_grad()
             logits = model(x)
             loss = F.cross_entropy(logits, y)
-            loss.backward(create_graph=create_graph)
-            if gauss_newton:
-                optimizer.step(bs=len(y.data))
-                if batch % GAUSS_NEWTON_EVERY == GAUSS_NEWTON_EVERY - 1:
-                    refresh_gauss_newton(model, x, optimizer)
-            else:
-                optimizer.step()
+            loss.backward(create_graph=optimizer.needs_create_graph)
+            optimizer.step()
+            if refresh_every and batch % refresh_every == refresh_every - 1:
+                refresh_hessian(model, x, optimizer)
         last_lr = optimizer.param_groups[0]["lr"]  # (changes within the epoch on "batch" schedules)
         if scheduler is not None and interval == "batch":
             scheduler.step()
+        # The one read of the loss per step (a device sync on a GPU) serves the progress
+        # bar, the history and the divergence check alike.
         losses.append(float(loss.item()))
+        if not math.isfinite(losses[-1]):
+            raise Diverged(f"step {batch + 1}/{len(loader)}: the loss is {losses[-1]}")
         correct += int((logits.data.argmax(axis=1) == y.data).sum())
         seen += len(y.data)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / seen:.1%}",
@@ -154,12 +171,12 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
             "images_per_s": seen / seconds, "seconds": seconds, "batch_losses": losses}
 
 
-def refresh_gauss_newton(model, x, optimizer):
+def refresh_hessian(model, x, optimizer):
     """SophiaG's curvature estimate: square the gradient of the loss on labels
     sampled from the model's own predictions (not the true labels)."""
     optimizer.zero_grad()
     logits = model(x)
-    F.cross_entropy(logits, optim.SophiaG.sample_labels(logits)).backward()
+    F.cross_entropy(logits, optimizer.sample_labels(logits)).backward()
     optimizer.update_hessian()
     optimizer.zero_grad()
 
@@ -189,70 +206,99 @@ def evaluate(model, loader, num_classes, optimizer=None):
 # ------------------------------------------------------------------- the run
 def fit(model, optimizer, train_loader_for, epochs, num_classes, test_loader=None,
         val_loader=None, scheduler=None, interval="epoch", early_stopping=None,
-        checkpoint=None, resume=False, seed=0, progress=True, log=print):
+        checkpoint=None, resume=False, config=None, seed=0, progress=True, log=print):
     """Train for `epochs` epochs; returns the history (lists, one entry per epoch).
 
     train_loader_for(epoch) -> the DataLoader for that epoch (seeded from it).
     Each epoch is evaluated on `val_loader` and `test_loader` (either may be
     None); the validation loss, or else the test loss, drives ReduceLROnPlateau
-    and early stopping. `checkpoint`: a path written after every epoch;
-    `resume=True` loads it first and carries on from the epoch it reached."""
+    and early stopping. `checkpoint`: a path written after every epoch, with
+    `config` (the run's settings, a flat dict); `resume=True` loads it first
+    and carries on from the epoch it reached (see `resume_from`).
+
+    Raises Diverged (naming the epoch and step) at the first non-finite loss;
+    the checkpoint then still holds the last good epoch. On Ctrl-C it returns
+    the history of the completed epochs with history["interrupted"] = True: the
+    checkpoint holds the last completed epoch (a part-done epoch can't be
+    resumed exactly: its loader order and dropout masks are half used)."""
     history = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "images_per_s": [],
                "seconds": [], "batch_losses": [], "stopped_early": False}
     start = 0
     if resume:
-        if checkpoint is None or not os.path.exists(checkpoint):
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}; run without "
-                                    "--resume first (it writes one after every epoch)")
-        start, history = load_checkpoint(checkpoint, model, optimizer, scheduler, early_stopping)
-        log(f"resumed from {checkpoint} after epoch {start}")
-    for epoch in range(start, epochs):
-        if history["stopped_early"]:
-            break
-        minigrad.manual_seed(epoch_seed(seed, epoch))  # this epoch's dropout masks
-        lr = optimizer.param_groups[0]["lr"]
-        train = train_epoch(model, train_loader_for(epoch), optimizer, scheduler, interval,
-                            progress, desc=f"epoch {epoch + 1}/{epochs}")
-        lrs = f"{lr:.2e}" + (f"->{train['last_lr']:.2e}" if train["last_lr"] != lr else "")
-        line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lrs}  train loss {train['loss']:.4f} "
-                f"acc {train['accuracy']:6.2%}")
-        results = {}
-        for name, loader in (("val", val_loader), ("test", test_loader)):
-            if loader is not None:
-                result = results[name] = evaluate(model, loader, num_classes, optimizer)
-                line += f"  {name} loss {result['loss']:.4f} acc {result['accuracy']:6.2%}"
-                history.setdefault(f"{name}_loss", []).append(result["loss"])
-                history.setdefault(f"{name}_acc", []).append(result["accuracy"])
-                history[f"{name}_confusion"] = result["confusion"]
-        monitored = results.get("val", results.get("test"))
-        for key, value in (("epoch", epoch + 1), ("lr", lr), ("train_loss", train["loss"]),
-                           ("train_acc", train["accuracy"]), ("seconds", train["seconds"]),
-                           ("images_per_s", train["images_per_s"]),
-                           ("batch_losses", train["batch_losses"])):
-            history[key].append(value)
-        log(line + f"  {train['images_per_s']:.0f} img/s  {train['seconds']:.1f} s")
-        if scheduler is not None and interval == "epoch":
-            scheduler.step()
-        elif scheduler is not None and interval == "metric":
-            scheduler.step(monitored["loss"])
-        if early_stopping is not None and early_stopping.step(monitored["loss"], model):
-            history["stopped_early"] = True
-            log(f"early stopping: no improvement for {early_stopping.patience} epochs; "
-                f"best was epoch {early_stopping.best_epoch + 1}")
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, epoch + 1, history, model, optimizer, scheduler,
-                            early_stopping)
+        start, history = resume_from(checkpoint, config, model, optimizer, scheduler,
+                                     early_stopping, log)
+    epoch = start
+    try:
+        for epoch in range(start, epochs):
+            if history["stopped_early"]:
+                break
+            run_epoch(epoch, epochs, history, model, optimizer, train_loader_for, num_classes,
+                      test_loader, val_loader, scheduler, interval, early_stopping, seed,
+                      progress, log)
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, epoch + 1, history, model, optimizer, scheduler,
+                                early_stopping, config)
+    except Diverged as error:
+        kept = (f" {checkpoint} still holds epoch {epoch}, the last good one."
+                if checkpoint is not None and epoch > 0 else "")
+        raise Diverged(f"training diverged in epoch {epoch + 1}/{epochs}, {error}; the learning "
+                       f"rate ({optimizer.param_groups[0]['lr']:.3g}) is probably too large: "
+                       f"try a smaller one.{kept}") from None
+    except KeyboardInterrupt:
+        history["interrupted"] = True
+        log(f"\ninterrupted (Ctrl-C) during epoch {epoch + 1}/{epochs}; "
+            + (f"{checkpoint} holds epoch {epoch} (the last completed one)"
+               if checkpoint is not None and epoch > 0 else "no epoch completed"))
     return history  # (after early stopping, the stopper has put the best weights back)
 
 
+def run_epoch(epoch, epochs, history, model, optimizer, train_loader_for, num_classes,
+              test_loader, val_loader, scheduler, interval, early_stopping, seed, progress, log):
+    """Train epoch `epoch`, evaluate, step the schedule and the stopper; the
+    history gets this epoch's entries only once the epoch is complete."""
+    minigrad.manual_seed(epoch_seed(seed, epoch))  # this epoch's dropout masks
+    lr = optimizer.param_groups[0]["lr"]
+    train = train_epoch(model, train_loader_for(epoch), optimizer, scheduler, interval,
+                        progress, desc=f"epoch {epoch + 1}/{epochs}")
+    lrs = f"{lr:.2e}" + (f"->{train['last_lr']:.2e}" if train["last_lr"] != lr else "")
+    line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lrs}  train loss {train['loss']:.4f} "
+            f"acc {train['accuracy']:6.2%}")
+    results = {}
+    for name, loader in (("val", val_loader), ("test", test_loader)):
+        if loader is not None:
+            result = results[name] = evaluate(model, loader, num_classes, optimizer)
+            line += f"  {name} loss {result['loss']:.4f} acc {result['accuracy']:6.2%}"
+    for name, result in results.items():
+        history.setdefault(f"{name}_loss", []).append(result["loss"])
+        history.setdefault(f"{name}_acc", []).append(result["accuracy"])
+        history[f"{name}_confusion"] = result["confusion"]
+    monitored = results.get("val", results.get("test"))
+    for key, value in (("epoch", epoch + 1), ("lr", lr), ("train_loss", train["loss"]),
+                       ("train_acc", train["accuracy"]), ("seconds", train["seconds"]),
+                       ("images_per_s", train["images_per_s"]),
+                       ("batch_losses", train["batch_losses"])):
+        history[key].append(value)
+    log(line + f"  {train['images_per_s']:.0f} img/s  {train['seconds']:.1f} s")
+    if scheduler is not None and interval == "epoch":
+        scheduler.step()
+    elif scheduler is not None and interval == "metric":
+        scheduler.step(monitored["loss"])
+    if early_stopping is not None and early_stopping.step(monitored["loss"], model):
+        history["stopped_early"] = True
+        log(f"early stopping: no improvement for {early_stopping.patience} epochs; "
+            f"best was epoch {early_stopping.best_epoch + 1}")
+
+
 # --------------------------------------------------------------- checkpoints
-def save_checkpoint(path, epoch, history, model, optimizer, scheduler=None, early_stopping=None):
+def save_checkpoint(path, epoch, history, model, optimizer, scheduler=None, early_stopping=None,
+                    config=None):
     """Everything a resumed run needs, in one file; minigrad.save writes it atomically
     (a temporary file renamed into place), so a crash never leaves half a checkpoint."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     minigrad.save({
         "epoch": epoch,
-        "history": history,
+        "config": config,
+        "history": {k: v for k, v in history.items() if k != "interrupted"},
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
@@ -260,17 +306,78 @@ def save_checkpoint(path, epoch, history, model, optimizer, scheduler=None, earl
     }, path)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None, early_stopping=None):
-    """Restore what save_checkpoint wrote (into the given objects); returns
-    (the number of epochs done, the history so far)."""
+# Settings a resumed run may change: the rest of the plan is re-made from them.
+REPLANNABLE = ("epochs", "lr")
+# What a schedule writes into the optimizer's groups (the rest is the rule's own).
+SCHEDULE_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
+
+
+def resume_from(path, config, model, optimizer, scheduler=None, early_stopping=None, log=print):
+    """Restore the run saved at `path` into the given (freshly built) objects;
+    returns (the number of epochs done, the history so far).
+
+    With the same `config` the run continues exactly (bit for bit). A new
+    "epochs" or "lr" is applied: the optimizer and scheduler were built for
+    the new settings, so the schedule is re-planned as a fresh run with them
+    would have it, then jumped to the step the checkpoint reached (a longer
+    cosine keeps annealing instead of sitting at 0; ReduceLROnPlateau keeps the
+    reductions it made, applied to the new lr). Any other difference (model,
+    optimizer, its hyperparameters, batch size, data, seed, ...) raises
+    ResumeError naming each one."""
+    if path is None or not os.path.exists(path):
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}; run without "
+                                "--resume first (it writes one after every epoch)")
     state = minigrad.load(path)
+    done, old = int(state["epoch"]), state.get("config")
+    changes = config_changes(old or {}, config or {})
+    refused = {k: change for k, change in changes.items() if k not in REPLANNABLE}
+    if old is None and config is not None:
+        raise ResumeError(f"{path} records no run configuration (an older version wrote it), so "
+                          "it can't be checked against this run; start a new run (another --out)")
+    if refused:
+        lines = "".join(f"\n  --{k}: {_shown(a)} -> {_shown(b)}" for k, (a, b) in refused.items())
+        synthetic = ("\n(the checkpoint was trained on synthetic data: --smoke runs and real "
+                     "runs never mix)" if "smoke" in refused else "")
+        raise ResumeError(f"can't resume {path}: this run's settings differ from the saved "
+                          f"run's:{lines}{synthetic}\nTo continue the saved run, drop these flags "
+                          "(or give the saved values); to train with the new ones, start a new run "
+                          "with another --out.")
+    if changes and config["epochs"] <= done:
+        raise ResumeError(f"can't resume {path} with --epochs {config['epochs']}: it has done "
+                          f"{done} epochs already; ask for more")
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
+    planned = [{k: g[k] for k in SCHEDULE_KEYS if k in g} for g in optimizer.param_groups]
+    saved_lrs = [(g["lr"], g.get("initial_lr", g["lr"])) for g in state["optimizer"]["param_groups"]]
+    optimizer.load_state_dict(state["optimizer"])  # (brings the saved lr back, among the rest)
+    if not changes:
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    else:
+        for group, fresh in zip(optimizer.param_groups, planned):
+            group.update(fresh)  # the new plan's lr landmarks
+        if isinstance(scheduler, optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.load_state_dict(state["scheduler"])  # its patience counters and best loss
+            for group, (lr, initial) in zip(optimizer.param_groups, saved_lrs):
+                group["lr"] *= lr / initial  # the reductions made so far, on the new lr
+        elif scheduler is not None:
+            scheduler.step(state["scheduler"]["last_epoch"])  # jump there (closed form)
+        log("resume re-plans " + ", ".join(f"--{k} {_shown(a)} -> {_shown(b)}"
+                                           for k, (a, b) in changes.items())
+            + f"; lr now {optimizer.param_groups[0]['lr']:.3g}")
     if early_stopping is not None and state["early_stopping"] is not None:
         early_stopping.load_state_dict(state["early_stopping"])
-    return int(state["epoch"]), state["history"]
+    log(f"resumed from {path} after epoch {done}")
+    return done, state["history"]
+
+
+def config_changes(old, new):
+    """{setting: (old value, new value)} for each setting that differs."""
+    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)}
+
+
+def _shown(value):
+    return "(unset)" if value is None else str(value)
 
 
 # --------------------------------------------------------------------- plots

@@ -13,9 +13,14 @@ padded by 4 pixels and random horizontal flips, inputs normalized to
 network with dropout; `--optimizer` takes any rule in `optim` by name.
 
 Every epoch prints train loss/accuracy, test loss/accuracy and images/s,
-and writes a checkpoint (model, optimizer, schedule, history) that
-`--resume` continues from exactly. At the end: a summary, curves.png and
-confusion.png in --out.
+and writes a checkpoint (model, optimizer, schedule, history and the run's
+settings) that `--resume` continues from exactly. `--resume` with more
+--epochs or another --lr re-plans the schedule for them; other changed
+settings are refused, each named. At the end: a summary, curves.png and
+confusion.png in --out (default runs/cifar10_cnn; --smoke writes to
+runs/cifar10_cnn-smoke). A run stops at the first non-finite loss (exit 1);
+Ctrl-C keeps the last completed epoch's checkpoint and prints the command
+that resumes it (exit 130).
 
     python examples/cifar10_cnn.py                                  # the recipe
     python examples/cifar10_cnn.py --data ../shared/data/cifar10-jpg.tar.gz
@@ -27,8 +32,9 @@ import argparse
 import os
 import time
 
+import _cli
+import _training
 import numpy as np
-import training
 
 import minigrad
 import minigrad.nn as nn
@@ -82,7 +88,8 @@ def transforms(augment):
 def load_data(args):
     """(train set, test set) as uint8 image datasets: CIFAR-10, or synthetic for --smoke."""
     if args.smoke:
-        images, labels = training.synthetic_images(400, 32, 32, 3, seed=args.seed)
+        images, labels = _training.synthetic_images(400, 32, 32, 3, seed=args.seed)
+        print("data: SYNTHETIC CIFAR-shaped images (--smoke), not CIFAR-10")
         return TensorDataset(images[:300], labels[:300]), TensorDataset(images[300:], labels[300:])
     try:
         train, test = CIFAR10(args.data, train=True), CIFAR10(args.data, train=False)
@@ -106,35 +113,36 @@ def parse_args(argv):
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate (default 0.001)")
     parser.add_argument("--momentum", type=float, default=0.9, help="(default 0.9)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="(default 1e-4)")
-    parser.add_argument("--schedule", choices=training.SCHEDULES, default="step",
+    parser.add_argument("--schedule", choices=_training.SCHEDULES, default="step",
                         help="learning-rate schedule (default step: x0.1 every --step-size "
                              "epochs; cosine over the run; onecycle up to 10x lr; plateau: "
                              "x0.1 after 3 epochs without progress; warmup-cosine)")
-    parser.add_argument("--step-size", type=int, default=30, help="StepLR period (epochs)")
-    parser.add_argument("--epochs", type=int, default=40,
+    parser.add_argument("--step-size", type=_cli.positive_int, default=30, help="StepLR period (epochs)")
+    parser.add_argument("--epochs", type=_cli.positive_int, default=40,
                         help="(default 40: 30 at lr, 10 at lr/10, ~60%% test accuracy; an epoch "
                              "of 50,000 images takes ~10 s for LeNet on an idle 2-core CPU, "
                              "~3 min for VGG)")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=100)
     parser.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="CIFAR-10 folder or archive (default: the usual places, see "
                              "minigrad.data.find_cifar10; else download it)")
-    parser.add_argument("--val-size", type=int, default=0, metavar="N",
+    parser.add_argument("--val-size", type=_cli.non_negative_int, default=0, metavar="N",
                         help="hold out N training images as a validation set, which then "
                              "drives early stopping and the plateau schedule instead of the "
                              "test set")
-    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+    parser.add_argument("--early-stopping", type=_cli.non_negative_int, default=0, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without a better validation (or test) "
                              "loss, and keep the best weights (default 0: off)")
-    parser.add_argument("--limit-train", type=int, default=None, metavar="N",
+    parser.add_argument("--limit-train", type=_cli.positive_int, default=None, metavar="N",
                         help="train on a random subset of N images")
-    parser.add_argument("--limit-test", type=int, default=None, metavar="N",
+    parser.add_argument("--limit-test", type=_cli.positive_int, default=None, metavar="N",
                         help="evaluate on a random subset of N images")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/cifar10_cnn",
-                        help="folder for the checkpoint and the plots")
+    parser.add_argument("--out", default=None,
+                        help="folder for the checkpoint and the plots (default runs/cifar10_cnn, "
+                             "or runs/cifar10_cnn-smoke with --smoke)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint in --out")
     parser.add_argument("--smoke", action="store_true",
@@ -145,6 +153,7 @@ def parse_args(argv):
     if args.smoke:
         args.epochs = min(args.epochs, 3)
         args.batch_size = min(args.batch_size, 25)
+    args.out = _cli.output_folder(args.out, "cifar10_cnn", args.smoke)
     if args.device.startswith("cuda") and not minigrad.cuda.is_available():
         parser.error("--device cuda needs CuPy and a CUDA GPU, and none was found; "
                      "use --device cpu")
@@ -156,16 +165,19 @@ def main(argv=None):
     minigrad.manual_seed(args.seed)
     train_set, test_set = load_data(args)
     val_set = None
+    if args.val_size >= len(train_set):
+        _cli.stop(f"cifar10_cnn.py: error: --val-size {args.val_size} leaves no training images "
+                  f"(there are {len(train_set)}); give a smaller one", code=2)
     if args.val_size:
         train_set, val_set = random_split(train_set, [len(train_set) - args.val_size,
                                                       args.val_size], seed=args.seed)
-    train_set = training.random_subset(train_set, args.limit_train, args.seed)
-    test_set = training.random_subset(test_set, args.limit_test, args.seed)
+    train_set = _training.random_subset(train_set, args.limit_train, args.seed)
+    test_set = _training.random_subset(test_set, args.limit_test, args.seed)
 
     def train_loader_for(epoch):  # each epoch's order and augmentation come from (seed, epoch)
         return DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                           transform=transforms(not args.no_augment), device=args.device,
-                          seed=training.epoch_seed(args.seed, epoch))
+                          seed=_training.epoch_seed(args.seed, epoch))
 
     def eval_loader(dataset):
         return None if dataset is None else DataLoader(
@@ -173,14 +185,22 @@ def main(argv=None):
             device=args.device)
 
     model = MODELS[args.model]().to(args.device)
-    optimizer, hyper = training.make_optimizer(
+    optimizer, hyper = _training.make_optimizer(
         args.optimizer, model.parameters(), lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay)
+        weight_decay=args.weight_decay, batch_size=args.batch_size)
     steps_per_epoch = len(train_loader_for(0))
-    scheduler, interval = training.make_scheduler(args.schedule, optimizer, args.epochs,
-                                                  steps_per_epoch, step_size=args.step_size)
+    scheduler, interval = _training.make_scheduler(args.schedule, optimizer, args.epochs,
+                                                   steps_per_epoch, step_size=args.step_size)
     stopper = (optim.EarlyStopping(patience=args.early_stopping) if args.early_stopping
                else None)
+    # What a checkpoint must match to be resumed (see _training.resume_from).
+    config = {"model": args.model, "optimizer": type(optimizer).__name__,
+              **{k.replace("_", "-"): v for k, v in hyper.items()},
+              "schedule": args.schedule, "step-size": args.step_size, "epochs": args.epochs,
+              "batch-size": args.batch_size, "seed": args.seed, "smoke": args.smoke,
+              "val-size": args.val_size, "limit-train": args.limit_train,
+              "limit-test": args.limit_test, "no-augment": args.no_augment,
+              "early-stopping": args.early_stopping}
     n_params = sum(p.data.size for p in model.parameters())
     print(f"train {len(train_set)}, test {len(test_set)}"
           + (f", validation {len(val_set)}" if val_set is not None else "")
@@ -190,26 +210,37 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
+    title = (f"{args.model} on " + ("SYNTHETIC data (--smoke)" if args.smoke else "CIFAR-10")
+             + f" ({type(optimizer).__name__})")
     start = time.perf_counter()
-    history = training.fit(
-        model, optimizer, train_loader_for, args.epochs, len(CLASSES),
-        test_loader=eval_loader(test_set), val_loader=eval_loader(val_set),
-        scheduler=scheduler, interval=interval, early_stopping=stopper, checkpoint=checkpoint,
-        resume=args.resume, seed=args.seed, progress=not args.quiet)
+    try:
+        history = _training.fit(
+            model, optimizer, train_loader_for, args.epochs, len(CLASSES),
+            test_loader=eval_loader(test_set), val_loader=eval_loader(val_set),
+            scheduler=scheduler, interval=interval, early_stopping=stopper,
+            checkpoint=checkpoint, resume=args.resume, config=config, seed=args.seed,
+            progress=not args.quiet)
+    except _training.ResumeError as error:
+        _cli.stop(f"cifar10_cnn.py: error: {error}", code=2)
+    except _training.Diverged as error:
+        _cli.diverged("cifar10_cnn.py", error, argv, args, checkpoint)
+    if history.get("interrupted"):
+        _cli.interrupted("cifar10_cnn.py", history, argv, args, checkpoint, title)
     elapsed = time.perf_counter() - start
     # After early stopping the best weights are back in the model: report on those.
-    final = training.evaluate(model, eval_loader(test_set), len(CLASSES))
+    final = _training.evaluate(model, eval_loader(test_set), len(CLASSES))
     summary = {
         "epochs_run": len(history["epoch"]),
         "stopped_early": history["stopped_early"],
         "train_loss": history["train_loss"], "train_acc": history["train_acc"],
         "test_loss": history["test_loss"], "test_acc": history["test_acc"],
+        "lr": history["lr"],
         "final_test_acc": final["accuracy"], "final_test_loss": final["loss"],
         "best_test_acc": max(history["test_acc"]),
         "images_per_s": float(np.mean(history["images_per_s"])),
         "seconds": elapsed, "checkpoint": checkpoint, "plots": [],
     }
-    print(f"\n{args.model} on CIFAR-10 after {summary['epochs_run']} epoch(s): test accuracy "
+    print(f"\n{title} after {summary['epochs_run']} epoch(s): test accuracy "
           f"{final['accuracy']:.2%} (best epoch {summary['best_test_acc']:.2%}), train accuracy "
           f"{history['train_acc'][-1]:.2%}; {summary['images_per_s']:.0f} training images/s; "
           f"{elapsed:.0f} s in this session")
@@ -218,11 +249,11 @@ def main(argv=None):
 
     if not args.no_plots:
         summary["plots"] = [
-            training.plot_curves(history, os.path.join(args.out, "curves.png"),
-                                 f"{args.model} on CIFAR-10 ({type(optimizer).__name__})"),
-            training.plot_confusion(final["confusion"], CLASSES,
-                                    os.path.join(args.out, "confusion.png"),
-                                    f"test set, {final['accuracy']:.1%} correct")]
+            _training.plot_curves(history, os.path.join(args.out, "curves.png"), title),
+            _training.plot_confusion(final["confusion"], CLASSES,
+                                     os.path.join(args.out, "confusion.png"),
+                                     f"test set, {final['accuracy']:.1%} correct"
+                                     + _cli.synthetic_note(args.smoke))]
         print("plots written to " + " and ".join(summary["plots"]))
     return summary
 

@@ -17,6 +17,7 @@ with different data, which is the point of this lesson.
 import argparse
 import os
 
+import _cli
 import numpy as np
 
 import minigrad
@@ -47,17 +48,20 @@ def run(make_optimizer, samples, steps, batch_size, rng):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=_cli.positive_int, default=50)
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of GD and SGD")
     parser.add_argument("--adam-lr", type=float, default=0.3)
-    parser.add_argument("--batch-size", type=int, default=4, help="SGD's mini-batch size")
-    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=4, help="SGD's mini-batch size")
+    parser.add_argument("--samples", type=_cli.positive_int, default=100)
     parser.add_argument("--noise", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/gradient_descent", help="folder for the plot")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plot (default runs/gradient_descent, "
+                             "or runs/gradient_descent-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="a quick run (tests)")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "gradient_descent", args.smoke)
     if args.smoke:
         args.steps = 20
 

@@ -14,6 +14,7 @@ and compares it with plain gradient descent.
 import argparse
 import os
 
+import _cli
 import numpy as np
 
 import minigrad
@@ -120,10 +121,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run")
-    parser.add_argument("--out", default="runs/higher_order", help="folder for the plots")
-    parser.add_argument("--newton-steps", type=int, default=8)
+    parser.add_argument("--out", default=None,
+                        help="folder for the plots (default runs/higher_order, "
+                             "or runs/higher_order-smoke with --smoke)")
+    parser.add_argument("--newton-steps", type=_cli.positive_int, default=8)
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "higher_order", args.smoke)
     os.makedirs(args.out, exist_ok=True)
 
     x = np.linspace(-3, 3, 13 if args.smoke else 201)

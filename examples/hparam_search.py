@@ -31,8 +31,9 @@ import argparse
 import math
 import os
 
+import _cli
+import _training
 import numpy as np
-import training
 
 import minigrad
 import minigrad.nn as nn
@@ -102,21 +103,24 @@ def train(lr, weight_decay, data, args, seed):
     train_set, _, inputs, classes = data
     minigrad.manual_seed(seed)  # the initial weights
     model = mlp(inputs, args.hidden, classes)
-    optimizer, hyper = training.make_optimizer(args.optimizer, model.parameters(), lr=lr,
+    optimizer, hyper = _training.make_optimizer(args.optimizer, model.parameters(), lr=lr,
                                                weight_decay=weight_decay)
     if "weight_decay" not in hyper:
         raise SystemExit(f"hparam_search: {type(optimizer).__name__} takes no weight_decay, so "
                          "there is nothing to search over; pick another --optimizer")
     for epoch in range(args.epochs):
         loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                            seed=training.epoch_seed(seed, epoch))
-        training.train_epoch(model, loader, optimizer, progress=False)
+                            seed=_training.epoch_seed(seed, epoch))
+        try:
+            _training.train_epoch(model, loader, optimizer, progress=False)
+        except _training.Diverged:
+            break  # a non-finite loss: this lr is too large; score() counts it as a failure
     return model, optimizer
 
 
 def score(model, optimizer, dataset, classes):
     """(accuracy, mean cross-entropy) on `dataset`; a diverged model's nan loss counts as inf."""
-    result = training.evaluate(model, DataLoader(dataset, batch_size=1000), classes, optimizer)
+    result = _training.evaluate(model, DataLoader(dataset, batch_size=1000), classes, optimizer)
     return result["accuracy"], (result["loss"] if np.isfinite(result["loss"]) else math.inf)
 
 
@@ -159,7 +163,7 @@ def print_leaderboard(board, top):
 
 def plot_grid(grid, lrs, wds, best, path):
     """Heat map of validation accuracy over the grid (lr across, weight decay down)."""
-    plt = training._pyplot()
+    plt = _training._pyplot()
     acc = np.array([t["val_acc"] for t in grid]).reshape(len(wds), len(lrs))
     fig, ax = plt.subplots(figsize=(1.1 * len(lrs) + 2.5, 0.8 * len(wds) + 1.8))
     image = ax.imshow(acc, cmap="viridis", origin="lower", aspect="auto")
@@ -183,7 +187,7 @@ def plot_grid(grid, lrs, wds, best, path):
 def plot_random(random, grid, best, path):
     """Random trials on log axes coloured by validation accuracy (grid points as
     crosses), and validation accuracy against the lr alone for both searches."""
-    plt = training._pyplot()
+    plt = _training._pyplot()
     fig, (ax, side) = plt.subplots(1, 2, figsize=(12, 4.6))
     accs = [t["val_acc"] for t in random + grid]
     points = ax.scatter([t["lr"] for t in random], [t["weight_decay"] for t in random],
@@ -224,24 +228,27 @@ def main(argv=None):
                         metavar=("LOW", "HIGH"))
     parser.add_argument("--wd-range", type=float, nargs=2, default=(1e-4, 1.0),
                         metavar=("LOW", "HIGH"))
-    parser.add_argument("--grid", type=int, nargs=2, default=(6, 5), metavar=("N_LR", "N_WD"),
+    parser.add_argument("--grid", type=_cli.positive_int, nargs=2, default=(6, 5), metavar=("N_LR", "N_WD"),
                         help="grid points per axis; random search gets as many trials")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--train-size", type=int, default=4000,
+    parser.add_argument("--epochs", type=_cli.positive_int, default=3)
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=64)
+    parser.add_argument("--hidden", type=_cli.positive_int, default=64)
+    parser.add_argument("--train-size", type=_cli.positive_int, default=4000,
                         help="training + validation samples")
     parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--test-size", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--test-size", type=_cli.positive_int, default=2000)
+    parser.add_argument("--repeats", type=_cli.positive_int, default=3,
                         help="re-train the winner from this many new seeds")
-    parser.add_argument("--top", type=int, default=10, help="leaderboard rows to print")
+    parser.add_argument("--top", type=_cli.positive_int, default=10, help="leaderboard rows to print")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/hparam_search", help="folder for the plots")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plots (default runs/hparam_search, "
+                             "or runs/hparam_search-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true",
                         help="synthetic data, a 3x2 grid, 2 epochs: seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "hparam_search", args.smoke)
     if args.smoke:
         args.dataset, args.grid, args.epochs, args.repeats = "synthetic", (3, 2), 2, 1
         args.train_size, args.test_size = 600, 200

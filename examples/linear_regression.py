@@ -11,6 +11,7 @@ true and learned weights side by side with the least-squares solution.
 import argparse
 import os
 
+import _cli
 import numpy as np
 
 import minigrad
@@ -32,18 +33,21 @@ def make_data(n, features, noise, seed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--features", type=int, default=10)
+    parser.add_argument("--samples", type=_cli.positive_int, default=1000)
+    parser.add_argument("--features", type=_cli.positive_int, default=10)
     parser.add_argument("--noise", type=float, default=0.1)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=_cli.positive_int, default=20)
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/linear_regression", help="folder for the plot")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plot (default runs/linear_regression, "
+                             "or runs/linear_regression-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="a quick run (tests)")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "linear_regression", args.smoke)
     if args.smoke:
         args.samples, args.epochs = 256, 5
 

@@ -28,6 +28,7 @@ import argparse
 import math
 import os
 
+import _cli
 import numpy as np
 
 import minigrad
@@ -194,12 +195,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=_cli.positive_int, default=100)
     parser.add_argument("--seed", type=int, default=0, help="the synthetic val loss's noise")
-    parser.add_argument("--out", default="runs/lr_schedules", help="folder for the plot")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plot (default runs/lr_schedules, "
+                             "or runs/lr_schedules-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="a quick run (tests): 50 steps")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "lr_schedules", args.smoke)
     if args.smoke:
         args.steps = 50
     if args.steps < 20:

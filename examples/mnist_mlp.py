@@ -15,13 +15,17 @@ which is looked in by default; `--data` names another folder.
     python examples/mnist_mlp.py                        # 10 epochs, about a second each
     python examples/mnist_mlp.py --dataset mnist --data ~/data/mnist
     python examples/mnist_mlp.py --smoke                # seconds, synthetic data
+
+Checkpoints, --resume, divergence and Ctrl-C work as in cifar10_cnn.py; the
+default --out is runs/mnist_mlp (runs/mnist_mlp-smoke with --smoke).
 """
 import argparse
 import os
 import time
 
+import _cli
+import _training
 import numpy as np
-import training
 
 import minigrad
 import minigrad.nn as nn
@@ -44,7 +48,8 @@ def mlp(hidden=128):
 def load_data(args):
     """(train set, test set, class names)."""
     if args.smoke:
-        images, labels = training.synthetic_images(600, 28, 28, 1, seed=args.seed)  # (N, 28, 28, 1)
+        images, labels = _training.synthetic_images(600, 28, 28, 1, seed=args.seed)  # (N, 28, 28, 1)
+        print("data: SYNTHETIC 28x28 images (--smoke), not " + DATASETS[args.dataset].__name__)
         return (TensorDataset(images[:500], labels[:500]),
                 TensorDataset(images[500:], labels[500:]), DATASETS[args.dataset].classes)
     cls = DATASETS[args.dataset]
@@ -66,15 +71,16 @@ def main(argv=None):
     parser.add_argument("--optimizer", default="adam", metavar="NAME",
                         help="any rule in optim by class name (default adam)")
     parser.add_argument("--lr", type=float, default=0.001)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=10,
+    parser.add_argument("--hidden", type=_cli.positive_int, default=128)
+    parser.add_argument("--epochs", type=_cli.positive_int, default=10,
                         help="(default 10; an epoch takes about a second on a 2-core CPU)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=64)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
-    parser.add_argument("--limit-train", type=int, default=None, metavar="N")
-    parser.add_argument("--limit-test", type=int, default=None, metavar="N")
+    parser.add_argument("--limit-train", type=_cli.positive_int, default=None, metavar="N")
+    parser.add_argument("--limit-test", type=_cli.positive_int, default=None, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/mnist_mlp", help="folder for checkpoint and plots")
+    parser.add_argument("--out", default=None, help="folder for checkpoint and plots (default "
+                        "runs/mnist_mlp, or runs/mnist_mlp-smoke with --smoke)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint in --out")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, seconds (tests)")
@@ -83,33 +89,51 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.smoke:
         args.epochs = min(args.epochs, 3)
+    args.out = _cli.output_folder(args.out, "mnist_mlp", args.smoke)
     if args.device.startswith("cuda") and not minigrad.cuda.is_available():
         parser.error("--device cuda needs CuPy and a CUDA GPU, and none was found")
 
     minigrad.manual_seed(args.seed)
     train_set, test_set, classes = load_data(args)
-    train_set = training.random_subset(train_set, args.limit_train, args.seed)
-    test_set = training.random_subset(test_set, args.limit_test, args.seed)
+    train_set = _training.random_subset(train_set, args.limit_train, args.seed)
+    test_set = _training.random_subset(test_set, args.limit_test, args.seed)
     mean, std = STATS[args.dataset]
     to_input = T.Compose([T.ToTensor(), T.Normalize((mean,), (std,))])  # -> (N, 1, 28, 28)
 
     def train_loader_for(epoch):
         return DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=to_input,
-                          device=args.device, seed=training.epoch_seed(args.seed, epoch))
+                          device=args.device, seed=_training.epoch_seed(args.seed, epoch))
 
     test_loader = DataLoader(test_set, batch_size=1000, transform=to_input, device=args.device)
     model = mlp(args.hidden).to(args.device)
-    optimizer, hyper = training.make_optimizer(args.optimizer, model.parameters(), lr=args.lr)
+    optimizer, hyper = _training.make_optimizer(args.optimizer, model.parameters(), lr=args.lr,
+                                                batch_size=args.batch_size)
     name = "Fashion-MNIST" if args.dataset == "fashion" else "MNIST"
+    if args.smoke:
+        name = f"SYNTHETIC data (--smoke, shaped like {name})"
+    config = {"dataset": args.dataset, "smoke": args.smoke, "hidden": args.hidden,
+              "optimizer": type(optimizer).__name__,
+              **{k.replace("_", "-"): v for k, v in hyper.items()}, "epochs": args.epochs,
+              "batch-size": args.batch_size, "seed": args.seed,
+              "limit-train": args.limit_train, "limit-test": args.limit_test}
     print(f"{name}: train {len(train_set)}, test {len(test_set)} images; MLP 784-{args.hidden}-10; "
           f"{type(optimizer).__name__}(lr={args.lr}); batch {args.batch_size}")
 
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     start = time.perf_counter()
-    history = training.fit(model, optimizer, train_loader_for, args.epochs, len(classes),
-                           test_loader=test_loader, checkpoint=checkpoint, resume=args.resume,
-                           seed=args.seed, progress=not args.quiet)
+    try:
+        history = _training.fit(model, optimizer, train_loader_for, args.epochs, len(classes),
+                                test_loader=test_loader, checkpoint=checkpoint,
+                                resume=args.resume, config=config, seed=args.seed,
+                                progress=not args.quiet)
+    except _training.ResumeError as error:
+        _cli.stop(f"mnist_mlp.py: error: {error}", code=2)
+    except _training.Diverged as error:
+        _cli.diverged("mnist_mlp.py", error, argv, args, checkpoint)
+    title = f"MLP on {name} ({type(optimizer).__name__})"
+    if history.get("interrupted"):
+        _cli.interrupted("mnist_mlp.py", history, argv, args, checkpoint, title)
     elapsed = time.perf_counter() - start
     summary = {"epochs_run": len(history["epoch"]),
                "train_loss": history["train_loss"], "train_acc": history["train_acc"],
@@ -121,9 +145,8 @@ def main(argv=None):
           f"{elapsed:.1f} s")
     if not args.no_plots:
         summary["plots"] = [
-            training.plot_curves(history, os.path.join(args.out, "curves.png"),
-                                 f"MLP on {name} ({type(optimizer).__name__})"),
-            training.plot_confusion(history["test_confusion"], classes,
+            _training.plot_curves(history, os.path.join(args.out, "curves.png"), title),
+            _training.plot_confusion(history["test_confusion"], classes,
                                     os.path.join(args.out, "confusion.png"),
                                     f"{name} test set, {history['test_acc'][-1]:.1%} correct")]
         print("plots written to " + " and ".join(summary["plots"]))

@@ -44,8 +44,9 @@ import inspect
 import math
 import os
 
+import _cli
 import numpy as np
-from zoo_problems import PROBLEMS  # the four test functions
+from _zoo_problems import PROBLEMS  # the four test functions
 
 import minigrad
 import minigrad.optim as optim
@@ -376,14 +377,17 @@ def main(argv=None):
                         help="comma-separated subset of the rules (default: all of optim's)")
     parser.add_argument("--problems", default=",".join(PROBLEMS),
                         help=f"comma-separated subset of: {', '.join(PROBLEMS)}")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=_cli.positive_int, default=200)
     parser.add_argument("--sweep", action="store_true",
                         help="tune lr per rule and problem on a log grid instead of the table")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/optimizer_zoo", help="folder for the plots")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plots (default runs/optimizer_zoo, "
+                             "or runs/optimizer_zoo-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help=f"rules {SMOKE_RULES}, 50 steps")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "optimizer_zoo", args.smoke)
     if args.smoke:
         args.rules = args.rules or SMOKE_RULES
         args.steps = 50

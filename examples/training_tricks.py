@@ -34,8 +34,9 @@ not significant (rerun with other --seed values to see the spread).
 import argparse
 import os
 
+import _cli
+import _training
 import numpy as np
-import training
 
 import minigrad
 import minigrad.nn as nn
@@ -78,7 +79,7 @@ def load_data(args):
     """(train subset, validation subset), disjoint, from the data set's training images."""
     channels, size, _, _ = SHAPES[args.dataset]
     if args.smoke:
-        images, labels = training.synthetic_images(args.train_size + args.val_size, size, size,
+        images, labels = _training.synthetic_images(args.train_size + args.val_size, size, size,
                                                    channels, seed=args.seed)
         full = TensorDataset(images, labels)
     elif args.dataset == "cifar10":
@@ -102,16 +103,16 @@ def run(name, args, train_set, val_set):
 
     def train_loader_for(epoch):
         return DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
-                          transform=train_transform, seed=training.epoch_seed(args.seed, epoch))
+                          transform=train_transform, seed=_training.epoch_seed(args.seed, epoch))
 
     minigrad.manual_seed(args.seed)  # the same initial weights in every row
     model = small_cnn(channels, size, config["batch_norm"], config["dropout"])
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
                           weight_decay=config["weight_decay"])
-    scheduler, interval = training.make_scheduler(config["schedule"], optimizer, args.epochs,
+    scheduler, interval = _training.make_scheduler(config["schedule"], optimizer, args.epochs,
                                                   len(train_loader_for(0)))
     stopper = optim.EarlyStopping(patience=config["patience"]) if config["patience"] else None
-    history = training.fit(
+    history = _training.fit(
         model, optimizer, train_loader_for, args.epochs, 10,
         val_loader=DataLoader(val_set, batch_size=500, transform=eval_transform),
         scheduler=scheduler, interval=interval, early_stopping=stopper, seed=args.seed,
@@ -125,7 +126,7 @@ def run(name, args, train_set, val_set):
 
 
 def plot(rows, path, title):
-    plt = training._pyplot()
+    plt = _training._pyplot()
     names = [r["name"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(rows)), 4.5))
@@ -148,20 +149,23 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(SHAPES), default="cifar10")
     parser.add_argument("--data", default=None, metavar="PATH", help="where the data set is")
-    parser.add_argument("--train-size", type=int, default=2500,
+    parser.add_argument("--train-size", type=_cli.positive_int, default=2500,
                         help="training images (default 2500: small enough to overfit)")
-    parser.add_argument("--val-size", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=15, help="per configuration (default 15)")
-    parser.add_argument("--batch-size", type=int, default=128, help="the baseline's")
+    parser.add_argument("--val-size", type=_cli.positive_int, default=1000)
+    parser.add_argument("--epochs", type=_cli.positive_int, default=15, help="per configuration (default 15)")
+    parser.add_argument("--batch-size", type=_cli.positive_int, default=128, help="the baseline's")
     parser.add_argument("--lr", type=float, default=0.02, help="SGD learning rate (momentum 0.9)")
     parser.add_argument("--only", default=None, metavar="NAMES",
                         help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/training_tricks", help="folder for the plot")
+    parser.add_argument("--out", default=None,
+                        help="folder for the plot (default runs/training_tricks, "
+                             "or runs/training_tricks-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
+    args.out = _cli.output_folder(args.out, "training_tricks", args.smoke)
     names = list(CONFIGS) if args.only is None else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
@@ -170,13 +174,17 @@ def main(argv=None):
         args.train_size, args.val_size, args.epochs = 256, 128, 2
 
     train_set, val_set = load_data(args)
-    print(f"{args.dataset}: {len(train_set)} training and {len(val_set)} validation images, "
+    data = f"SYNTHETIC {args.dataset}-shaped data (--smoke)" if args.smoke else args.dataset
+    print(f"{data}: {len(train_set)} training and {len(val_set)} validation images, "
           f"{args.epochs} epochs per configuration\n")
     header = f"{'configuration':16s} {'train acc':>9s} {'val acc':>8s} {'epochs':>6s} {'time':>7s}"
     print(header + "\n" + "-" * len(header))
     rows = []
     for name in names:
-        row = run(name, args, train_set, val_set)
+        try:
+            row = run(name, args, train_set, val_set)
+        except _training.Diverged as error:
+            _cli.stop(f"training_tricks.py: configuration {name!r}: {error} (--lr)")
         rows.append(row)
         print(f"{name:16s} {row['train_acc']:9.1%} {row['val_acc']:8.1%} "
               f"{row['epochs_run']:6d} {row['seconds']:6.1f}s", flush=True)
@@ -185,7 +193,7 @@ def main(argv=None):
     if not args.no_plots:
         os.makedirs(args.out, exist_ok=True)
         plots.append(plot(rows, os.path.join(args.out, "training_tricks.png"),
-                          f"{args.dataset}: {len(train_set)} training images, {args.epochs} "
+                          f"{data}: {len(train_set)} training images, {args.epochs} "
                           "epochs, one change per bar"))
         print(f"\nplot written to {plots[0]}")
     return {"rows": rows, "plots": plots}

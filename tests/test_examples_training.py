@@ -7,11 +7,11 @@ an uninterrupted run. One test trains briefly on the real CIFAR-10 when
 shared/data holds it."""
 import os
 
+import _training
 import cifar10_cnn
 import mnist_mlp
 import numpy as np
 import pytest
-import training
 import training_tricks
 
 import minigrad
@@ -119,12 +119,12 @@ def test_training_tricks_rejects_unknown_configuration():
 def test_make_optimizer_by_name_passes_only_accepted_hyperparameters():
     import minigrad.optim as optim
     w = minigrad.zeros(3, requires_grad=True)
-    opt, given = training.make_optimizer("ADAMW", [w], lr=0.01, momentum=0.9, weight_decay=0.1)
+    opt, given = _training.make_optimizer("ADAMW", [w], lr=0.01, momentum=0.9, weight_decay=0.1)
     assert type(opt) is optim.AdamW and given == {"lr": 0.01, "weight_decay": 0.1}
-    opt, given = training.make_optimizer("sgd", [w], lr=0.1, momentum=0.9, weight_decay=None)
+    opt, given = _training.make_optimizer("sgd", [w], lr=0.1, momentum=0.9, weight_decay=None)
     assert type(opt) is optim.SGD and opt.param_groups[0]["momentum"] == 0.9
     with pytest.raises(ValueError, match="unknown optimizer 'nope'.*SGD"):
-        training.make_optimizer("nope", [w], lr=0.1)
+        _training.make_optimizer("nope", [w], lr=0.1)
 
 
 @pytest.mark.parametrize("name, interval", [("step", "epoch"), ("cosine", "epoch"),
@@ -134,7 +134,7 @@ def test_make_scheduler_derives_arguments_from_the_run(name, interval):
     import minigrad.optim as optim
     w = minigrad.zeros(3, requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
-    scheduler, got = training.make_scheduler(name, opt, epochs=4, steps_per_epoch=5, step_size=2)
+    scheduler, got = _training.make_scheduler(name, opt, epochs=4, steps_per_epoch=5, step_size=2)
     assert got == interval and (scheduler is None) == (name == "none")
     steps = {"epoch": 4, "metric": 4, "batch": 20}[interval]
     lrs = []
@@ -152,7 +152,7 @@ def test_make_scheduler_derives_arguments_from_the_run(name, interval):
     if name == "warmup-cosine":
         assert lrs[0] < lrs[1] and lrs[-1] < 0.1 * max(lrs)
     with pytest.raises(ValueError, match="unknown schedule"):
-        training.make_scheduler("sawtooth", opt, 4, 5)
+        _training.make_scheduler("sawtooth", opt, 4, 5)
 
 
 @pytest.mark.parametrize("name", ["sgd", "LBFGS", "sam", "lookahead", "adahessian",
@@ -167,15 +167,15 @@ def test_train_epoch_drives_rules_that_need_a_closure_a_wrapper_or_second_order(
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)  # linearly separable
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
     before = [p.data.copy() for p in model.parameters()]
-    optimizer, _ = training.make_optimizer(name, model.parameters(), lr=0.05, momentum=0.9)
+    optimizer, _ = _training.make_optimizer(name, model.parameters(), lr=0.05, momentum=0.9)
     loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=0, num_workers=0)
-    first = training.train_epoch(model, loader, optimizer, progress=False)
+    first = _training.train_epoch(model, loader, optimizer, progress=False)
     for _ in range(3):
-        last = training.train_epoch(model, loader, optimizer, progress=False)
+        last = _training.train_epoch(model, loader, optimizer, progress=False)
     assert np.isfinite(first["loss"]) and np.isfinite(last["loss"])
     assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
     assert last["loss"] < first["loss"], (first["loss"], last["loss"])
-    result = training.evaluate(model, loader, num_classes=2, optimizer=optimizer)
+    result = _training.evaluate(model, loader, num_classes=2, optimizer=optimizer)
     assert 0.0 <= result["accuracy"] <= 1.0
 
 
@@ -212,7 +212,7 @@ def test_evaluate_confusion_loss_and_accuracy_match_numpy():
     labels = rng.integers(0, 4, size=23)
     loader = DataLoader(TensorDataset(np.zeros((23, 1), np.float32), labels), batch_size=5,
                         num_workers=0)
-    result = training.evaluate(FixedLogits(logits), loader, num_classes=4)
+    result = _training.evaluate(FixedLogits(logits), loader, num_classes=4)
     predicted = logits.argmax(axis=1)
     expected = np.zeros((4, 4), dtype=np.int64)
     for t, p in zip(labels, predicted):
@@ -225,7 +225,7 @@ def test_evaluate_confusion_loss_and_accuracy_match_numpy():
 
 
 def test_synthetic_images_are_uint8_hwc_and_balanced():
-    images, labels = training.synthetic_images(50, 28, 28, 1, seed=3)
+    images, labels = _training.synthetic_images(50, 28, 28, 1, seed=3)
     assert images.dtype == np.uint8 and images.shape == (50, 28, 28, 1)
     assert labels.dtype == np.int64 and np.bincount(labels).tolist() == [5] * 10
 
@@ -243,7 +243,7 @@ def test_cifar10_real_data_learns_well_above_chance(tmp_path):
 
 
 def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
-    """The loop samples labels and calls update_hessian every GAUSS_NEWTON_EVERY
+    """The loop samples labels and calls update_hessian every hessian_refresh_every
     batches; without it SophiaG's curvature h would stay 0 (a sign-momentum rule)."""
     import minigrad.nn as nn
     import minigrad.optim as optim
@@ -251,10 +251,10 @@ def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
     minigrad.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3))
     optimizer = optim.SophiaG(model.parameters(), lr=1e-2)
+    every = optimizer.hessian_refresh_every
     rng = np.random.default_rng(0)
-    data = TensorDataset(rng.random((10 * training.GAUSS_NEWTON_EVERY, 4), dtype=np.float32),
-                         rng.integers(0, 3, 10 * training.GAUSS_NEWTON_EVERY))
-    training.train_epoch(model, DataLoader(data, batch_size=10), optimizer, progress=False)
+    data = TensorDataset(rng.random((10 * every, 4), dtype=np.float32), rng.integers(0, 3, 10 * every))
+    _training.train_epoch(model, DataLoader(data, batch_size=10), optimizer, progress=False)
     for p in model.parameters():
         h = optimizer.state[p]["hessian"]
         assert (h > 0).any()

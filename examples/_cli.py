@@ -1,0 +1,88 @@
+"""Command-line pieces the example scripts share (a helper for the examples, not a script):
+argument types that reject impossible counts, where a run writes, how to resume it,
+and the exit path of a run that diverged or was interrupted."""
+import argparse
+import os
+import shlex
+import sys
+
+EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
+
+
+def positive_int(text):
+    """argparse type: an int >= 1 (epochs, batch sizes, sample counts)."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text):
+    """argparse type: an int >= 0 (where 0 means "none" or "off")."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text, low, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value
+
+
+def output_folder(out, name, smoke):
+    """--out if given; else runs/<name>, or runs/<name>-smoke for --smoke, so a quick
+    synthetic run never overwrites (or gets resumed as) a real run's files."""
+    if out is not None:
+        return out
+    return os.path.join("runs", f"{name}-smoke" if smoke else name)
+
+
+def synthetic_note(smoke):
+    """What --smoke runs add to their printed results and plot titles."""
+    return " [SYNTHETIC data: --smoke]" if smoke else ""
+
+
+def resume_command(script, argv, out, **changed):
+    """The command that resumes this run from the checkpoint in `out`: the same
+    arguments, with --out spelled out, --resume added, and `changed` flags
+    (e.g. lr=0.01) replacing theirs."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kept, skip = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in ("--out", "--resume") or name[2:].replace("-", "_") in changed:
+            skip = "=" not in arg and name != "--resume"  # drop the value that follows
+        else:
+            kept.append(arg)
+    for key, value in changed.items():
+        kept += [f"--{key.replace('_', '-')}", str(value)]
+    return shlex.join(["python", f"examples/{script}", *kept, "--out", out, "--resume"])
+
+
+def stop(message, code=1):
+    """Print `message` to stderr and exit with `code` (1: failed; 130: interrupted)."""
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def diverged(script, error, argv, args, checkpoint):
+    """Report a diverged run (a _training.Diverged) and exit 1, with the command that
+    resumes its last good epoch at a 10x smaller learning rate when there is one."""
+    message = f"{script}: {error}"
+    if os.path.exists(checkpoint):
+        message += ("\nResume the last good epoch with a smaller --lr:\n  "
+                    + resume_command(script, argv, args.out, lr=f"{args.lr / 10:g}"))
+    stop(message)
+
+
+def interrupted(script, history, argv, args, checkpoint, title):
+    """Ctrl-C: plot the completed epochs, print the command that resumes, exit 130."""
+    import _training  # (only here: the argument helpers above need no NumPy)
+    if history["epoch"] and not args.no_plots:
+        path = _training.plot_curves(history, os.path.join(args.out, "curves.png"), title)
+        print(f"plot of the {len(history['epoch'])} completed epoch(s) written to {path}")
+    if os.path.exists(checkpoint):
+        print("resume with:\n  " + resume_command(script, argv, args.out))
+    stop(f"{script}: interrupted", EXIT_INTERRUPTED)
