@@ -8,10 +8,11 @@ from .adadelta import Adadelta
 from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, Adamax, AdamW
-from .adam_recent import ADOPT, MARS, AdEMAMix
 from .adam_variants import AdaBelief, AdaBound, AdaMod, DiffGrad, Yogi
 from .adamp import SGDP, AdamP
 from .adan import Adan
+from .ademamix import AdEMAMix
+from .adopt import ADOPT
 from .aggmo import AggMo
 from .asgd import ASGD
 from .clip import clip_grad_norm_, clip_grad_value_
@@ -23,6 +24,7 @@ from .early_stopping import EarlyStopping
 from .layerwise import LAMB, LARS, NovoGrad
 from .lbfgs import LBFGS
 from .madgrad import MADGRAD
+from .mars import MARS
 from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer

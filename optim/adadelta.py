@@ -1,6 +1,7 @@
 """Adadelta: RMSprop with the step's units fixed by a running average of past steps."""
 import numpy as np
 
+from .moments import ema_square_
 from .optimizer import Optimizer, check_range
 
 
@@ -18,6 +19,8 @@ class Adadelta(Optimizer):
         theta <- theta - lr * delta
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
@@ -31,16 +34,9 @@ class Adadelta(Optimizer):
         return {"step": 0, "square_avg": np.zeros_like(param), "acc_delta": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
         rho, eps = group["rho"], group["eps"]
-        v, u = state["square_avg"], state["acc_delta"]
-
-        v *= rho
-        v += (1.0 - rho) * g * g
-        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
-        u *= rho
-        u += (1.0 - rho) * delta * delta
+        v = ema_square_(state["square_avg"], grad, rho)
+        u = state["acc_delta"]
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * grad
+        ema_square_(u, delta, rho)
         param -= group["lr"] * delta

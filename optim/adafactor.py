@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_
 from .optimizer import Optimizer, check_range
 
 
@@ -34,7 +35,8 @@ class Adafactor(Optimizer):
     eps = (eps1, eps2); eps1 = None means the dtype's machine epsilon.
     RMS(theta) is taken before the weight decay. Other flavours differ: the
     paper, fairseq and HuggingFace add eps1 to g^2 before averaging; optax
-    factors the two largest dims and only when they are >= 128.
+    factors the two largest dims and only when they are >= 128. The weight
+    decay stays in these equations: RMS(theta) must be taken before it.
     """
 
     def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
@@ -59,13 +61,10 @@ class Adafactor(Optimizer):
         return {"step": 0, "variance": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
-        lr, d, wd = group["lr"], group["d"], group["weight_decay"]
+        t, lr, d, wd, g = state["step"], group["lr"], group["d"], group["weight_decay"], grad
         eps1, eps2 = group["eps"]
         if eps1 is None:
             eps1 = float(np.finfo(param.dtype).eps)
-        g = -grad if group["maximize"] else grad
 
         one_minus_beta2 = t ** group["beta2_decay"]
         rho = min(lr, 1.0 / math.sqrt(t))
@@ -76,13 +75,11 @@ class Adafactor(Optimizer):
         g2 = g * g
         if param.ndim >= 2:
             r, c = state["row_var"], state["col_var"]
-            r += one_minus_beta2 * (g2.mean(axis=-1, keepdims=True) - r)
-            c += one_minus_beta2 * (g2.mean(axis=-2, keepdims=True) - c)
+            ema_(r, g2.mean(axis=-1, keepdims=True), 1.0 - one_minus_beta2)
+            ema_(c, g2.mean(axis=-2, keepdims=True), 1.0 - one_minus_beta2)
             v_hat = (r @ c) / np.maximum(r.mean(axis=-2, keepdims=True), eps1)  # (..., R, C)
         else:
-            v = state["variance"]
-            v += one_minus_beta2 * (g2 - v)
-            v_hat = v
+            v_hat = ema_(state["variance"], g2, 1.0 - one_minus_beta2)
 
         u = g / np.sqrt(np.maximum(v_hat, eps1 * eps1))
         param -= (alpha / max(1.0, _rms(u) / d)) * u

@@ -21,6 +21,8 @@ class Adagrad(Optimizer):
     construction, not from the first step.
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                  initial_accumulator_value=0.0, eps=1e-10, maximize=False):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
@@ -40,10 +42,7 @@ class Adagrad(Optimizer):
         return {"step": 0, "sum": np.full_like(param, group["initial_accumulator_value"])}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
+        g = grad
         lr_t = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
 
         s = state["sum"]

@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from .optimizer import AdamFamily, apply_weight_decay
+from .moments import ema_, ema_square_
+from .optimizer import AdamFamily
 
 
 class Adam(AdamFamily):
@@ -26,6 +27,8 @@ class Adam(AdamFamily):
     does; optax's amsgrad takes the maximum of v_hat and follows another path.
     """
 
+    weight_decay_form = "coupled"  # or decoupled, with decoupled_weight_decay=True
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, maximize=False, decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
@@ -40,16 +43,9 @@ class Adam(AdamFamily):
         return state
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * g * g
+        t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
         if group["amsgrad"]:
             v_max = state["max_exp_avg_sq"]
             v_max[...] = np.maximum(v_max, v)
@@ -92,6 +88,8 @@ class Adamax(AdamFamily):
         theta <- theta - lr / (1 - beta1^t) * m / u
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
@@ -101,13 +99,7 @@ class Adamax(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_inf": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         beta1, beta2 = group["betas"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-
-        m, u = state["exp_avg"], state["exp_inf"]
-        m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
-        u[...] = np.maximum(beta2 * u, np.abs(g) + group["eps"])
+        m, u = ema_(state["exp_avg"], grad, beta1), state["exp_inf"]
+        u[...] = np.maximum(beta2 * u, np.abs(grad) + group["eps"])
         param -= group["lr"] / (1.0 - beta1 ** state["step"]) * (m / u)

@@ -13,15 +13,8 @@ import math
 
 import numpy as np
 
-from .optimizer import AdamFamily, apply_weight_decay, check_range
-
-
-def _adam_moments(m, v, g, beta1, beta2):
-    """m <- beta1 m + (1 - beta1) g ;  v <- beta2 v + (1 - beta2) g^2, in place."""
-    m *= beta1
-    m += (1.0 - beta1) * g
-    v *= beta2
-    v += (1.0 - beta2) * (g * g)
+from .moments import ema_, ema_square_
+from .optimizer import AdamFamily, check_range
 
 
 class AdaBelief(AdamFamily):
@@ -42,6 +35,8 @@ class AdaBelief(AdamFamily):
         theta <- theta - lr * [m / (1 - beta1^t)] / (sqrt(s / (1 - beta2^t)) + eps)
     """
 
+    weight_decay_form = "decoupled"  # or coupled, with decoupled_weight_decay=False
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-16, weight_decay=0.0,
                  decoupled_weight_decay=True, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -52,18 +47,10 @@ class AdaBelief(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_var": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, lr, eps = state["step"], group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
-
-        m, s = state["exp_avg"], state["exp_avg_var"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        surprise = g - m
-        s *= beta2
-        s += (1.0 - beta2) * (surprise * surprise)
+        m = ema_(state["exp_avg"], grad, beta1)
+        s = ema_square_(state["exp_avg_var"], grad - m, beta2)
         s += eps
 
         denom = np.sqrt(s) / math.sqrt(1.0 - beta2 ** t) + eps
@@ -86,6 +73,8 @@ class Yogi(AdamFamily):
         theta <- theta - lr * [m / (1 - beta1^t)] / (sqrt(v / (1 - beta2^t)) + eps)
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3, initial_accumulator=1e-6,
                  weight_decay=0.0, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps,
@@ -98,16 +87,9 @@ class Yogi(AdamFamily):
                 "exp_avg_sq": np.full_like(param, start)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, (beta1, beta2) = state["step"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        g2 = g * g
+        m, v = ema_(state["exp_avg"], grad, beta1), state["exp_avg_sq"]
+        g2 = grad * grad
         v -= (1.0 - beta2) * (np.sign(v - g2) * g2)
 
         denom = np.sqrt(v) / math.sqrt(1.0 - beta2 ** t) + group["eps"]
@@ -131,6 +113,8 @@ class DiffGrad(AdamFamily):
         g_prev <- g
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -141,16 +125,11 @@ class DiffGrad(AdamFamily):
                 "previous_grad": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, (beta1, beta2) = state["step"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        _adam_moments(m, v, g, beta1, beta2)
-        xi = 1.0 / (1.0 + np.exp(-np.abs(state["previous_grad"] - g)))
-        state["previous_grad"][...] = g
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
+        xi = 1.0 / (1.0 + np.exp(-np.abs(state["previous_grad"] - grad)))
+        state["previous_grad"][...] = grad
 
         step_size = group["lr"] * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
         param -= step_size * (xi * m / (np.sqrt(v) + group["eps"]))
@@ -173,6 +152,8 @@ class AdaBound(AdamFamily):
                                                             so an lr schedule moves the band too)
         theta <- theta - clip(eta, f * (1 - 1 / (gamma * t + 1)), f * (1 + 1 / (gamma * t))) * m
     """
+
+    weight_decay_form = "coupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), final_lr=0.1, gamma=1e-3, eps=1e-8,
                  weight_decay=0.0, amsbound=False, maximize=False):
@@ -199,14 +180,9 @@ class AdaBound(AdamFamily):
         return state
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        _adam_moments(m, v, g, beta1, beta2)
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
         if group["amsbound"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
@@ -235,6 +211,8 @@ class AdaMod(AdamFamily):
         theta <- theta - min(eta, s) * m
     """
 
+    weight_decay_form = "decoupled"
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), beta3=0.999, eps=1e-8,
                  weight_decay=0.0, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, beta3=beta3, eps=eps,
@@ -249,16 +227,9 @@ class AdaMod(AdamFamily):
                 "exp_avg_lr": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, lr, (beta1, beta2), beta3 = state["step"], group["lr"], group["betas"], group["beta3"]
-        g = -grad if group["maximize"] else grad
-
-        m, v, s = state["exp_avg"], state["exp_avg_sq"], state["exp_avg_lr"]
-        _adam_moments(m, v, g, beta1, beta2)
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
         eta = (lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)) / (np.sqrt(v) + group["eps"])
-        if group["weight_decay"]:
-            param *= 1.0 - lr * group["weight_decay"]
-
-        s *= beta3
-        s += (1.0 - beta3) * eta
+        s = ema_(state["exp_avg_lr"], eta, beta3)
         param -= np.minimum(eta, s) * m

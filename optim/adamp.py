@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_, ema_square_
 from .optimizer import AdamFamily, Optimizer, check_range
 
 
@@ -75,15 +76,9 @@ class AdamP(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
-        g = -grad if group["maximize"] else grad
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
+        t, lr, (beta1, beta2), g = state["step"], group["lr"], group["betas"], grad
+        m = ema_(state["exp_avg"], g, beta1)
+        v = ema_square_(state["exp_avg_sq"], g, beta2)
         denom = np.sqrt(v) / math.sqrt(1.0 - beta2 ** t) + group["eps"]
         direction = beta1 * m + (1.0 - beta1) * g if group["nesterov"] else m
         u, ratio = project_radial(param, g, direction / denom, group["delta"],
@@ -127,8 +122,7 @@ class SGDP(Optimizer):
         return {"momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        lr, momentum = group["lr"], group["momentum"]
-        g = -grad if group["maximize"] else grad
+        lr, momentum, g = group["lr"], group["momentum"], grad
 
         b = state["momentum_buffer"]
         b *= momentum

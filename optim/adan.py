@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_, ema_square_
 from .optimizer import Optimizer, check_betas, check_range
 
 
@@ -64,24 +65,16 @@ class Adan(Optimizer):
                 "exp_avg_sq": np.zeros_like(param), "previous_grad": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, lr, wd = state["step"], group["lr"], group["weight_decay"]
         beta1, beta2, beta3 = group["betas"]
-        g = -grad if group["maximize"] else grad
-        if self._grad_scale != 1.0:
-            g = g * self._grad_scale
+        g = grad * self._grad_scale if self._grad_scale != 1.0 else grad
         if t == 1:
             state["previous_grad"][...] = g  # no difference on the first step
 
-        m, s, n = state["exp_avg"], state["exp_avg_diff"], state["exp_avg_sq"]
         d = g - state["previous_grad"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        s *= beta2
-        s += (1.0 - beta2) * d
-        lookahead = g + beta2 * d
-        n *= beta3
-        n += (1.0 - beta3) * (lookahead * lookahead)
+        m = ema_(state["exp_avg"], g, beta1)
+        s = ema_(state["exp_avg_diff"], d, beta2)
+        n = ema_square_(state["exp_avg_sq"], g + beta2 * d, beta3)
         state["previous_grad"][...] = g
 
         denom = np.sqrt(n) / math.sqrt(1.0 - beta3 ** t) + group["eps"]

@@ -23,6 +23,8 @@ class AggMo(Optimizer):
     (PyTorch's, up to its first-step buffer).
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-3, betas=(0.0, 0.9, 0.99), weight_decay=0.0,
                  maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
@@ -39,11 +41,8 @@ class AggMo(Optimizer):
         return {"momentum_buffers": [np.zeros_like(param) for _ in group["betas"]]}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
         buffers = state["momentum_buffers"]
         for beta, v in zip(group["betas"], buffers):
             v *= beta
-            v += g
+            v += grad
         param -= (group["lr"] / len(buffers)) * sum(buffers)

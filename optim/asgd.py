@@ -26,6 +26,8 @@ class ASGD(Optimizer):
     tracks theta); set t0 to the step where averaging should begin.
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
                  maximize=False):
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
@@ -39,15 +41,10 @@ class ASGD(Optimizer):
         return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t = state["step"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-
         eta, lr, lambd = state["eta"], group["lr"], group["lambd"]
         param *= 1.0 - lambd * eta
-        param -= eta * g
+        param -= eta * grad
 
         ax = state["ax"]
         if state["mu"] != 1.0:

@@ -15,8 +15,7 @@ from numbers import Real
 
 import numpy as np
 
-from minigrad import backend
-from minigrad.tensor import Tensor
+from minigrad import Tensor, backend
 
 
 def _param_list(parameters):

@@ -23,9 +23,9 @@ import math
 import numpy as np
 
 import minigrad
-from minigrad.autograd import enable_grad, no_grad
-from minigrad.tensor import Tensor
+from minigrad import Tensor, no_grad
 
+from .moments import ema_, ema_square_
 from .optimizer import Optimizer, check_betas, check_range
 
 # ----------------------------------------------------------- Hutchinson probes
@@ -80,7 +80,12 @@ def _check_distribution(optimizer, distribution):
 
 class _HutchinsonRule(Optimizer):
     """A rule that, on some steps, estimates diag(H) before its update; the
-    estimate reaches `update` as state["hessian"] for that step only."""
+    estimate reaches `update` as state["hessian"] for that step only. The
+    estimate needs every gradient's graph at once, so the rule overrides
+    `update_all` (a closure, if given to `step`, must call
+    `loss.backward(create_graph=True)`)."""
+
+    needs_create_graph = True
 
     def _hessian_due(self):
         return True
@@ -88,21 +93,14 @@ class _HutchinsonRule(Optimizer):
     def _draw(self, params):
         return hutchinson_diagonal(params, 1, "rademacher")
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()  # it must call loss.backward(create_graph=True)
+    def update_all(self):
         if self._hessian_due():
             pairs = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
             if pairs:
                 estimates = self._draw([p for _, p in pairs])
                 for (group, p), estimate in zip(pairs, estimates):
-                    if p not in self.state:
-                        self.state[p] = self.init_state(p.data, group)
-                    self.state[p]["hessian"] = estimate
-        super().step()  # the per-parameter updates, under no_grad
-        return loss
+                    self.state_of(p, group)["hessian"] = estimate
+        super().update_all()  # then the per-parameter updates
 
 
 class AdaHessian(_HutchinsonRule):
@@ -149,13 +147,9 @@ class AdaHessian(_HutchinsonRule):
         if diagonal.ndim == 4 and group["average_conv_kernel"]:
             # one curvature value per (out, in) kernel: the spatial block is too noisy
             diagonal = diagonal.mean(axis=(2, 3), keepdims=True)
-        state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"], state["exp_hessian_diag_sq"]
-        m *= beta1
-        m += (1.0 - beta1) * grad
-        v *= beta2
-        v += (1.0 - beta2) * (diagonal * diagonal)
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_hessian_diag_sq"], diagonal, beta2)
         denom = np.sqrt(v) ** k / math.sqrt(1.0 - beta2 ** t) ** k + group["eps"]
         step_size = group["lr"] / (1.0 - beta1 ** t)
         param -= step_size * (m / denom + group["weight_decay"] * param)
@@ -181,6 +175,8 @@ class SophiaH(_HutchinsonRule):
     lr=0.06, betas=(0.96, 0.99), clip_threshold=0.01, update_period=10,
     eps=1e-12.
     """
+
+    weight_decay_form = "decoupled"
 
     def __init__(self, params, lr=6e-2, betas=(0.96, 0.99), weight_decay=0.0,
                  clip_threshold=1e-2, update_period=10, num_samples=1,
@@ -208,26 +204,19 @@ class SophiaH(_HutchinsonRule):
     def _draw(self, params):
         return hutchinson_diagonal(params, self.num_samples, self.hessian_distribution)
 
-    def step(self, closure=None):
-        loss = super().step(closure)
+    def update_all(self):
+        super().update_all()
         for group in self.param_groups:  # the clock that schedules Hessian updates
             group["step"] += 1
-        return loss
 
     def init_state(self, param, group):
         return {"momentum": np.zeros_like(param), "hessian_moment": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            param *= 1.0 - group["lr"] * group["weight_decay"]
-        m, h = state["momentum"], state["hessian_moment"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        if "hessian" in state:
-            h *= beta2
-            h += (1.0 - beta2) * state.pop("hessian")
+        m, h = ema_(state["momentum"], grad, beta1), state["hessian_moment"]
+        if "hessian" in state:  # a Hessian-update step
+            ema_(h, state.pop("hessian"), beta2)
         ratio = np.clip(m / np.maximum(h, group["eps"]), -group["clip_threshold"],
                         group["clip_threshold"])
         param -= group["lr"] * ratio
@@ -236,9 +225,10 @@ class SophiaH(_HutchinsonRule):
 class SophiaG(Optimizer):
     r"""Sophia with the Gauss-Newton-Bartlett Hessian estimate (Liu et al. 2023).
 
-    Follows the official code (Liuhong99/Sophia, PyPI `sophia-opt`):
+    Follows the official code (Liuhong99/Sophia, PyPI `sophia-opt`), with
+    bs = the group's `batch_size`:
 
-        step(bs):          theta <- theta (1 - lr * weight_decay)
+        step():            theta <- theta (1 - lr * weight_decay)
                            m <- beta1 m + (1 - beta1) g
                            theta <- theta - lr * sign(m) * min(|m| / (rho * bs * h + 1e-15), 1)
         update_hessian():  h <- beta2 h + (1 - beta2) g_hat * g_hat
@@ -246,49 +236,56 @@ class SophiaG(Optimizer):
     No bias correction. g_hat is the gradient of the loss on labels SAMPLED
     from the model's own predictions (not the true labels); for a mean loss
     over a batch of size bs, bs * g_hat^2 estimates the Gauss-Newton
-    diagonal. The training loop computes it every k (~10) steps, as the
-    official loop does:
+    diagonal. The training loop computes it every `hessian_refresh_every`
+    (k, default 10) steps, as the official loop does:
 
-        loss_fn(model(x), y).backward(); opt.step(bs=len(x)); opt.zero_grad()
-        if it % k == k - 1:
+        opt = SophiaG(model.parameters(), lr=1e-4, batch_size=len(x))
+        loss_fn(model(x), y).backward(); opt.step(); opt.zero_grad()
+        if it % opt.hessian_refresh_every == opt.hessian_refresh_every - 1:
             logits = model(x)
             y_hat = SophiaG.sample_labels(logits)          # y_hat ~ softmax(logits)
             cross_entropy(logits, y_hat).backward()         # mean over the batch
             opt.update_hessian(); opt.zero_grad()
 
     Until the first `update_hessian()`, h = 0 and the step is lr * sign(m).
-    Defaults as the official code: lr=1e-4, betas=(0.965, 0.99), rho=0.04,
-    weight_decay=0.1, bs=5120 (the official GPT-2 batch, in tokens).
+    `step(bs=n)` still works: it sets every group's batch_size to n (the
+    official signature). Defaults as the official code: lr=1e-4,
+    betas=(0.965, 0.99), rho=0.04, weight_decay=0.1, batch_size=5120 (the
+    official GPT-2 batch, in tokens).
     """
 
+    takes_batch_size = True
+    weight_decay_form = "decoupled"
+
     def __init__(self, params, lr=1e-4, betas=(0.965, 0.99), rho=0.04, weight_decay=1e-1,
-                 maximize=False):
+                 batch_size=5120, hessian_refresh_every=10, maximize=False):
+        if not (isinstance(hessian_refresh_every, int) and hessian_refresh_every >= 1):
+            raise ValueError(f"SophiaG: hessian_refresh_every must be an int >= 1, got "
+                             f"{hessian_refresh_every!r}")
+        self.hessian_refresh_every = hessian_refresh_every
         super().__init__(params, dict(lr=lr, betas=tuple(betas), rho=rho,
-                                      weight_decay=weight_decay, maximize=maximize))
-        self._batch_size = 5120.0
+                                      weight_decay=weight_decay, batch_size=batch_size,
+                                      maximize=maximize))
 
     def validate(self, group):
         super().validate(group)
         check_betas(self, group["betas"])
         check_range(self, "rho", group["rho"], low=0.0)
+        check_range(self, "batch_size", group["batch_size"], low=0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "hessian": np.zeros_like(param)}
 
-    def step(self, closure=None, bs=5120):
-        check_range(self, "bs", bs, low=0)
-        self._batch_size = float(bs)  # read by update() during this step
+    def step(self, closure=None, bs=None):
+        if bs is not None:
+            check_range(self, "bs", bs, low=0)
+            for group in self.param_groups:
+                group["batch_size"] = bs
         return super().step(closure)
 
     def update(self, param, grad, state, group):
-        beta1 = group["betas"][0]
-        g = -grad if group["maximize"] else grad
-        state["step"] += 1
-        param *= 1.0 - group["lr"] * group["weight_decay"]
-        m = state["exp_avg"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        ratio = np.minimum(np.abs(m) / (group["rho"] * self._batch_size * state["hessian"]
+        m = ema_(state["exp_avg"], grad, group["betas"][0])
+        ratio = np.minimum(np.abs(m) / (group["rho"] * float(group["batch_size"]) * state["hessian"]
                                         + 1e-15), 1.0)
         param -= group["lr"] * (np.sign(m) * ratio)
 
@@ -297,15 +294,10 @@ class SophiaG(Optimizer):
         the loss on sampled labels)."""
         with no_grad():
             for group in self.param_groups:
-                beta2 = group["betas"][1]
                 for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    if p not in self.state:
-                        self.state[p] = self.init_state(p.data, group)
-                    h = self.state[p]["hessian"]
-                    h *= beta2
-                    h += (1.0 - beta2) * (p.grad.data * p.grad.data)
+                    if p.grad is not None:
+                        ema_square_(self.state_of(p, group)["hessian"], p.grad.data,
+                                    group["betas"][1])
 
     @staticmethod
     def sample_labels(logits):

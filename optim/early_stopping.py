@@ -16,8 +16,7 @@ import copy
 import math
 from numbers import Real
 
-from minigrad import backend
-from minigrad.tensor import Tensor
+from minigrad import Tensor, backend
 
 
 class EarlyStopping:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_, ema_square_
 from .optimizer import AdamFamily, Optimizer, check_range
 
 
@@ -45,15 +46,9 @@ class LAMB(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         t, (beta1, beta2) = state["step"], group["betas"]
-        g = -grad if group["maximize"] else grad
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
         r = (m / (1.0 - beta1 ** t)) / (np.sqrt(v / (1.0 - beta2 ** t)) + group["eps"])
         if group["weight_decay"]:
             r = r + group["weight_decay"] * param
@@ -85,6 +80,8 @@ class LARS(Optimizer):
     by plain SGD with the (large) LARS lr until it is excluded or non-zero.
     """
 
+    weight_decay_form = "coupled"  # u, the decayed gradient, is what the ratio measures
+
     def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
                  eps=0.0, nesterov=False, layer_adaptation=True, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -102,10 +99,7 @@ class LARS(Optimizer):
         return {"momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        momentum = group["momentum"]
-        g = -grad if group["maximize"] else grad
-        u = g + group["weight_decay"] * param if group["weight_decay"] else g
-
+        momentum, u = group["momentum"], grad
         ratio = 1.0
         if group["layer_adaptation"]:
             param_norm, u_norm = _norm(param), _norm(u)
@@ -149,10 +143,8 @@ class NovoGrad(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": 0.0}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         beta1, beta2 = group["betas"]
-        g = -grad if group["maximize"] else grad
-
+        g = grad
         norm_sq = float((g * g).sum())
         if state["step"] == 1:
             state["exp_avg_sq"] = norm_sq

@@ -19,8 +19,9 @@ optim/line_search.py.
 """
 import numpy as np
 
-from minigrad.autograd import enable_grad
+from minigrad import enable_grad
 
+from .checks import check_grads
 from .line_search import _strong_wolfe
 from .optimizer import Optimizer, check_range
 
@@ -54,6 +55,8 @@ class LBFGS(Optimizer):
     closure's first evaluation. One parameter group only.
     """
 
+    needs_closure = True
+
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
                  tolerance_change=1e-9, history_size=100, line_search_fn=None):
         if max_eval is None:
@@ -76,6 +79,9 @@ class LBFGS(Optimizer):
         if group["line_search_fn"] not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: unknown line_search_fn {group['line_search_fn']!r}; use "
                              "None (fixed step lr) or 'strong_wolfe'")
+
+    def expected_state(self, param, group):
+        return None  # one global state, kept under the first parameter: no per-parameter layout
 
     # ------------------------------------------------- the parameters as one vector
     def _gather_flat_grad(self):
@@ -118,6 +124,7 @@ class LBFGS(Optimizer):
         state.setdefault("n_iter", 0)
 
         orig_loss = _evaluate(closure)
+        check_grads(self)
         loss = float(orig_loss)
         current_evals = 1
         state["func_evals"] += 1

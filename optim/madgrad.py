@@ -29,7 +29,8 @@ class MADGRAD(Optimizer):
 
     The step counter k counts this parameter's updates (the official code
     counts `step()` calls; the two agree whenever every parameter gets a
-    gradient on every step).
+    gradient on every step). The weight decay stays in these equations: its
+    decoupled form acts after the step, on the old theta.
     """
 
     def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0, eps=1e-6,
@@ -49,12 +50,11 @@ class MADGRAD(Optimizer):
         return state
 
     def update(self, param, grad, state, group):
-        k = state["step"]
-        state["step"] += 1
+        k = state["step"] - 1  # this parameter's updates before this one
         eps, wd, momentum = group["eps"], group["weight_decay"], group["momentum"]
         lr = group["lr"] + eps if group["lr"] else 0.0
         lamb = lr * math.sqrt(k + 1)
-        g = -grad if group["maximize"] else grad
+        g = grad
         if wd and not group["decouple_decay"]:
             g = g + wd * param
 

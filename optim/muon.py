@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_, lerp
 from .optimizer import Optimizer, check_range
 
 
@@ -57,6 +58,8 @@ class Muon(Optimizer):
     agree to rounding (tests/test_optim_torch_parity.py).
     """
 
+    weight_decay_form = "decoupled"
+
     def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
                  ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5,
                  adjust_lr_fn=None):
@@ -85,11 +88,9 @@ class Muon(Optimizer):
         return {"step": 0, "momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
         lr, mu = group["lr"], group["momentum"]
-        b = state["momentum_buffer"]
-        b += (1.0 - mu) * (grad - b)                     # = mu * B + (1 - mu) * g
-        u = grad + mu * (b - grad) if group["nesterov"] else b
+        b = ema_(state["momentum_buffer"], grad, mu)
+        u = lerp(grad, b, mu) if group["nesterov"] else b  # mu * B + (1 - mu) * g
         o = newton_schulz(u, group["ns_coefficients"], group["ns_steps"], group["eps"])
 
         rows, cols = param.shape
@@ -97,5 +98,4 @@ class Muon(Optimizer):
             adjusted_lr = lr * 0.2 * math.sqrt(max(rows, cols))
         else:  # None or "original"
             adjusted_lr = lr * math.sqrt(max(1.0, rows / cols))
-        param *= 1.0 - lr * group["weight_decay"]
         param -= adjusted_lr * o

@@ -1,7 +1,8 @@
 """NAdam: Adam with Nesterov momentum (Dozat's momentum schedule)."""
 import numpy as np
 
-from .optimizer import AdamFamily, apply_weight_decay, check_range
+from .moments import ema_, ema_square_
+from .optimizer import AdamFamily, check_range
 
 
 class NAdam(AdamFamily):
@@ -28,6 +29,8 @@ class NAdam(AdamFamily):
     (constant beta1), so the two do not agree.
     """
 
+    weight_decay_form = "coupled"  # or decoupled, with decoupled_weight_decay=True
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
@@ -44,21 +47,16 @@ class NAdam(AdamFamily):
                 "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
+        t, g = state["step"], grad
         lr, (beta1, beta2), psi = group["lr"], group["betas"], group["momentum_decay"]
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
 
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         state["mu_product"] *= mu
         mu_product = state["mu_product"]
 
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * g * g
+        m = ema_(state["exp_avg"], g, beta1)
+        v = ema_square_(state["exp_avg_sq"], g, beta2)
         denom = np.sqrt(v / (1.0 - beta2 ** t)) + group["eps"]
         param -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
         param -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (m / denom)

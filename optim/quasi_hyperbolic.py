@@ -11,7 +11,8 @@ special cases (Nesterov momentum is QHM with nu = momentum).
 """
 import numpy as np
 
-from .optimizer import AdamFamily, Optimizer, apply_weight_decay, check_range
+from .moments import ema_, ema_square_
+from .optimizer import AdamFamily, Optimizer, check_range
 
 
 class QHM(Optimizer):
@@ -31,6 +32,8 @@ class QHM(Optimizer):
     when comparing.
     """
 
+    weight_decay_form = "coupled"  # or decoupled, with decoupled_weight_decay=True
+
     def __init__(self, params, lr=1e-3, momentum=0.999, nu=0.7, weight_decay=0.0,
                  decoupled_weight_decay=False, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, nu=nu, weight_decay=weight_decay,
@@ -46,13 +49,8 @@ class QHM(Optimizer):
         return {"momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
-        beta, nu = group["momentum"], group["nu"]
-
-        b = state["momentum_buffer"]
-        b *= beta
-        b += (1.0 - beta) * g
+        g, nu = grad, group["nu"]
+        b = ema_(state["momentum_buffer"], g, group["momentum"])
         param -= group["lr"] * ((1.0 - nu) * g + nu * b)
 
 
@@ -75,6 +73,8 @@ class QHAdam(AdamFamily):
     betas = (0.9, 0.999), nus = (1, 1), i.e. Adam.
     """
 
+    weight_decay_form = "coupled"  # or decoupled, with decoupled_weight_decay=True
+
     def __init__(self, params, lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0), eps=1e-8,
                  weight_decay=0.0, decoupled_weight_decay=False, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, nus=nus, eps=eps,
@@ -93,17 +93,10 @@ class QHAdam(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
+        t, g = state["step"], grad
         (beta1, beta2), (nu1, nu2) = group["betas"], group["nus"]
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
+        m = ema_(state["exp_avg"], g, beta1)
+        v = ema_square_(state["exp_avg_sq"], g, beta2)
         m_hat = m / (1.0 - beta1 ** t)
         v_hat = v / (1.0 - beta2 ** t)
 

@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from .optimizer import AdamFamily, apply_weight_decay
+from .moments import ema_, ema_square_
+from .optimizer import AdamFamily
 
 
 class RAdam(AdamFamily):
@@ -31,6 +32,8 @@ class RAdam(AdamFamily):
     which differs slightly from Adam's sqrt(v_hat) + eps.
     """
 
+    weight_decay_form = "coupled"  # or decoupled, with decoupled_weight_decay=True
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
@@ -42,16 +45,9 @@ class RAdam(AdamFamily):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        g = apply_weight_decay(param, g, group)
-
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1.0 - beta1) * (g - m)  # = beta1 * m + (1 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * g * g
+        t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
+        m = ema_(state["exp_avg"], grad, beta1)
+        v = ema_square_(state["exp_avg_sq"], grad, beta2)
         bias_correction1 = 1.0 - beta1 ** t
         bias_correction2 = 1.0 - beta2 ** t
         m_hat = m / bias_correction1

@@ -35,7 +35,7 @@ is lam * sign(w), with sign(0) = 0 (the subgradient PyTorch uses).
 """
 from numbers import Real
 
-from minigrad.tensor import Tensor
+from minigrad import Tensor
 
 
 def _as_list(params, name):

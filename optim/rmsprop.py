@@ -1,6 +1,7 @@
 """RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
 import numpy as np
 
+from .moments import ema_, ema_square_
 from .optimizer import Optimizer, check_range
 
 
@@ -23,6 +24,8 @@ class RMSprop(Optimizer):
     momentum buffer, so their numbers differ from these.
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, maximize=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
@@ -43,18 +46,10 @@ class RMSprop(Optimizer):
         return state
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-        alpha, eps = group["alpha"], group["eps"]
-
-        v = state["square_avg"]
-        v *= alpha
-        v += (1.0 - alpha) * g * g
+        g, alpha, eps = grad, group["alpha"], group["eps"]
+        v = ema_square_(state["square_avg"], g, alpha)
         if group["centered"]:
-            gbar = state["grad_avg"]
-            gbar += (1.0 - alpha) * (g - gbar)  # = alpha * gbar + (1 - alpha) * g
+            gbar = ema_(state["grad_avg"], g, alpha)
             a = np.sqrt(v - gbar * gbar) + eps
         else:
             a = np.sqrt(v) + eps

@@ -45,17 +45,15 @@ class Rprop(Optimizer):
                 "step_size": np.full_like(param, group["lr"])}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        g = -grad if group["maximize"] else grad.copy()
         eta_minus, eta_plus = group["etas"]
         step_min, step_max = group["step_sizes"]
         step_size = state["step_size"]
 
-        s = np.sign(g * state["prev"])
+        s = np.sign(grad * state["prev"])
         step_size[s > 0] *= eta_plus   # same sign as last step: speed up
         step_size[s < 0] *= eta_minus  # sign flipped: we overshot, slow down
         step_size[...] = np.clip(step_size, step_min, step_max)
 
-        g[s < 0] = 0.0
+        g = np.where(s < 0, 0.0, grad)
         param -= np.sign(g) * step_size
         state["prev"][...] = g

@@ -26,7 +26,7 @@ recompute them in eval mode (e.g. `optim.update_bn`) before evaluating.
 """
 import numpy as np
 
-from minigrad.autograd import no_grad
+from minigrad import no_grad
 
 from .optimizer import Optimizer, check_betas, check_range
 

@@ -31,6 +31,8 @@ class SGD(Optimizer):
     With momentum = 0 this is plain gradient descent: theta <- theta - lr * g.
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -47,10 +49,7 @@ class SGD(Optimizer):
         return {"momentum_buffer": None}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-        momentum = group["momentum"]
+        g, momentum = grad, group["momentum"]
         if momentum:
             b = state["momentum_buffer"]
             if b is None:

@@ -58,6 +58,8 @@ class Shampoo(Optimizer):
     gets an n x n matrix: full-matrix AdaGrad.
     """
 
+    weight_decay_form = "coupled"
+
     def __init__(self, params, lr=1e-1, momentum=0.0, weight_decay=0.0, epsilon=1e-4,
                  update_freq=1, max_precond_dim=8192, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -83,11 +85,7 @@ class Shampoo(Optimizer):
                 "momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + group["weight_decay"] * param
-        g = g.reshape(g.shape or (1,))
+        g = grad.reshape(grad.shape or (1,))
 
         order = g.ndim
         refresh = (state["step"] - 1) % group["update_freq"] == 0

@@ -6,6 +6,7 @@ and one number, lr, is the size of every step.
 """
 import numpy as np
 
+from .moments import ema_, lerp
 from .optimizer import Optimizer, check_betas, check_range
 
 
@@ -28,6 +29,8 @@ class Lion(Optimizer):
     weight_decay 3-10x larger, so that lr * weight_decay stays the same.
     """
 
+    weight_decay_form = "decoupled"
+
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       maximize=maximize))
@@ -40,17 +43,10 @@ class Lion(Optimizer):
         return {"exp_avg": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        m = state["exp_avg"]
-        if group["weight_decay"]:
-            param *= 1.0 - lr * group["weight_decay"]
-
-        c = beta1 * m + (1.0 - beta1) * g
+        lr, (beta1, beta2), m = group["lr"], group["betas"], state["exp_avg"]
+        c = lerp(m, grad, 1.0 - beta1)   # beta1 * m + (1 - beta1) * g
         param -= lr * np.sign(c)
-
-        m *= beta2
-        m += (1.0 - beta2) * g
+        ema_(m, grad, beta2)
 
 
 class Signum(Optimizer):
@@ -70,6 +66,8 @@ class Signum(Optimizer):
     Lion with beta1 = beta2 = momentum.
     """
 
+    weight_decay_form = "decoupled"  # or coupled, with decoupled_weight_decay=False
+
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0,
                  decoupled_weight_decay=True, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -84,16 +82,7 @@ class Signum(Optimizer):
         return {"momentum_buffer": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        lr, wd, momentum = group["lr"], group["weight_decay"], group["momentum"]
-        if wd and group["decoupled_weight_decay"]:
-            param *= 1.0 - lr * wd
-        elif wd:
-            g = g + wd * param
-
+        g, momentum = grad, group["momentum"]
         if momentum:  # momentum = 0 is signSGD: the sign of today's gradient alone
-            m = state["momentum_buffer"]
-            m *= momentum
-            m += (1.0 - momentum) * g
-            g = m
-        param -= lr * np.sign(g)
+            g = ema_(state["momentum_buffer"], grad, momentum)
+        param -= group["lr"] * np.sign(g)

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .moments import ema_, ema_square_
 from .optimizer import Optimizer, check_betas, check_range
 from .shampoo import mode_gram, mode_product
 
@@ -51,7 +52,9 @@ class SOAP(Optimizer):
     precondition_1d=True, gets no basis (identity): there SOAP is Adam
     (with eps added before the bias correction). Eigenvector signs do not
     matter (the update is invariant to them); repeated eigenvalues make the
-    basis, and so the trajectory, implementation-dependent.
+    basis, and so the trajectory, implementation-dependent. The weight decay
+    stays in these equations: it acts after the step. state["step"] counts the
+    first step too, so t = state["step"] - 1.
     """
 
     def __init__(self, params, lr=3e-3, betas=(0.95, 0.95), shampoo_beta=None, eps=1e-8,
@@ -82,23 +85,15 @@ class SOAP(Optimizer):
                 "GG": stats, "Q": None}
 
     def update(self, param, grad, state, group):
-        g = -grad if group["maximize"] else grad
-        g = g.reshape(g.shape or (1,))
+        g = grad.reshape(grad.shape or (1,))
         if state["Q"] is None:  # first step: build the eigenbasis from g, do not move
             self._accumulate(state, g, group)
             state["Q"] = [None if gg is None else eigenbasis(gg) for gg in state["GG"]]
             return
 
-        state["step"] += 1
-        t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m_ = m.reshape(g.shape)
-        v_ = v.reshape(g.shape)
-        g_rotated = rotate(g, state["Q"])
-        m_ *= beta1
-        m_ += (1.0 - beta1) * g
-        v_ *= beta2
-        v_ += (1.0 - beta2) * (g_rotated * g_rotated)
+        t, lr, (beta1, beta2) = state["step"] - 1, group["lr"], group["betas"]
+        m_ = ema_(state["exp_avg"].reshape(g.shape), g, beta1)
+        v_ = ema_square_(state["exp_avg_sq"].reshape(g.shape), rotate(g, state["Q"]), beta2)
 
         u = rotate(rotate(m_, state["Q"]) / (np.sqrt(v_) + group["eps"]), state["Q"], back=True)
         step_size = lr
@@ -118,8 +113,7 @@ class SOAP(Optimizer):
         beta = group["betas"][1] if group["shampoo_beta"] is None else group["shampoo_beta"]
         for axis, gg in enumerate(state["GG"]):
             if gg is not None:
-                gg *= beta
-                gg += (1.0 - beta) * mode_gram(g, axis)
+                ema_(gg, mode_gram(g, axis), beta)
 
     @staticmethod
     def _refresh_basis(state, shape):

@@ -47,13 +47,13 @@ class SparseAdam(Optimizer):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
 
     def update(self, param, grad, state, group):
-        state["step"] += 1
-        t = state["step"]
-        beta1, beta2 = group["betas"]
+        t, (beta1, beta2) = state["step"], group["betas"]
         touched = grad != 0  # the mask I
         if not touched.any():
             return
-        g = -grad[touched] if group["maximize"] else grad[touched]
+        g = grad[touched]
+        # PyTorch's sparse kernel writes both moments as avg + (1 - beta) (x - avg); masked
+        # entries are copies, so the EMA is written out here rather than with ema_
 
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m[touched] += (1.0 - beta1) * (g - m[touched])

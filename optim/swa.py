@@ -23,8 +23,7 @@ import itertools
 import numpy as np
 
 import minigrad
-from minigrad import backend
-from minigrad.autograd import no_grad
+from minigrad import backend, no_grad
 
 
 def get_ema_multi_avg_fn(decay=0.999):

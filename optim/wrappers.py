@@ -3,16 +3,48 @@
 A wrapper owns no update rule of its own: it drives an inner optimizer and
 moves the weights around its steps. It shares the inner optimizer's
 `param_groups`, so learning-rate schedules and `zero_grad()` work on the
-wrapper as on any optimizer.
+wrapper as on any optimizer, and it exposes the inner rule's capabilities
+(`needs_create_graph`, `hessian_refresh_every`, `takes_batch_size`, and
+`update_hessian`/`sample_labels` where the inner rule has them), so a
+training loop drives Lookahead(SophiaG) as it drives SophiaG.
 """
 import numpy as np
 
-from minigrad.autograd import enable_grad, no_grad
+from minigrad import enable_grad, no_grad
 
+from .checks import check_grads
 from .optimizer import Optimizer, check_range
 
 
-class Lookahead(Optimizer):
+class _Delegating:
+    """The capability attributes of `Optimizer`, read from the wrapped rule
+    (`self._inner()`) instead of the wrapper's class."""
+
+    @property
+    def needs_create_graph(self):
+        return self._inner().needs_create_graph
+
+    @property
+    def hessian_refresh_every(self):
+        return self._inner().hessian_refresh_every
+
+    @property
+    def takes_batch_size(self):
+        return self._inner().takes_batch_size
+
+    def update_hessian(self):
+        """The inner rule's `update_hessian` (SophiaG), for the wrapped parameters."""
+        if not hasattr(self._inner(), "update_hessian"):
+            raise AttributeError(f"{type(self).__name__} wraps a {type(self._inner()).__name__}, "
+                                 "which keeps no Hessian estimate (hessian_refresh_every is None)")
+        self._inner().update_hessian()
+
+    def sample_labels(self, logits):
+        """The inner rule's `sample_labels` (SophiaG)."""
+        return type(self._inner()).sample_labels(logits)
+
+
+class Lookahead(_Delegating, Optimizer):
     r"""Lookahead (Zhang, Lucas, Hinton, Ba 2019): "k steps forward, 1 step back".
 
     The inner ("fast") optimizer takes k steps; then the slow weights phi move
@@ -28,6 +60,15 @@ class Lookahead(Optimizer):
     the inner optimizer's state. Defaults k=5, alpha=0.5:
 
         opt = Lookahead(optim.Adam(model.parameters(), lr=1e-3), k=5, alpha=0.5)
+
+    A wrapper, not a rule: it skips `Optimizer.__init__` (there is no group
+    to build: `param_groups` IS the inner optimizer's list, so an lr schedule
+    or `add_param_group` on either is seen by both); `state` holds only the
+    slow weights (`state[p]["slow_param"]`, every parameter from the start);
+    `step` is the inner step then, every k-th time, the sync;
+    `state_dict()` nests the inner optimizer's dict:
+    {"optimizer": inner.state_dict(), "slow": {index: {"slow_param": ...}},
+    "step_count", "k", "alpha"}.
     """
 
     def __init__(self, optimizer, k=5, alpha=0.5):
@@ -50,9 +91,19 @@ class Lookahead(Optimizer):
     def param_groups(self):
         return self.optimizer.param_groups  # shared: schedules change the inner lr
 
+    def _inner(self):
+        return self.optimizer
+
+    @property
+    def needs_closure(self):
+        return self.optimizer.needs_closure
+
+    def init_state(self, param, group):
+        return {"slow_param": param.copy()}
+
     def _init_slow(self, group):
         for p in group["params"]:
-            self.state[p] = {"slow_param": p.data.copy()}
+            self.state[p] = self.init_state(p.data, group)
 
     def add_param_group(self, group):
         self.optimizer.add_param_group(group)
@@ -112,7 +163,7 @@ class Ranger(Lookahead):
                          k=k, alpha=alpha)
 
 
-class SAM(Optimizer):
+class SAM(_Delegating, Optimizer):
     r"""Sharpness-Aware Minimization (Foret et al., ICLR 2021), and its adaptive
     form ASAM (Kwon et al., ICML 2021) with adaptive=True.
 
@@ -139,7 +190,10 @@ class SAM(Optimizer):
     or the same by hand: `first_step(zero_grad=True)`, a second
     forward/backward, `second_step(zero_grad=True)`. `base_optimizer` is a
     class; the extra keyword arguments (lr, momentum, ...) go to it.
+    `state_dict()` is the base optimizer's (SAM keeps no state of its own).
     """
+
+    needs_closure = True
 
     def __init__(self, params, base_optimizer, rho=0.05, adaptive=False, **kwargs):
         if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, Optimizer)):
@@ -156,8 +210,12 @@ class SAM(Optimizer):
         super().validate(group)
         check_range(self, "rho", group["rho"], low=0.0)
 
+    def _inner(self):
+        return self.base_optimizer
+
     def first_step(self, zero_grad=False):
         """w <- w + e(w): climb to the (first-order) worst point within radius rho."""
+        check_grads(self)
         with no_grad():
             norm = self._grad_norm()
             for group in self.param_groups:
@@ -208,6 +266,9 @@ class SAM(Optimizer):
                     scaled = np.abs(p.data) * p.grad.data if group["adaptive"] else p.grad.data
                     total += float((scaled * scaled).sum())
         return total ** 0.5
+
+    def state_dict(self):
+        return self.base_optimizer.state_dict()
 
     def load_state_dict(self, state_dict):
         self.base_optimizer.load_state_dict(state_dict)
