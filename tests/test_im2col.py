@@ -174,7 +174,7 @@ def test_conv2d_forward_and_gradients_equal_the_simple_path(case, wide, dtype, c
     Sums of products: tolerance from the float error bound, as BLAS may sum
     in any order."""
     g = _geometry(case)
-    monkeypatch.setattr(conv_module, "use_wide", lambda g, channels: wide)
+    monkeypatch.setattr(conv_module, "use_wide", lambda geometry, channels: wide)
     if chunked:
         monkeypatch.setattr(tuned, "CHUNK_BYTES", 1)
     x_shape, kernel, stride, padding, dilation, groups = case
