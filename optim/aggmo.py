@@ -27,7 +27,7 @@ class AggMo(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.0, 0.9, 0.99), weight_decay=0.0,
                  maximize=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       maximize=maximize))
 
     def validate(self, group):

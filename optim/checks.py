@@ -6,6 +6,7 @@ when it is loaded (same rule, same model, same buffers). Without these checks
 the mistakes surface later, as a NumPy broadcasting error inside some rule's
 arithmetic, or not at all (a duplicated parameter is silently stepped twice).
 """
+import inspect
 import math
 import numbers
 
@@ -28,7 +29,8 @@ def check_range(optimizer, name, value, low=None, high=None, high_inclusive=Fals
 
 def check_betas(optimizer, betas, count=2):
     if len(betas) != count:
-        raise ValueError(f"{type(optimizer).__name__}: betas must have {count} values, got {betas!r}")
+        raise ValueError(f"{type(optimizer).__name__}: hyperparameter betas = {betas!r} must have "
+                         f"{count} values")
     for i, beta in enumerate(betas):
         check_range(optimizer, f"betas[{i}]", beta, low=0.0, high=1.0)
 
@@ -42,9 +44,15 @@ def check_hyperparameter_types(optimizer, group):
     """Each hyperparameter must have the type of its default: a number where
     the default is a number (None only for `optional_hyperparameters`),
     True/False where it is a bool, a tuple of numbers where it is a tuple.
-    A string such as lr="0.1" would otherwise fail far from its cause."""
+    A string such as lr="0.1" would otherwise fail far from its cause. The
+    defaults are the constructor's (its signature), since the ones stored in
+    `optimizer.defaults` are the values the user passed. Lists given for
+    tuples become tuples."""
     rule = type(optimizer).__name__
+    signature = inspect.signature(type(optimizer).__init__).parameters
     for name, default in optimizer.defaults.items():
+        if name in signature and signature[name].default is not inspect.Parameter.empty:
+            default = signature[name].default
         value = group[name]
 
         def wrong(expected, value=value, name=name):
@@ -68,6 +76,7 @@ def check_hyperparameter_types(optimizer, group):
                 if not (_is_number(item) or (item is None and may_be_none)):
                     raise wrong(f"a tuple of numbers such as {default!r} (item {i} is "
                                 f"{item!r})")
+            group[name] = tuple(value)
 
 
 def check_grads(optimizer):

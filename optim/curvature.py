@@ -125,7 +125,7 @@ class AdaHessian(_HutchinsonRule):
 
     def __init__(self, params, lr=0.15, betas=(0.9, 0.999), eps=1e-4, weight_decay=0.0,
                  hessian_power=1.0, average_conv_kernel=True):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps,
                                       weight_decay=weight_decay, hessian_power=hessian_power,
                                       average_conv_kernel=average_conv_kernel))
 
@@ -188,7 +188,7 @@ class SophiaH(_HutchinsonRule):
             raise ValueError(f"SophiaH: num_samples must be an int >= 1, got {num_samples!r}")
         self.update_period, self.num_samples = update_period, num_samples
         self.hessian_distribution = hessian_distribution
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       clip_threshold=clip_threshold, eps=eps, maximize=maximize,
                                       step=0))
 
@@ -263,7 +263,7 @@ class SophiaG(Optimizer):
             raise ValueError(f"SophiaG: hessian_refresh_every must be an int >= 1, got "
                              f"{hessian_refresh_every!r}")
         self.hessian_refresh_every = hessian_refresh_every
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), rho=rho,
+        super().__init__(params, dict(lr=lr, betas=betas, rho=rho,
                                       weight_decay=weight_decay, batch_size=batch_size,
                                       maximize=maximize))
 

@@ -141,7 +141,7 @@ class DAdaptAdam(_DAdaptation):
                  decouple=False, use_bias_correction=False, d0=1e-6, growth_rate=math.inf,
                  layer_scale=1.0):
         super().__init__(params, dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decouple=decouple,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, decouple=decouple,
             use_bias_correction=use_bias_correction, d0=d0, growth_rate=growth_rate,
             layer_scale=layer_scale, d=d0, k=0, numerator_weighted=0.0))
 

@@ -51,7 +51,7 @@ class Prodigy(Optimizer):
                  weight_decay=0.0, decouple=True, use_bias_correction=False,
                  safeguard_warmup=False, d0=1e-6, d_coef=1.0, growth_rate=math.inf):
         super().__init__(params, dict(
-            lr=lr, betas=tuple(betas), beta3=beta3, eps=eps, weight_decay=weight_decay,
+            lr=lr, betas=betas, beta3=beta3, eps=eps, weight_decay=weight_decay,
             decouple=decouple, use_bias_correction=use_bias_correction,
             safeguard_warmup=safeguard_warmup, d0=d0, d_coef=d_coef, growth_rate=growth_rate,
             # the adapted quantities, shared by all groups:

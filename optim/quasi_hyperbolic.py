@@ -85,7 +85,7 @@ class QHAdam(AdamFamily):
     def validate(self, group):
         super().validate(group)
         if len(group["nus"]) != 2:
-            raise ValueError(f"QHAdam: nus must have 2 values, got {group['nus']!r}")
+            raise ValueError(f"QHAdam: hyperparameter nus = {group['nus']!r} must have 2 values")
         for i, nu in enumerate(group["nus"]):
             check_range(self, f"nus[{i}]", nu, low=0.0, high=1.0, high_inclusive=True)
 

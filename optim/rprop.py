@@ -25,7 +25,7 @@ class Rprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), maximize=False):
-        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
+        super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes,
                                       maximize=maximize))
 
     def validate(self, group):

@@ -1,9 +1,7 @@
 """AdaBelief, Yogi, DiffGrad, AdaBound, AdaMod, ADOPT, AdEMAMix, MARS, Adan,
 AdamP, SGDP against plain-NumPy references written here from the papers'
 equations (not by calling optim), plus invariants and bad hyperparameters."""
-import copy
 import math
-import pickle
 
 import numpy as np
 import pytest
@@ -308,20 +306,6 @@ def test_float32_params_and_state_stay_float32(cls):
             assert not hasattr(value, "dtype") or value.dtype == np.float32
 
 
-@pytest.mark.parametrize("cls", [optim.Adan, optim.ADOPT, optim.AdaBound, optim.MARS])
-def test_resume_from_state_dict_is_bit_exact(cls):
-    full, _ = run_minigrad(cls, dict(lr=1e-2), 6)
-    half, opt = run_minigrad(cls, dict(lr=1e-2), 3)
-    saved = pickle.loads(pickle.dumps(opt.state_dict()))
-    params = [minigrad.Tensor(x.copy(), requires_grad=True) for x in half]
-    resumed = cls(params, lr=1e-2)
-    resumed.load_state_dict(copy.deepcopy(saved))
-    for _ in range(3):
-        for i, p in enumerate(params):
-            p.grad = minigrad.Tensor(gradient(p.data, i))
-        resumed.step()
-    assert_trajectories_close([p.data for p in params], full, atol=0.0, rtol=0.0)
-
 
 @pytest.mark.parametrize("cls, kwargs, match", [
     (optim.AdaBelief, dict(betas=(1.0, 0.999)), r"AdaBelief: invalid betas\[0\]"),
@@ -331,9 +315,10 @@ def test_resume_from_state_dict_is_bit_exact(cls):
     (optim.AdaBound, dict(final_lr=-0.1), "AdaBound: invalid final_lr"),
     (optim.AdaBound, dict(gamma=1.5), "AdaBound: invalid gamma"),
     (optim.AdaMod, dict(beta3=1.0), "AdaMod: invalid beta3"),
-    (optim.ADOPT, dict(betas=(0.9,)), "ADOPT: betas must have 2 values"),
+    (optim.ADOPT, dict(betas=(0.9,)), r"ADOPT: hyperparameter betas = \(0.9,\) must have 2 values"),
     (optim.ADOPT, dict(clip_exponent=-0.25), "ADOPT: invalid clip_exponent"),
-    (optim.AdEMAMix, dict(betas=(0.9, 0.999)), "AdEMAMix: betas must have 3 values"),
+    (optim.AdEMAMix, dict(betas=(0.9, 0.999)),
+     r"AdEMAMix: hyperparameter betas = \(0.9, 0.999\) must have 3 values"),
     (optim.AdEMAMix, dict(alpha=-1.0), "AdEMAMix: invalid alpha"),
     (optim.AdEMAMix, dict(betas=(0.0, 0.999, 0.9999), T_alpha_beta3=10), "needs betas\\[0\\] > 0"),
     (optim.MARS, dict(gamma=-0.1), "MARS: invalid gamma"),

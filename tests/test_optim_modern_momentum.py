@@ -1,8 +1,6 @@
 """Lion, Signum, QHM, QHAdam, AggMo against plain-NumPy references written
 here from the papers' equations (not by calling optim), plus invariants and
 bad hyperparameters. The shared problem is in optim_modern_problem.py."""
-import copy
-import pickle
 
 import numpy as np
 import pytest
@@ -166,21 +164,6 @@ def test_float32_params_and_state_stay_float32(cls):
                 assert not hasattr(array, "dtype") or array.dtype == np.float32
 
 
-def test_aggmo_resume_from_state_dict_is_bit_exact():
-    """AggMo keeps a list of buffers: it must survive state_dict -> pickle -> load."""
-    full, _ = run_minigrad(optim.AggMo, dict(lr=1e-2), 6)
-    half, opt = run_minigrad(optim.AggMo, dict(lr=1e-2), 3)
-    saved = pickle.loads(pickle.dumps(opt.state_dict()))
-    params = [minigrad.Tensor(x.copy(), requires_grad=True) for x in half]
-    resumed = optim.AggMo(params, lr=1e-2)
-    resumed.load_state_dict(copy.deepcopy(saved))
-    from optim_modern_problem import gradient
-    for _ in range(3):
-        for i, p in enumerate(params):
-            p.grad = minigrad.Tensor(gradient(p.data, i))
-        resumed.step()
-    assert_trajectories_close([p.data for p in params], full, atol=0.0, rtol=0.0)
-
 
 @pytest.mark.parametrize("cls, kwargs, match", [
     (optim.Lion, dict(lr=-1.0), "Lion: invalid lr"),
@@ -190,7 +173,7 @@ def test_aggmo_resume_from_state_dict_is_bit_exact():
     (optim.QHM, dict(nu=1.1), "QHM: invalid nu"),
     (optim.QHM, dict(momentum=-0.1), "QHM: invalid momentum"),
     (optim.QHAdam, dict(nus=(0.7, 2.0)), r"QHAdam: invalid nus\[1\]"),
-    (optim.QHAdam, dict(nus=(0.7,)), "QHAdam: nus must have 2 values"),
+    (optim.QHAdam, dict(nus=(0.7,)), r"QHAdam: hyperparameter nus = \(0.7,\) must have 2 values"),
     (optim.QHAdam, dict(eps=-1e-8), "QHAdam: invalid eps"),
     (optim.AggMo, dict(betas=()), "AggMo: betas must hold at least one"),
     (optim.AggMo, dict(betas=(0.0, 1.2)), r"AggMo: invalid betas\[1\]"),

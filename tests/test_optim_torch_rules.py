@@ -304,7 +304,7 @@ W = minigrad.Tensor(np.ones((2, 2)), requires_grad=True)
     (optim.Adadelta, dict(rho=1.5), "Adadelta: invalid rho"),
     (optim.Adam, dict(betas=(1.0, 0.999)), r"Adam: invalid betas\[0\]"),
     (optim.Adam, dict(betas=(0.9, -0.1)), r"Adam: invalid betas\[1\]"),
-    (optim.Adam, dict(betas=(0.9,)), "Adam: betas must have 2 values"),
+    (optim.Adam, dict(betas=(0.9,)), r"Adam: hyperparameter betas = \(0.9,\) must have 2 values"),
     (optim.AdamW, dict(eps=-1.0), "AdamW: invalid eps"),
     (optim.AdamW, dict(lr=float("nan")), "AdamW: invalid lr"),
     (optim.Adamax, dict(betas=(0.9, 1.0)), r"Adamax: invalid betas\[1\]"),
