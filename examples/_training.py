@@ -268,6 +268,8 @@ def run_epoch(epoch, epochs, history, model, optimizer, train_loader_for, num_cl
         if loader is not None:
             result = results[name] = evaluate(model, loader, num_classes, optimizer)
             line += f"  {name} loss {result['loss']:.4f} acc {result['accuracy']:6.2%}"
+            if not math.isfinite(result["loss"]):  # weights gone to inf with a finite train loss
+                raise Diverged(f"evaluation after its last step: the {name} loss is {result['loss']}")
     for name, result in results.items():
         history.setdefault(f"{name}_loss", []).append(result["loss"])
         history.setdefault(f"{name}_acc", []).append(result["accuracy"])

@@ -1,4 +1,5 @@
-"""The test functions of optimizer_zoo.py: four classic 2-D problems.
+"""The test functions of optimizer_zoo.py (a helper for the examples, not a script):
+four classic 2-D problems.
 
 Each is a sum of squared residuals, f(x, y) = sum_i r_i(x, y)^2 + c, written
 once with plain operators so that the same code runs on minigrad Tensors
