@@ -1,4 +1,4 @@
-"""Reverse-mode automatic differentiation.
+"""Reverse-mode automatic differentiation: the engine.
 
 Three ideas, in reading order:
 
@@ -8,16 +8,41 @@ Three ideas, in reading order:
    Tensors). Because backward is written with Tensor operations, running it
    while recording a graph (`create_graph=True`) differentiates the backward
    itself: that is all higher-order gradients take.
-2. The walk (`run_backward`): sort the graph once, iteratively (a 10,000-op
+2. What a node keeps is declared, never implied. Its edges point to the
+   *nodes* that made its inputs (or to leaf tensors), not to the inputs'
+   arrays; an op whose backward needs input or output values says so
+   (`save_inputs`, `save_outputs`, `save_for_backward`), and only those stay
+   alive until its backward has run. `a + b` keeps nothing; `a * b` keeps a
+   and b. A saved tensor remembers its version: modifying it in place before
+   backward is an error, not a silently wrong gradient.
+3. The walk (`run_backward`): sort the graph once, iteratively (a 10,000-op
    chain must not hit Python's recursion limit), then visit each node once,
    outputs before inputs, summing gradients where a tensor was used twice.
-3. Broadcasting is undone in ONE place: when a gradient is handed to an input
+   Broadcasting is undone in ONE place: when a gradient is handed to an input
    of a different shape, it is summed back to that shape (`sum_to`).
+
+Layers (see the import contract in pyproject.toml): this module sits just
+above `backend` and below `tensor`, so it imports neither `tensor` nor any
+op. The Tensor class is handed to it by tensor.py (`use_tensor_class`), and
+the one op the engine itself needs, `SumTo`, is defined here.
 """
 import contextlib
 import weakref
+from typing import NamedTuple
+
+import numpy as np
 
 from . import backend
+
+# Set by tensor.py when it defines the class (the engine cannot import it: tensor.py imports us).
+Tensor = None
+
+
+def use_tensor_class(cls):
+    """Called once by tensor.py: the class the engine wraps arrays in."""
+    global Tensor
+    Tensor = cls
+
 
 # ---------------------------------------------------------------- grad mode
 _grad_enabled = True
@@ -61,6 +86,56 @@ class enable_grad(set_grad_enabled):
 
 
 # ----------------------------------------------------------------- Function
+class Edge(NamedTuple):
+    """Where the gradient of one input goes: output `index` of `node`, the
+    Function that computed the input, or (for a leaf) the `leaf` Tensor itself.
+
+    Pointing at the producer rather than at the input tensor is what lets
+    the input's array be freed when backward does not need its values."""
+    node: object
+    index: int
+    leaf: object
+
+
+def _edge_to(x):
+    """The edge of input x, or None when no gradient should reach it."""
+    if not x.requires_grad:
+        return None
+    if x.grad_fn is not None:
+        return Edge(x.grad_fn, x._output_index, None)
+    return Edge(None, 0, x)
+
+
+class SavedTensor:
+    """A tensor kept for backward, with its version at the moment it was saved.
+
+    For an output, `tensor` is a detached alias (same array, same version
+    counter, no grad_fn): holding the output itself would make a reference
+    cycle output -> grad_fn -> saved -> output."""
+
+    __slots__ = ("tensor", "version", "output_index")
+
+    def __init__(self, tensor, output_index=None):
+        self.tensor = tensor if output_index is None else tensor.detach()
+        self.version = tensor._version
+        self.output_index = output_index
+
+    def unpack(self, node):
+        now = self.tensor._version
+        if now != self.version:
+            raise RuntimeError(
+                f"{node.name}.backward: a tensor it saved (shape {self.tensor.shape}) was modified "
+                f"in place after it was used (saved at version {self.version}, now version {now}); "
+                "use x.clone() before modifying it in place, or modify it after backward()")
+        if self.output_index is None:
+            return self.tensor
+        # An output comes back attached to its node, so that a backward run
+        # under create_graph=True can differentiate through it (exp, tanh).
+        out = self.tensor.detach()
+        out.requires_grad, out.grad_fn, out._output_index = True, node, self.output_index
+        return out
+
+
 class Function:
     """Base class of every differentiable operation.
 
@@ -70,36 +145,64 @@ class Function:
     * `forward(self, *arrays) -> array or tuple of arrays`
     * `backward(self, *grad_outputs) -> Tensor or tuple of Tensors (or None)`
 
-    Inside backward, `self.inputs` are the input Tensors, `self.output` is the
-    (first) output Tensor, `self.saved` holds whatever forward passed to
-    `save_for_backward`, and `self.needs_input_grad[i]` says whether the
-    gradient of input i is wanted at all (skip the work if not).
+    and declare what backward reads, so that the graph keeps nothing else:
+
+    * `save_inputs = True`: `self.inputs` are the input Tensors in backward;
+    * `save_outputs = True`: `self.output` / `self.outputs` are the outputs;
+    * `self.save_for_backward(*arrays)` in forward: other arrays, read back as
+      `self.saved` (intermediate results, e.g. batch-norm's 1/std).
+
+    Both flags default to True, so a Function of your own that declares
+    nothing works (and keeps everything); every op in minigrad declares
+    exactly what it needs. Always available in backward: `self.input_shapes`,
+    `self.input_dtypes`, `self.input_device`, and `self.needs_input_grad[i]`
+    (skip the work for an input whose gradient is not wanted).
+    `non_differentiable_outputs` lists outputs that are results but not part
+    of the graph (batch-norm's batch statistics); backward gets None for them.
     """
 
-    inputs = None
-    saved = ()
+    save_inputs = True
+    save_outputs = True
+    non_differentiable_outputs = ()
 
-    def save_for_backward(self, *values):
-        """Keep arrays or Tensors that backward needs (released after backward)."""
-        self.saved = values
+    edges = None
+    _saved_arrays = ()
+    _saved_inputs = ()
+    _saved_outputs = ()
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays that backward needs (released after backward)."""
+        self._saved_arrays = arrays
+
+    @property
+    def saved(self):
+        return self._saved_arrays
+
+    @property
+    def inputs(self):
+        if not self.save_inputs:
+            raise RuntimeError(f"{self.name}.backward reads self.inputs, but {self.name} does not "
+                               "save its inputs; set save_inputs = True on the class")
+        if self.edges is None:
+            return None  # released after backward
+        return [saved.unpack(self) for saved in self._saved_inputs]
+
+    @property
+    def outputs(self):
+        if not self.save_outputs:
+            raise RuntimeError(f"{self.name}.backward reads its outputs, but {self.name} does not "
+                               "save them; set save_outputs = True on the class")
+        return [saved.unpack(self) for saved in self._saved_outputs]
 
     @property
     def output(self):
         return self.outputs[0]
 
     @property
-    def outputs(self):
-        outputs = [ref() for ref in self._output_refs]
-        if any(o is None for o in outputs):
-            raise RuntimeError(f"{self.name}.backward needs its output, which has been freed")
-        return outputs
-
-    @property
     def name(self):
         return type(self).__name__
 
     def __call__(self, *inputs):
-        from .tensor import Tensor
         inputs = _as_tensors(inputs, self.name)
         with backend.device_scope(inputs[0].device):
             outputs = self.forward(*[x.data for x in inputs])
@@ -107,20 +210,29 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = [Tensor._wrap(o, device) for o in ((outputs,) if single else outputs)]
         if _grad_enabled and any(x.requires_grad for x in inputs):
-            # Record this node: outputs point to it, it points to its inputs.
-            self.inputs = inputs
-            self.needs_input_grad = tuple(x.requires_grad for x in inputs)
-            # Outputs are held weakly: a strong reference would make a cycle
-            # (output -> grad_fn -> output) and delay freeing the graph.
-            self._output_refs = [weakref.ref(o) for o in outputs]
-            self._output_meta = [(o.shape, o.dtype) for o in outputs]
-            for index, out in enumerate(outputs):
-                out.requires_grad = True
-                out.grad_fn = self
-                out._output_index = index
+            self._record(inputs, outputs)
         else:
-            self.saved = ()  # nobody will call backward: drop what forward kept
+            self._saved_arrays = ()  # nobody will call backward: drop what forward kept
         return outputs[0] if single else tuple(outputs)
+
+    def _record(self, inputs, outputs):
+        """Make this call a node of the graph: outputs point to it, it points
+        to the producers of its inputs, and it keeps what it declared."""
+        self.edges = tuple(_edge_to(x) for x in inputs)
+        self.needs_input_grad = tuple(edge is not None for edge in self.edges)
+        self.input_shapes = tuple(x.shape for x in inputs)
+        self.input_dtypes = tuple(x.dtype for x in inputs)
+        self.input_device = inputs[0].device
+        if self.save_inputs:
+            self._saved_inputs = [SavedTensor(x) for x in inputs]
+        if self.save_outputs:
+            self._saved_outputs = [SavedTensor(o, i) for i, o in enumerate(outputs)]
+        # Outputs are held weakly (only to fill their .grad if they retain_grad).
+        self._output_refs = [weakref.ref(o) for o in outputs]
+        self._output_meta = [(o.shape, o.dtype, o.device) for o in outputs]
+        for index, out in enumerate(outputs):
+            if index not in self.non_differentiable_outputs:
+                out.requires_grad, out.grad_fn, out._output_index = True, self, index
 
     def output_device(self, inputs):
         return inputs[0].device
@@ -132,9 +244,9 @@ class Function:
         raise NotImplementedError(f"{self.name} has no backward")
 
     def release(self):
-        """Forget inputs and saved values so their memory can be freed."""
-        self.inputs = None
-        self.saved = ()
+        """Forget edges and saved values so their memory can be freed."""
+        self.edges = None
+        self._saved_arrays = self._saved_inputs = self._saved_outputs = ()
 
     def __repr__(self):
         return f"<{self.name}>"
@@ -145,7 +257,6 @@ def _as_tensors(values, op_name):
 
     Python numbers become constants of the tensors' dtype (so `x * 2.0` keeps
     float32); mixing devices is an error that says which `.to()` to call."""
-    from .tensor import Tensor
     tensors = [v for v in values if isinstance(v, Tensor)]
     if not tensors:
         raise TypeError(f"{op_name}: expected at least one Tensor argument, got "
@@ -160,6 +271,39 @@ def _as_tensors(values, op_name):
             f"with `.to('{reference.device}')` or `.to('{other.device}')`")
     return tuple(v if isinstance(v, Tensor) else Tensor._constant(v, like=reference)
                  for v in values)
+
+
+# --------------------------------------------------- undoing broadcasting: sum_to
+class SumTo(Function):
+    """Sum a broadcast array back to `shape`: the adjoint of broadcast_to.
+
+    Broadcasting (a) adds leading axes and (b) stretches size-1 axes; so sum
+    over the leading axes, then over the stretched ones keeping them."""
+
+    save_inputs = save_outputs = False  # backward needs only the input's shape
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        leading = x.ndim - len(self.shape)
+        stretched = tuple(leading + i for i, n in enumerate(self.shape)
+                          if n == 1 and x.shape[leading + i] != 1)
+        y = x.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
+        return y.reshape(self.shape) if leading else y
+
+    def backward(self, gy):
+        return gy.broadcast_to(self.input_shapes[0])
+
+
+def sum_to(x, shape):
+    """Sum a broadcast gradient back to `shape` (differentiable)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if np.broadcast_shapes(x.shape, shape) != x.shape:
+        raise ValueError(f"sum_to: shape {x.shape} cannot be summed to {shape}")
+    return SumTo(shape)(x)
 
 
 # ------------------------------------------------------------- the backward walk
@@ -180,11 +324,15 @@ def _topological_order(roots):
                 continue
             visited.add(node)
             stack.append((node, True))
-            for x in node.inputs or ():
-                if x.grad_fn is not None and x.grad_fn not in visited:
-                    stack.append((x.grad_fn, False))
+            for edge in node.edges or ():
+                if edge is not None and edge.node is not None and edge.node not in visited:
+                    stack.append((edge.node, False))
     order.reverse()  # post-order reversed: consumers before producers
     return order
+
+
+def _edge_key(edge):
+    return (id(edge.node), edge.index, id(edge.leaf))
 
 
 def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None):
@@ -193,35 +341,35 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     With `inputs=None` gradients are accumulated into the `.grad` of leaves
     (what `loss.backward()` does); otherwise the gradients of `inputs` are
     returned and no `.grad` is touched (what `minigrad.grad` does)."""
-    wanted = None if inputs is None else {id(x): None for x in inputs}
+    wanted = None if inputs is None else {_edge_key(_edge_to(x)): None for x in inputs}
     pending = {}        # node -> [gradient of each of its outputs]
     handed_out = set()  # ids of arrays already stored in some leaf's .grad
-    visited = []        # nodes whose backward ran
 
-    def deliver(x, g):
-        """Add gradient g (a Tensor, shaped like x) to what x has received."""
+    def deliver(edge, g):
+        """Add gradient g (a Tensor, shaped like the input) to what its edge has received."""
         if wanted is not None:
-            if id(x) in wanted:
-                previous = wanted[id(x)]
-                wanted[id(x)] = g if previous is None else previous + g
-            if x.grad_fn is None:
+            key = _edge_key(edge)
+            if key in wanted:
+                previous = wanted[key]
+                wanted[key] = g if previous is None else previous + g
+            if edge.node is None:
                 return
-        if x.grad_fn is not None:
-            slots = pending.setdefault(x.grad_fn, [None] * len(x.grad_fn._output_meta))
-            previous = slots[x._output_index]
-            slots[x._output_index] = g if previous is None else previous + g
-        elif x.requires_grad:
-            _accumulate_leaf_grad(x, g, create_graph, handed_out)
+        if edge.node is not None:
+            slots = pending.setdefault(edge.node, [None] * len(edge.node._output_meta))
+            previous = slots[edge.index]
+            slots[edge.index] = g if previous is None else previous + g
+        elif edge.leaf.requires_grad:
+            _accumulate_leaf_grad(edge.leaf, g, create_graph, handed_out)
 
     for out, g in zip(outputs, grad_outputs):
-        deliver(out, g)
+        deliver(_edge_to(out), g)
 
     with set_grad_enabled(create_graph):
         for node in _topological_order([o.grad_fn for o in outputs if o.grad_fn is not None]):
             grads = pending.pop(node, None)
             if grads is None:
                 continue  # no gradient flows through this node
-            if node.inputs is None:
+            if node.edges is None:
                 raise RuntimeError(
                     f"trying to backward through the graph a second time (at {node.name}): "
                     "its saved values were freed by the first backward(). Pass "
@@ -231,28 +379,25 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
             input_grads = node.backward(*grads)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if len(input_grads) != len(node.inputs):
+            if len(input_grads) != len(node.edges):
                 raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients "
-                                   f"for {len(node.inputs)} inputs")
-            for x, gx, needed in zip(node.inputs, input_grads, node.needs_input_grad):
-                if needed and gx is not None:
-                    deliver(x, _match_input(gx, x, node.name))
-            visited.append(node)
-    if not retain_graph:
-        # Free the graph only now: a node's backward may need its output
-        # (exp, tanh), which is kept alive by the nodes that consumed it.
-        for node in visited:
-            node.release()
-    return None if wanted is None else [wanted[id(x)] for x in inputs]
+                                   f"for {len(node.edges)} inputs")
+            for i, (edge, gx) in enumerate(zip(node.edges, input_grads)):
+                if edge is not None and gx is not None:
+                    deliver(edge, _match_input(gx, node, i))
+            if not retain_graph:
+                # Each node's saved values go as soon as its backward has run
+                # (it saved its own outputs, so no later node needs them).
+                node.release()
+    return None if wanted is None else [wanted[_edge_key(_edge_to(x))] for x in inputs]
 
 
 def _fill_missing_grads(node, grads):
-    """Outputs that received no gradient get zeros (e.g. unused pieces of split)."""
-    from .tensor import Tensor
+    """Outputs that received no gradient get zeros (e.g. unused pieces of split);
+    non-differentiable outputs get None."""
     for i, g in enumerate(grads):
-        if g is None:
-            shape, dtype = node._output_meta[i]
-            device = node.inputs[0].device
+        if g is None and i not in node.non_differentiable_outputs:
+            shape, dtype, device = node._output_meta[i]
             grads[i] = Tensor._wrap(backend.xp_of_device(device).zeros(shape, dtype), device)
 
 
@@ -263,21 +408,21 @@ def _retain_output_grads(node, grads):
             out.grad = g if out.grad is None else out.grad + g
 
 
-def _match_input(gx, x, op_name):
-    """Make an input's gradient look like the input: undo broadcasting, keep dtype."""
-    if gx.shape != x.shape:
+def _match_input(gx, node, i):
+    """Make input i's gradient look like the input: undo broadcasting, keep dtype."""
+    shape, dtype = node.input_shapes[i], node.input_dtypes[i]
+    if gx.shape != shape:
         try:
-            gx = sum_to(gx, x.shape)
+            gx = sum_to(gx, shape)
         except ValueError:
-            raise RuntimeError(f"{op_name}.backward returned a gradient of shape {gx.shape} "
-                               f"for an input of shape {x.shape}") from None
-    if gx.dtype != x.dtype:
-        gx = gx.astype(x.dtype)
+            raise RuntimeError(f"{node.name}.backward returned a gradient of shape {gx.shape} "
+                               f"for an input of shape {shape}") from None
+    if gx.dtype != dtype:
+        gx = gx.astype(dtype)
     return gx
 
 
 def _accumulate_leaf_grad(x, g, create_graph, handed_out):
-    from .tensor import Tensor
     if create_graph:  # keep the graph of the gradient: out-of-place Tensor add
         x.grad = g if x.grad is None else x.grad + g
         return
@@ -294,12 +439,6 @@ def _accumulate_leaf_grad(x, g, create_graph, handed_out):
         x.grad = Tensor._wrap(x.grad.data + data, x.device)
 
 
-def sum_to(x, shape):
-    """Sum a broadcast gradient back to `shape` (differentiable)."""
-    from .ops.shape import sum_to as _sum_to
-    return _sum_to(x, shape)
-
-
 # ------------------------------------------------------------------ grad()
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
@@ -308,7 +447,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     Unlike `backward()`, no `.grad` attribute is touched. With
     `create_graph=True` the returned gradients are themselves differentiable,
     which gives Hessian-vector products and higher derivatives."""
-    from .tensor import Tensor
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     single_input = isinstance(inputs, Tensor)
     inputs = (inputs,) if single_input else tuple(inputs)
@@ -333,7 +471,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def initial_grad(output, gradient, op_name):
     """The gradient that starts a backward pass: ones for a scalar, else given."""
-    from .tensor import Tensor
     if not output.requires_grad:
         raise RuntimeError(f"{op_name}: the output (shape {output.shape}) does not require grad "
                            "and has no grad_fn; did you create the inputs with requires_grad=True, "
@@ -354,3 +491,20 @@ def initial_grad(output, gradient, op_name):
         raise RuntimeError(f"{op_name}: gradient is on {gradient.device} but the output is on "
                            f"{output.device}; call gradient.to('{output.device}')")
     return gradient
+
+
+# ------------------------------------------------------------ in-place ops
+def rebase_history(tensor, previous, result):
+    """Graph surgery after an in-place op (used by minigrad/ops/inplace.py only).
+
+    The in-place op ran as an ordinary node on `previous` (a copy of `tensor`'s
+    old values, standing where `tensor` stood in the graph) and made the fresh
+    output `result`, whose values now sit in `tensor`'s own array. Afterwards
+    `previous` is the output of the node that made the old values, and `tensor`
+    is the output of the in-place node, its new grad_fn (as PyTorch's
+    rebase_history). Nodes hold their outputs weakly, so only those references move."""
+    for old, new in ((tensor, previous), (result, tensor)):
+        node, index = old.grad_fn, old._output_index
+        new.grad_fn, new._output_index, new.requires_grad = node, index, old.requires_grad
+        if node is not None:
+            node._output_refs[index] = weakref.ref(new)

@@ -1,13 +1,19 @@
 """`minigrad.functional` (import it as F): every differentiable operation.
 
 This file only gathers the ops; each is defined, with its backward, in
-`minigrad/ops/<family>.py`.
+`minigrad/ops/<family>.py`. It also hands itself to tensor.py, whose
+methods and operators (`x + y`, `x.sum()`) call the functions gathered here:
+tensor.py sits below the ops in the layers, so it cannot import them.
 """
+import sys
+
+from . import tensor as _tensor
 from .ops.activation import *  # noqa: F401,F403
 from .ops.attention import *  # noqa: F401,F403
 from .ops.conv import *  # noqa: F401,F403
 from .ops.dropout import *  # noqa: F401,F403
 from .ops.elementwise import *  # noqa: F401,F403
+from .ops.inplace import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
@@ -15,3 +21,5 @@ from .ops.normalization import *  # noqa: F401,F403
 from .ops.pool import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
+
+_tensor.use_functional(sys.modules[__name__])

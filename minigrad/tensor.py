@@ -3,12 +3,29 @@
 The array lives in `.data`. `requires_grad` marks tensors we want gradients
 for; `grad_fn` is the Function that produced this tensor (None for leaves);
 `grad` is filled by `backward()`. Every math method delegates to
-`minigrad.functional`, where each operation is defined once.
+`minigrad.functional` (called `F` below), where each operation is defined
+once: `x + y` is `F.add(x, y)`, defined in ops/elementwise.py.
+
+Layers: tensor.py sits above the engine (autograd.py) and below the ops,
+which import Tensor. So it cannot import `minigrad.functional`; instead
+functional.py, when it is imported (always, by `import minigrad`), hands
+itself over with `use_functional`. In the other direction, this module hands
+the Tensor class to the engine (`autograd.use_tensor_class`, at the bottom).
 """
 import numpy as np
 
-from . import backend
+from . import autograd, backend
 from .autograd import initial_grad, is_grad_enabled, run_backward
+
+# minigrad.functional, set by `use_functional` when functional.py is imported.
+F = None
+
+
+def use_functional(module):
+    """Called once by minigrad/functional.py: where Tensor's methods find the ops."""
+    global F
+    F = module
+
 
 float32 = np.float32
 float64 = np.float64
@@ -345,4 +362,4 @@ def _shape_args(args):
     return tuple(args)
 
 
-from . import functional as F  # noqa: E402  (functional imports Tensor: import it last)
+autograd.use_tensor_class(Tensor)  # the engine wraps its arrays in this class

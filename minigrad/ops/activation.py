@@ -29,6 +29,8 @@ def _mask(condition_array, device):
 class LeakyReLU(Function):
     r"""y = x if x > 0 else slope * x;   dy/dx = 1 if x > 0 else slope (also at 0)."""
 
+    save_inputs, save_outputs = True, False
+
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
 
@@ -42,6 +44,8 @@ class LeakyReLU(Function):
 
 class ELU(Function):
     r"""y = x if x > 0 else alpha * (e^x - 1);   dy/dx = 1 if x > 0 else alpha * e^x."""
+
+    save_inputs, save_outputs = True, False
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -63,6 +67,8 @@ class NormalCDF(Function):
 
     dPhi/dx = phi(x) = e^{-x^2/2} / sqrt(2 pi), the normal density."""
 
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
 
@@ -83,6 +89,8 @@ class GELU(Function):
                       dy/dx = (1 + t)/2 + x/2 * (1 - t^2) * du/dx,  t = tanh(u),
                       du/dx = sqrt(2/pi) * (1 + 3 * 0.044715 x^2)
     """
+
+    save_inputs, save_outputs = True, False
     COEFF = 0.044715
     SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -107,6 +115,8 @@ class GELU(Function):
 class SiLU(Function):
     r"""SiLU (swish): y = x * s,  s = sigmoid(x);   dy/dx = s * (1 + x * (1 - s))."""
 
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return x * (0.5 * np.tanh(0.5 * x) + 0.5)  # sigmoid in its overflow-free form
 
@@ -121,6 +131,8 @@ class Softplus(Function):
     (there the two agree to float precision, and the linear form cannot overflow).
 
     dy/dx = sigmoid(beta x)   (1 above the threshold)."""
+
+    save_inputs, save_outputs = True, False
 
     def __init__(self, beta, threshold):
         self.beta, self.threshold = beta, threshold

@@ -129,6 +129,8 @@ def convolve_grad_weight(x, gy, g):
 class Conv2d(Function):
     """y = conv(x, w) (+ b): inputs (x, w) or (x, w, b)."""
 
+    save_inputs, save_outputs = True, False  # x and w (the bias is only added)
+
     def __init__(self, geometry):
         self.g = geometry
 
@@ -139,7 +141,7 @@ class Conv2d(Function):
         x, w = self.inputs[:2]
         gx = ConvTranspose2d(self.g)(gy, w) if self.needs_input_grad[0] else None
         gw = Conv2dGradWeight(self.g)(x, gy) if self.needs_input_grad[1] else None
-        if len(self.inputs) == 2:
+        if len(self.input_shapes) == 2:
             return gx, gw
         gb = gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None  # (F,)
         return gx, gw, gb
@@ -152,6 +154,8 @@ class ConvTranspose2d(Function):
     field it came from: a matrix product gives every column's share, and
     col2im adds the columns back into image layout (with stride 1, a
     convolution with the flipped kernel does the same faster)."""
+
+    save_inputs, save_outputs = True, False
 
     def __init__(self, geometry):
         self.g = geometry
@@ -170,6 +174,8 @@ class Conv2dGradWeight(Function):
     """gw = grad_weight(x, gy): sum over images and positions of gy times the
     receptive field it saw, i.e. columns (G, K, n*P) @ gy (G, n*P, Fg), summed
     over chunks of images."""
+
+    save_inputs, save_outputs = True, False
 
     def __init__(self, geometry):
         self.g = geometry

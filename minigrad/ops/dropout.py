@@ -18,6 +18,8 @@ __all__ = ["dropout", "dropout2d"]
 class Dropout(Function):
     """y = x * m, with m = keep / (1 - p) a constant mask; gx = gy * m."""
 
+    save_inputs = save_outputs = False  # backward needs only the mask, given to __init__
+
     def __init__(self, mask):
         self.mask = mask
 

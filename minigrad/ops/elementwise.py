@@ -32,6 +32,8 @@ class Binary(Function):
 
 # ----------------------------------------------------------------- arithmetic
 class Add(Binary):
+    save_inputs = save_outputs = False  # d(x+y) = dx + dy: no values needed
+
     def forward(self, x, y):
         return x + y
 
@@ -40,6 +42,8 @@ class Add(Binary):
 
 
 class Sub(Binary):
+    save_inputs = save_outputs = False
+
     def forward(self, x, y):
         return x - y
 
@@ -48,6 +52,8 @@ class Sub(Binary):
 
 
 class Mul(Binary):
+    save_inputs, save_outputs = True, False  # d(xy) = y dx + x dy
+
     def forward(self, x, y):
         return x * y
 
@@ -57,6 +63,8 @@ class Mul(Binary):
 
 
 class Div(Binary):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x, y):
         return x / y
 
@@ -68,6 +76,8 @@ class Div(Binary):
 
 
 class Neg(Function):
+    save_inputs = save_outputs = False
+
     def forward(self, x):
         return -x
 
@@ -76,6 +86,8 @@ class Neg(Function):
 
 
 class Pow(Binary):
+    save_inputs = save_outputs = True  # d(x^y)/dy = x^y log x reuses the output
+
     def forward(self, x, y):
         return x ** y
 
@@ -98,6 +110,8 @@ def pow(x, y): return Pow()(x, y)
 
 # ------------------------------------------------------------ unary functions
 class Exp(Function):
+    save_inputs, save_outputs = False, True
+
     def forward(self, x):
         # NumPy functions dispatch to CuPy when given CuPy arrays (NEP 13/18),
         # so one forward serves both devices.
@@ -108,6 +122,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return np.log(x)
 
@@ -116,6 +132,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    save_inputs, save_outputs = False, True
+
     def forward(self, x):
         return np.sqrt(x)
 
@@ -124,6 +142,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return np.abs(x)
 
@@ -132,6 +152,8 @@ class Abs(Function):
 
 
 class Sin(Function):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return np.sin(x)
 
@@ -140,6 +162,8 @@ class Sin(Function):
 
 
 class Cos(Function):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x):
         return np.cos(x)
 
@@ -148,6 +172,8 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    save_inputs, save_outputs = False, True
+
     def forward(self, x):
         return np.tanh(x)
 
@@ -157,6 +183,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    save_inputs, save_outputs = False, True
+
     def forward(self, x):
         # 1 / (1 + e^-x) overflows for very negative x; the tanh form never does.
         return 0.5 * np.tanh(0.5 * x) + 0.5
@@ -167,12 +195,16 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
+    # y > 0 exactly where x > 0, so the output serves as the mask; the next
+    # layer (conv, linear) usually saves that same array: no extra memory.
+    save_inputs, save_outputs = False, True
+
     def forward(self, x):
         return np.maximum(x, 0)
 
     def backward(self, gy):
         # relu'(0) = 0, as in PyTorch. The mask is a constant: relu'' = 0.
-        return gy * (self.inputs[0] > 0).astype(gy.dtype)
+        return gy * (self.output > 0).astype(gy.dtype)
 
 
 def exp(x): return Exp()(x)
@@ -188,6 +220,8 @@ def relu(x): return ReLU()(x)
 
 # ------------------------------------------------------- choosing between values
 class Maximum(Binary):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x, y):
         return np.maximum(x, y)
 
@@ -199,6 +233,8 @@ class Maximum(Binary):
 
 
 class Minimum(Binary):
+    save_inputs, save_outputs = True, False
+
     def forward(self, x, y):
         return np.minimum(x, y)
 
@@ -209,6 +245,8 @@ class Minimum(Binary):
 
 
 class Clip(Function):
+    save_inputs, save_outputs = True, False
+
     def __init__(self, low, high):
         self.low, self.high = low, high
 
@@ -227,6 +265,8 @@ class Clip(Function):
 
 class Where(Function):
     """where(condition, x, y); the condition is a constant, not differentiated."""
+
+    save_inputs = save_outputs = False  # backward needs only the condition
 
     def __init__(self, condition):
         self.condition = condition
@@ -262,18 +302,21 @@ def where(condition, x, y):
 
 # -------------------------------------------------------------- dtype, device, copy
 class AsType(Function):
+    save_inputs = save_outputs = False  # backward needs only the input's dtype
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
 
     def forward(self, x):
-        self.input_dtype = x.dtype
         return x.astype(self.dtype)
 
     def backward(self, gy):
-        return gy.astype(self.input_dtype)
+        return gy.astype(self.input_dtypes[0])
 
 
 class ToDevice(Function):
+    save_inputs = save_outputs = False  # backward needs only the input's device
+
     def __init__(self, device):
         self.device = device
 
@@ -284,10 +327,12 @@ class ToDevice(Function):
         return backend.to_device(x, self.device)
 
     def backward(self, gy):
-        return gy.to(self.inputs[0].device)
+        return gy.to(self.input_device)
 
 
 class Clone(Function):
+    save_inputs = save_outputs = False
+
     def forward(self, x):
         return x.copy()
 

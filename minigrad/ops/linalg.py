@@ -7,6 +7,8 @@ __all__ = ["matmul"]
 class MatMul(Function):
     """y = x @ w for x (..., n, k) and w (..., k, m); batch axes broadcast."""
 
+    save_inputs, save_outputs = True, False  # dx = gy w^T, dw = x^T gy
+
     def forward(self, x, w):
         return x @ w
 

@@ -18,6 +18,8 @@ class Linear(Function):
                              than a reduction over the slow axis.
     """
 
+    save_inputs, save_outputs = True, False  # x and W (the bias is only added)
+
     def forward(self, x, weight, bias=None):
         y = x @ weight.T  # (..., in) @ (in, out) -> (..., out)
         if bias is not None:
@@ -32,7 +34,7 @@ class Linear(Function):
         gw = None
         if self.needs_input_grad[1]:
             gw = gy_rows.T @ x.reshape((-1, in_features))  # (out, M) @ (M, in) -> (out, in)
-        if len(self.inputs) == 2:
+        if len(self.input_shapes) == 2:
             return gx, gw
         gb = None
         if self.needs_input_grad[2]:
@@ -69,6 +71,8 @@ class Embedding(Function):
     A row picked k times receives the sum of its k gradients (scatter-add);
     the row `padding_idx`, if given, receives none, as in PyTorch."""
 
+    save_inputs = save_outputs = False  # backward needs the indices and the weight's shape
+
     def __init__(self, indices, padding_idx):
         self.indices, self.padding_idx = indices, padding_idx
 
@@ -76,11 +80,10 @@ class Embedding(Function):
         return weight[self.indices]
 
     def backward(self, gy):
-        weight = self.inputs[0]
         if self.padding_idx is not None:
             keep = (self.indices != self.padding_idx)[..., None].astype(gy.dtype)
             gy = gy * Tensor._wrap(keep, gy.device)
-        return GetItemGrad(self.indices, weight.shape)(gy)
+        return GetItemGrad(self.indices, self.input_shapes[0])(gy)
 
 
 def embedding(indices, weight, padding_idx=None):

@@ -42,7 +42,8 @@ class ClassTargets:
     Holds `target` (ignored entries replaced by class 0, so it can index),
     `keep` (False where target == ignore_index), `class_weight` (C,) or None,
     and `sample_weight` = class_weight[target] * keep: the weight w_i of each
-    sample, whose sum is what a weighted mean divides by (as PyTorch does)."""
+    sample, whose sum `weight_sum` is what a weighted mean divides by (as
+    PyTorch does)."""
 
     def __init__(self, scores, target, weight, ignore_index, op_name):
         xp = scores.xp
@@ -73,16 +74,17 @@ class ClassTargets:
             self.sample_weight = self.class_weight[self.target] * self.keep
         else:
             self.sample_weight = self.keep.astype(scores.dtype)
+        self.weight_sum = self.sample_weight.sum()  # a 0-d array: no host sync
 
     def pick(self, scores):
         """scores[i, target_i] for every sample i: (N, C, d...) -> (N, d...)."""
         return np.take_along_axis(scores, self.target[:, None], axis=1)[:, 0]
 
-    def one_hot(self, scores):
-        """onehot[i, c] = (c == target_i), shaped and typed like the array `scores`."""
-        xp = backend.array_module(scores)
-        classes = xp.arange(scores.shape[1]).reshape((1, -1) + (1,) * (scores.ndim - 2))
-        return (classes == self.target[:, None]).astype(scores.dtype)
+    def one_hot(self, shape, dtype):
+        """onehot[i, c] = (c == target_i), for scores of `shape` (N, C, d...) and `dtype`."""
+        xp = backend.array_module(self.target)
+        classes = xp.arange(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))
+        return (classes == self.target[:, None]).astype(dtype)
 
     def class_weight_column(self, scores):
         """class_weight reshaped (1, C, 1, ...) to broadcast against scores."""
@@ -90,6 +92,7 @@ class ClassTargets:
 
 
 def _reduce_array(loss, reduction, denominator):
+    """Reduce a per-sample loss array; 'mean' divides by `denominator` (sum of the weights)."""
     xp = backend.array_module(loss)
     if reduction == "none":
         return loss
@@ -121,6 +124,8 @@ class CrossEntropy(Function):
     'mean' divides by sum_i w_i. The backward applies softmax as a Tensor op,
     so it is itself differentiable (second derivatives are exact)."""
 
+    save_inputs, save_outputs = True, False  # the logits, for softmax in backward
+
     def __init__(self, targets, label_smoothing, reduction):
         self.targets, self.eps, self.reduction = targets, label_smoothing, reduction
 
@@ -133,13 +138,12 @@ class CrossEntropy(Function):
         if self.eps > 0:
             weighted = logp if t.class_weight is None else logp * t.class_weight_column(logp)
             loss -= (self.eps / x.shape[1]) * t.keep * weighted.sum(axis=1)
-        self.denominator = t.sample_weight.sum()
-        return _reduce_array(loss, self.reduction, self.denominator)
+        return _reduce_array(loss, self.reduction, t.weight_sum)
 
     def target_distribution(self, x):
         """q (N, C, d...): the constant weights of each log-probability in the loss."""
         t = self.targets
-        q = (1.0 - self.eps) * t.sample_weight[:, None] * t.one_hot(x)
+        q = (1.0 - self.eps) * t.sample_weight[:, None] * t.one_hot(x.shape, x.dtype)
         if self.eps > 0:
             column = 1.0 if t.class_weight is None else t.class_weight_column(x)
             q += (self.eps / x.shape[1]) * t.keep[:, None] * column
@@ -150,7 +154,8 @@ class CrossEntropy(Function):
         q = self.target_distribution(x.data)
         total = Tensor._wrap(q.sum(axis=1, keepdims=True), x.device)  # sum_c q_ic
         q = Tensor._wrap(q, x.device)
-        return _unreduce_grad(gy, self.reduction, self.denominator) * (softmax(x, axis=1) * total - q)
+        factor = _unreduce_grad(gy, self.reduction, self.targets.weight_sum)
+        return factor * (softmax(x, axis=1) * total - q)
 
 
 class NLLLoss(Function):
@@ -158,19 +163,20 @@ class NLLLoss(Function):
 
     Linear in p, so the backward is a constant times the upstream gradient."""
 
+    save_inputs = save_outputs = False  # backward needs only the targets and the input's shape
+
     def __init__(self, targets, reduction):
         self.targets, self.reduction = targets, reduction
 
     def forward(self, logp):
         t = self.targets
-        self.denominator = t.sample_weight.sum()
-        return _reduce_array(-t.sample_weight * t.pick(logp), self.reduction, self.denominator)
+        return _reduce_array(-t.sample_weight * t.pick(logp), self.reduction, t.weight_sum)
 
     def backward(self, gy):
-        logp = self.inputs[0]
         t = self.targets
-        picked = Tensor._wrap(t.sample_weight[:, None] * t.one_hot(logp.data), logp.device)
-        return _unreduce_grad(gy, self.reduction, self.denominator) * -picked
+        one_hot = t.one_hot(self.input_shapes[0], self.input_dtypes[0])
+        picked = Tensor._wrap(t.sample_weight[:, None] * one_hot, gy.device)
+        return _unreduce_grad(gy, self.reduction, t.weight_sum) * -picked
 
 
 def _unbatched(x, target, op_name):
@@ -264,6 +270,8 @@ class BinaryCrossEntropy(Function):
 
         dl/dx = (x - y) / (x (1 - x))   (denominator floored at 1e-12, as PyTorch)
         dl/dy = log(1 - x) - log(x)"""
+
+    save_inputs, save_outputs = True, False
 
     def forward(self, x, y):
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below

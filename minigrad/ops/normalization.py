@@ -59,8 +59,14 @@ def _batch_norm_backward_graph(x, w, gy, axes, eps):
 class BatchNormTrain(Function):
     """y = weight * x_hat + bias with batch statistics over all axes but 1.
 
-    Inputs (x, weight, bias); after forward, `batch_mean` and `batch_var`
-    (biased) hold the statistics, for the running averages."""
+    Inputs (x, weight, bias); outputs (y, batch_mean, batch_var): the
+    statistics (variance biased) are results for the running averages, not
+    part of the graph. Backward keeps x, weight (and the small bias) and the
+    per-channel mean and 1/std; it recomputes x - mean rather than keeping a
+    second activation-sized array alive until backward."""
+
+    save_inputs, save_outputs = True, False
+    non_differentiable_outputs = (1, 2)  # batch_mean, batch_var
 
     def __init__(self, eps):
         self.eps = eps
@@ -70,22 +76,25 @@ class BatchNormTrain(Function):
         x3 = x.reshape(N, C, -1)                                       # (N, C, L)
         count = x3.shape[0] * x3.shape[2]
         # einsum sums over N and L in one pass without a temporary.
-        self.batch_mean = np.einsum("ncl->c", x3) / count              # (C,)
-        x_centered = x3 - self.batch_mean[:, None]                     # (N, C, L)
-        self.batch_var = np.einsum("ncl,ncl->c", x_centered, x_centered) / count
-        inv_std = 1.0 / np.sqrt(self.batch_var + self.eps)             # (C,)
+        batch_mean = np.einsum("ncl->c", x3) / count                   # (C,)
+        x_centered = x3 - batch_mean[:, None]                          # (N, C, L)
+        batch_var = np.einsum("ncl,ncl->c", x_centered, x_centered) / count
+        inv_std = 1.0 / np.sqrt(batch_var + self.eps)                  # (C,)
         y = x_centered * (w * inv_std)[:, None]
         y += b[:, None]
-        self.save_for_backward(x_centered, inv_std)
-        return y.reshape(x.shape)                                      # (N, C, ...)
+        # The saved mean is a copy: the returned one belongs to the caller.
+        self.save_for_backward(batch_mean.copy(), inv_std)
+        return y.reshape(x.shape), batch_mean, batch_var               # (N, C, ...), (C,), (C,)
 
-    def backward(self, gy):
+    def backward(self, gy, _mean_grad, _var_grad):  # None, None: statistics are not differentiated
         x, w, _ = self.inputs
         axes = (0,) + tuple(range(2, x.ndim))
         if is_grad_enabled():  # create_graph=True: the gradient must be differentiable
             return _batch_norm_backward_graph(x, w, gy, axes, self.eps)
-        x_centered, inv_std = self.saved                               # (N, C, L), (C,)
-        N, C, L = x_centered.shape
+        batch_mean, inv_std = self.saved                               # (C,), (C,)
+        N, C = x.shape[:2]
+        x_centered = x.data.reshape(N, C, -1) - batch_mean[:, None]   # (N, C, L)
+        L = x_centered.shape[2]
         count = N * L
         gy3 = gy.data.reshape(N, C, L)                                 # (N, C, L)
         gb = np.einsum("ncl->c", gy3)                                  # sum(gy)
@@ -140,11 +149,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count < 2:
         raise ValueError(f"{op}: training needs more than one value per channel to compute a "
                          f"variance, got input shape {x.shape}; use a bigger batch or eval mode")
-    fn = BatchNormTrain(eps)
-    y = fn(x, weight, bias)
+    y, batch_mean, batch_var = BatchNormTrain(eps)(x, weight, bias)
     if running_mean is not None:
-        unbiased = fn.batch_var * (count / (count - 1))
-        for running, stat in [(running_mean, fn.batch_mean), (running_var, unbiased)]:
+        unbiased = batch_var.data * (count / (count - 1))
+        for running, stat in [(running_mean, batch_mean.data), (running_var, unbiased)]:
             stat = stat.astype(running.dtype, copy=False)
             running.data[...] = momentum * stat + (1 - momentum) * running.data
     return y

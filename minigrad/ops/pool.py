@@ -28,6 +28,8 @@ class MaxPool2d(Function):
     """y = max over each window; ties go to the first tap in row-major order
     and a NaN wins its window, as in PyTorch."""
 
+    save_inputs = save_outputs = False  # backward needs only the winners (save_for_backward)
+
     def __init__(self, geometry):
         self.g = geometry
 
@@ -58,6 +60,8 @@ class MaxPool2dScatter(Function):
     """Put each output gradient at its window's winning input (adding where
     overlapping windows share a winner); zero elsewhere."""
 
+    save_inputs = save_outputs = False  # linear in gy: needs only the winners, given to __init__
+
     def __init__(self, geometry, winner):
         self.g, self.winner = geometry, winner
 
@@ -84,6 +88,8 @@ class MaxPool2dScatter(Function):
 class MaxPool2dGather(Function):
     """Read each window's winning input: max pooling with the winners fixed."""
 
+    save_inputs = save_outputs = False
+
     def __init__(self, geometry, winner):
         self.g, self.winner = geometry, winner
 
@@ -101,6 +107,8 @@ class MaxPool2dGather(Function):
 # --------------------------------------------------------------- average pool
 class AvgPool2d(Function):
     """y = mean over each window, padding counted as zeros (count_include_pad)."""
+
+    save_inputs = save_outputs = False  # linear: backward needs no values
 
     def __init__(self, geometry):
         self.g = geometry
@@ -120,6 +128,8 @@ class AvgPool2d(Function):
 
 class AvgPool2dGrad(Function):
     """Spread each output gradient evenly over its window: the adjoint of AvgPool2d."""
+
+    save_inputs = save_outputs = False
 
     def __init__(self, geometry):
         self.g = geometry

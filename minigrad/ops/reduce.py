@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .elementwise import exp
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
            "argmax", "argmin", "any", "all"]
@@ -39,6 +40,8 @@ def _unreduce(gy, x_shape, axes):
 
 
 class Sum(Function):
+    save_inputs = save_outputs = False  # backward needs only the input's shape
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -46,11 +49,13 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        return _unreduce(gy, self.inputs[0].shape, self.axes)
+        return _unreduce(gy, self.input_shapes[0], self.axes)
 
 
 class Max(Function):
     """max over axes (Min is Max of -x). Ties share the gradient evenly."""
+
+    save_inputs = save_outputs = True  # the winners are where x equals the max
 
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
@@ -70,6 +75,8 @@ class LogSumExp(Function):
     """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x)
     so that exp never overflows (finite at x = 1e4)."""
 
+    save_inputs = save_outputs = True  # d lse / dx = exp(x - lse)
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -86,6 +93,8 @@ class LogSumExp(Function):
 
 
 class Softmax(Function):
+    save_inputs, save_outputs = False, True
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -100,6 +109,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    save_inputs, save_outputs = False, True
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -110,11 +121,6 @@ class LogSoftmax(Function):
     def backward(self, gy):
         softmax_ = exp(self.output)
         return gy - softmax_ * gy.sum(axis=self.axis, keepdims=True)
-
-
-def exp(x):
-    from .elementwise import exp as _exp
-    return _exp(x)
 
 
 def sum(x, axis=None, keepdims=False):

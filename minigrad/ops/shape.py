@@ -3,14 +3,15 @@
 None of these change values, they only move them around, so every backward
 moves the gradient back: reshape <-> reshape, transpose <-> inverse transpose,
 broadcast_to <-> sum_to, getitem <-> scatter-add, concatenate <-> split,
-pad <-> slice.
+pad <-> slice. So no backward here needs the values of its input: each
+keeps nothing but shapes (`save_inputs = save_outputs = False`).
 """
 import math
 
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, _as_tensors
+from ..autograd import Function, _as_tensors, sum_to
 from ..tensor import Tensor
 
 __all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", "unsqueeze",
@@ -18,6 +19,8 @@ __all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", 
 
 
 class Reshape(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -25,10 +28,12 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, gy):
-        return gy.reshape(self.inputs[0].shape)
+        return gy.reshape(self.input_shapes[0])
 
 
 class Transpose(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -40,6 +45,8 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -47,27 +54,7 @@ class BroadcastTo(Function):
         return np.broadcast_to(x, self.shape)
 
     def backward(self, gy):
-        return sum_to(gy, self.inputs[0].shape)
-
-
-class SumTo(Function):
-    """Sum a broadcast array back to `shape`: the adjoint of broadcast_to.
-
-    Broadcasting (a) adds leading axes and (b) stretches size-1 axes; so sum
-    over the leading axes, then over the stretched ones keeping them."""
-
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        leading = x.ndim - len(self.shape)
-        stretched = tuple(leading + i for i, n in enumerate(self.shape)
-                          if n == 1 and x.shape[leading + i] != 1)
-        y = x.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
-        return y.reshape(self.shape) if leading else y
-
-    def backward(self, gy):
-        return gy.broadcast_to(self.inputs[0].shape)
+        return sum_to(gy, self.input_shapes[0])
 
 
 def reshape(x, shape):
@@ -142,13 +129,8 @@ def expand(x, shape):
     return broadcast_to(x, shape)
 
 
-def sum_to(x, shape):
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    if np.broadcast_shapes(x.shape, shape) != x.shape:
-        raise ValueError(f"sum_to: shape {x.shape} cannot be summed to {shape}")
-    return SumTo(shape)(x)
+# sum_to, broadcast_to's adjoint, is defined in autograd.py: the engine itself
+# uses it to undo broadcasting, and the engine sits below the ops.
 
 
 # ------------------------------------------------------------------- indexing
@@ -159,6 +141,8 @@ def _is_basic(index):
 
 
 class GetItem(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, index):
         self.index = index
 
@@ -166,7 +150,7 @@ class GetItem(Function):
         return x[self.index]
 
     def backward(self, gy):
-        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+        return GetItemGrad(self.index, self.input_shapes[0])(gy)
 
 
 class GetItemGrad(Function):
@@ -174,6 +158,8 @@ class GetItemGrad(Function):
 
     With integer-array indices an element can be picked several times
     (x[[0, 0, 1]]); each pick must add its gradient, hence scatter-add."""
+
+    save_inputs = save_outputs = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -210,6 +196,8 @@ def getitem(x, index):
 
 # ----------------------------------------------------- joining and splitting
 class Concatenate(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -217,12 +205,14 @@ class Concatenate(Function):
         return np.concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
-        bounds = np.cumsum([0] + [x.shape[self.axis] for x in self.inputs])
+        bounds = np.cumsum([0] + [shape[self.axis] for shape in self.input_shapes])
         before = (slice(None),) * self.axis
         return tuple(gy[before + (slice(int(a), int(b)),)] for a, b in zip(bounds, bounds[1:]))
 
 
 class Split(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, indices, axis):
         self.indices, self.axis = indices, axis
 
@@ -269,6 +259,8 @@ def split(x, indices_or_sections, axis=0):
 
 
 class Pad(Function):
+    save_inputs = save_outputs = False
+
     def __init__(self, pad_width, value):
         self.pad_width, self.value = pad_width, value
 
