@@ -79,9 +79,9 @@ def diverged(script, error, argv, args, checkpoint):
 
 def interrupted(script, history, argv, args, checkpoint, title):
     """Ctrl-C: plot the completed epochs, print the command that resumes, exit 130."""
-    import _training  # (only here: the argument helpers above need no NumPy)
+    import _plots  # (only here: the argument helpers above need no matplotlib)
     if history["epoch"] and not args.no_plots:
-        path = _training.plot_curves(history, os.path.join(args.out, "curves.png"), title)
+        path = _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title)
         print(f"plot of the {len(history['epoch'])} completed epoch(s) written to {path}")
     if os.path.exists(checkpoint):
         print("resume with:\n  " + resume_command(script, argv, args.out))

@@ -23,7 +23,7 @@ Ctrl-C keeps the last completed epoch's checkpoint and prints the command
 that resumes it (exit 130).
 
     python examples/cifar10_cnn.py                                  # the recipe
-    python examples/cifar10_cnn.py --data ../shared/data/cifar10-jpg.tar.gz
+    python examples/cifar10_cnn.py --data ~/data/cifar10-jpg.tar.gz
     python examples/cifar10_cnn.py --model vgg --optimizer adamw --lr 0.002 --schedule onecycle
     python examples/cifar10_cnn.py --epochs 40 --resume             # carry on a run
     python examples/cifar10_cnn.py --smoke                          # seconds, synthetic data
@@ -33,6 +33,7 @@ import os
 import time
 
 import _cli
+import _plots
 import _training
 import numpy as np
 
@@ -249,8 +250,8 @@ def main(argv=None):
 
     if not args.no_plots:
         summary["plots"] = [
-            _training.plot_curves(history, os.path.join(args.out, "curves.png"), title),
-            _training.plot_confusion(final["confusion"], CLASSES,
+            _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title),
+            _plots.plot_confusion(final["confusion"], CLASSES,
                                      os.path.join(args.out, "confusion.png"),
                                      f"test set, {final['accuracy']:.1%} correct"
                                      + _cli.synthetic_note(args.smoke))]

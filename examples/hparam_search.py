@@ -32,6 +32,7 @@ import math
 import os
 
 import _cli
+import _plots
 import _training
 import numpy as np
 
@@ -163,7 +164,7 @@ def print_leaderboard(board, top):
 
 def plot_grid(grid, lrs, wds, best, path):
     """Heat map of validation accuracy over the grid (lr across, weight decay down)."""
-    plt = _training._pyplot()
+    plt = _plots.pyplot()
     acc = np.array([t["val_acc"] for t in grid]).reshape(len(wds), len(lrs))
     fig, ax = plt.subplots(figsize=(1.1 * len(lrs) + 2.5, 0.8 * len(wds) + 1.8))
     image = ax.imshow(acc, cmap="viridis", origin="lower", aspect="auto")
@@ -187,7 +188,7 @@ def plot_grid(grid, lrs, wds, best, path):
 def plot_random(random, grid, best, path):
     """Random trials on log axes coloured by validation accuracy (grid points as
     crosses), and validation accuracy against the lr alone for both searches."""
-    plt = _training._pyplot()
+    plt = _plots.pyplot()
     fig, (ax, side) = plt.subplots(1, 2, figsize=(12, 4.6))
     accs = [t["val_acc"] for t in random + grid]
     points = ax.scatter([t["lr"] for t in random], [t["weight_decay"] for t in random],

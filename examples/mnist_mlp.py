@@ -24,6 +24,7 @@ import os
 import time
 
 import _cli
+import _plots
 import _training
 import numpy as np
 
@@ -145,8 +146,8 @@ def main(argv=None):
           f"{elapsed:.1f} s")
     if not args.no_plots:
         summary["plots"] = [
-            _training.plot_curves(history, os.path.join(args.out, "curves.png"), title),
-            _training.plot_confusion(history["test_confusion"], classes,
+            _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title),
+            _plots.plot_confusion(history["test_confusion"], classes,
                                     os.path.join(args.out, "confusion.png"),
                                     f"{name} test set, {history['test_acc'][-1]:.1%} correct")]
         print("plots written to " + " and ".join(summary["plots"]))

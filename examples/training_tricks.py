@@ -35,6 +35,7 @@ import argparse
 import os
 
 import _cli
+import _plots
 import _training
 import numpy as np
 
@@ -126,7 +127,7 @@ def run(name, args, train_set, val_set):
 
 
 def plot(rows, path, title):
-    plt = _training._pyplot()
+    plt = _plots.pyplot()
     names = [r["name"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(rows)), 4.5))

@@ -3,8 +3,8 @@
 Each runs end to end on synthetic data (--smoke): the loss goes down, the
 numbers are sane, the plots exist, and a run interrupted after an epoch and
 resumed from its checkpoint ends with exactly (bit for bit) the weights of
-an uninterrupted run. One test trains briefly on the real CIFAR-10 when
-shared/data holds it."""
+an uninterrupted run. One test trains briefly on the real CIFAR-10 when it
+is found in the usual places (set $MINIGRAD_DATA to the folder that holds it)."""
 import os
 
 import _training
@@ -16,9 +16,14 @@ import training_tricks
 
 import minigrad
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CIFAR_JPG = os.path.join(REPO, "..", "shared", "data", "cifar10-jpg.tar.gz")
+def cifar10_source():
+    """Where CIFAR-10 is, in the usual places ($MINIGRAD_DATA, ./data, ~/.cache/minigrad), or None."""
+    from minigrad.data import find_cifar10
+    try:
+        return str(find_cifar10())
+    except FileNotFoundError:
+        return None
 
 
 def assert_png(path):
@@ -31,7 +36,10 @@ def assert_sane(summary):
     for key in ("train_acc", "test_acc"):
         assert all(0.0 <= a <= 1.0 for a in summary[key]), (key, summary[key])
     assert all(np.isfinite(summary["train_loss"]))
-    assert summary["train_loss"][-1] < summary["train_loss"][0], summary["train_loss"]
+    # A real descent, far above round-off: float32 epoch losses move by ~1e-6 between BLAS
+    # kernels (AVX2/AVX-512) and thread counts; the smoke runs drop by 7e-3 (CIFAR-shaped,
+    # lr 0.01, 3 epochs) to 1.0 (MNIST-shaped).
+    assert summary["train_loss"][-1] < summary["train_loss"][0] - 1e-3, summary["train_loss"]
 
 
 def checkpoint_weights(path):
@@ -60,7 +68,11 @@ def test_cifar10_smoke_learns_and_plots(tmp_path):
 
 
 def resume_matches_uninterrupted(main, tmp_path, args):
-    """Run 2 epochs straight; run 1 epoch, then resume to 2: same weights, bit for bit."""
+    """Run 2 epochs straight; run 1 epoch, then resume to 2: same weights, bit for bit.
+
+    Exact equality is right here, on any BLAS: all three runs are in one process,
+    with the same kernels, thread count and shapes, so every operation repeats bit
+    for bit; what is tested is that stopping and resuming changes nothing."""
     full = main(args + ["--epochs", "2", "--out", str(tmp_path / "full")])
     main(args + ["--epochs", "1", "--out", str(tmp_path / "cut")])
     resumed = main(args + ["--epochs", "2", "--resume", "--out", str(tmp_path / "cut")])
@@ -103,7 +115,7 @@ def test_training_tricks_smoke_table_and_plot(tmp_path):
         assert 0.0 <= row["train_acc"] <= 1.0 and 0.0 <= row["val_acc"] <= 1.0
         assert 1 <= row["epochs_run"] <= 2 and row["seconds"] > 0
     baseline = rows["baseline"]["history"]["train_loss"]
-    assert baseline[-1] < baseline[0]
+    assert baseline[-1] < baseline[0] - 0.01  # 2.30 -> 2.17: a descent, not round-off
     # batch 32 takes 4x the steps of batch 128 over the same epochs
     assert len(rows["batch-32"]["history"]["batch_losses"][0]) == 8
     assert len(rows["baseline"]["history"]["batch_losses"][0]) == 2
@@ -174,7 +186,9 @@ def test_train_epoch_drives_rules_that_need_a_closure_a_wrapper_or_second_order(
         last = _training.train_epoch(model, loader, optimizer, progress=False)
     assert np.isfinite(first["loss"]) and np.isfinite(last["loss"])
     assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
-    assert last["loss"] < first["loss"], (first["loss"], last["loss"])
+    # 4 epochs cut the loss to 0.32-0.69 of the first epoch's (schedule-free SGD, the
+    # slowest: 0.91); round-off across BLAS kernels is ~1e-6 of it
+    assert last["loss"] < 0.97 * first["loss"], (first["loss"], last["loss"])
     result = _training.evaluate(model, loader, num_classes=2, optimizer=optimizer)
     assert 0.0 <= result["accuracy"] <= 1.0
 
@@ -231,10 +245,10 @@ def test_synthetic_images_are_uint8_hwc_and_balanced():
 
 
 # ------------------------------------------------------ real CIFAR-10 data
-@pytest.mark.skipif(not os.path.exists(CIFAR_JPG), reason="shared/data/cifar10-jpg.tar.gz absent")
+@pytest.mark.skipif(cifar10_source() is None, reason="CIFAR-10 not found ($MINIGRAD_DATA, ./data, ...)")
 def test_cifar10_real_data_learns_well_above_chance(tmp_path):
     summary = cifar10_cnn.main([
-        "--data", CIFAR_JPG, "--epochs", "3", "--limit-train", "5000", "--limit-test", "1000",
+        "--data", cifar10_source(), "--epochs", "3", "--limit-train", "5000", "--limit-test", "1000",
         "--optimizer", "adam", "--lr", "0.003", "--schedule", "none", "--quiet",
         "--out", str(tmp_path)])
     assert summary["final_test_acc"] > 0.25, summary["test_acc"]
