@@ -15,7 +15,7 @@ the Tensor class to the engine (`autograd.use_tensor_class`, at the bottom).
 import numpy as np
 
 from . import autograd, backend
-from .autograd import initial_grad, is_grad_enabled, run_backward
+from .autograd import initial_grad, run_backward
 
 # minigrad.functional, set by `use_functional` when functional.py is imported.
 F = None
@@ -231,13 +231,40 @@ class Tensor:
     def clone(self):
         return F.clone(self)
 
-    def zero_(self):
-        self.data[...] = 0
-        return self
+    # ------------------------------------------------------------- in place
+    # These write into this tensor's own array (same Tensor, same array object)
+    # and bump its version counter, so that a backward which saved the old
+    # values notices they are gone instead of returning a wrong gradient.
+    # Under `no_grad` (optimizer updates) nothing is recorded; with grad on, a
+    # leaf that requires grad refuses, as in PyTorch. See ops/inplace.py.
+    def add_(self, other, alpha=1): return F.add_(self, other, alpha)
+    def sub_(self, other, alpha=1): return F.sub_(self, other, alpha)
+    def mul_(self, other): return F.mul_(self, other)
+    def div_(self, other): return F.div_(self, other)
+    def pow_(self, exponent): return F.pow_(self, exponent)
+    def neg_(self): return F.neg_(self)
+    def exp_(self): return F.exp_(self)
+    def log_(self): return F.log_(self)
+    def sqrt_(self): return F.sqrt_(self)
+    def abs_(self): return F.abs_(self)
+    def sin_(self): return F.sin_(self)
+    def cos_(self): return F.cos_(self)
+    def tanh_(self): return F.tanh_(self)
+    def sigmoid_(self): return F.sigmoid_(self)
+    def relu_(self): return F.relu_(self)
+    def clip_(self, min=None, max=None): return F.clip_(self, min, max)
+    clamp_ = clip_
+    def zero_(self): return F.zero_(self)
+    def fill_(self, value): return F.fill_(self, value)
+    def copy_(self, source): return F.copy_(self, source)
 
-    def fill_(self, value):
-        self.data[...] = value
-        return self
+    # `x += y` is x.add_(y), as in PyTorch (Python's fallback, x = x + y, would
+    # leave every other reference to x, e.g. an optimizer's, unchanged).
+    def __iadd__(self, other): return F.add_(self, other)
+    def __isub__(self, other): return F.sub_(self, other)
+    def __imul__(self, other): return F.mul_(self, other)
+    def __itruediv__(self, other): return F.div_(self, other)
+    def __ipow__(self, other): return F.pow_(self, other)
 
     # --------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
@@ -268,13 +295,7 @@ class Tensor:
         return F.getitem(self, index)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt "
-                               "its gradient; do it inside `with minigrad.no_grad():` or on .detach()")
-        if isinstance(value, Tensor):
-            value = value.data
-        index = index.data if isinstance(index, Tensor) else index
-        self.data[index] = value
+        F.setitem(self, index, value)  # in place: see the in-place section above
 
     # ---------------------------------------------------------------- operators
     def __add__(self, other): return F.add(self, other)

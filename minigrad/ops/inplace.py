@@ -173,6 +173,8 @@ class Overwrite(Function):
     dy/dx = 0 (nothing of x survives), dy/dsource = 1 (summed over the
     broadcast axes and cast back by the engine, like any broadcast input)."""
 
+    save_inputs = save_outputs = False  # backward needs only the gradient
+
     def forward(self, x, source):
         return np.broadcast_to(source, x.shape).astype(x.dtype)  # astype copies
 
@@ -206,6 +208,8 @@ class SetItem(Function):
 
     dy/dx passes the gradient where x survived and 0 where it was overwritten;
     dy/dvalue is the gradient at the overwritten places (gy[index])."""
+
+    save_inputs = save_outputs = False  # backward needs only the gradient and the index
 
     def __init__(self, index):
         self.index = index
