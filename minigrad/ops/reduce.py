@@ -128,9 +128,11 @@ def sum(x, axis=None, keepdims=False):
 
 
 def mean(x, axis=None, keepdims=False):
+    """sum(x) / N over the axes. Over an empty axis (N = 0) it is 0/0 = NaN, as in
+    PyTorch (Python's 1/0 would raise), and sum of an empty axis is 0."""
     axes = normalize_axes(axis, x.ndim, "mean")
     count = math.prod(x.shape[a] for a in axes)
-    return sum(x, axes, keepdims) * (1.0 / count)
+    return sum(x, axes, keepdims) * (1.0 / count if count else math.nan)
 
 
 def max(x, axis=None, keepdims=False):
@@ -143,11 +145,18 @@ def min(x, axis=None, keepdims=False):
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance; ddof=0 is the biased (population) variance, ddof=1 the unbiased."""
+    """Variance sum((x - mean)^2) / (N - ddof); ddof=0 is the biased (population)
+    variance, ddof=1 the unbiased.
+
+    With no degrees of freedom left (ddof >= N, or an empty axis) PyTorch
+    divides by max(0, N - ddof) = 0 under IEEE rules: 0/0 = NaN (N values all
+    equal, or none), s/0 = inf. So do we, without NumPy's RuntimeWarnings."""
     axes = normalize_axes(axis, x.ndim, "var")
     count = math.prod(x.shape[a] for a in axes)
+    divisor = count - ddof
     deviation = x - mean(x, axes, keepdims=True)
-    return sum(deviation * deviation, axes, keepdims) * (1.0 / (count - ddof))
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 * inf = NaN is the answer here
+        return sum(deviation * deviation, axes, keepdims) * (1.0 / divisor if divisor > 0 else math.inf)
 
 
 def std(x, axis=None, keepdims=False, ddof=0):

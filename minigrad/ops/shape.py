@@ -99,9 +99,18 @@ def flatten(x, start_axis=0, end_axis=-1):
 
 
 def squeeze(x, axis=None):
+    """Remove axes of size 1: all of them, or those in `axis`. As in PyTorch, an
+    axis whose size is not 1 is left alone, and a 0-d tensor (which accepts
+    axis 0 or -1) stays 0-d."""
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+    ndim = max(x.ndim, 1)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise IndexError(f"squeeze: axis {a} is out of range for a tensor of shape {x.shape} "
+                             f"(expected an axis in [{-ndim}, {ndim - 1}])")
+    axes = {int(a) % ndim for a in axes}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
