@@ -25,9 +25,10 @@ Each in-place op here is its out-of-place twin plus a write-back:
     x takes result's place as that node's output (autograd.rebase_history)
 
 so every backward is the one already written and checked for the out-of-place
-op. The copy costs memory only while a graph is recorded; PyTorch avoids it by
-saving just what each derivative formula needs, which is faster and harder to
-read. With grad mode off (optimizer updates) there is no copy and no node.
+op. The copy is made only while a graph is recorded, and outlives the op only
+when its node saved it (mul_ does, add_ does not); PyTorch avoids even that by
+cloning inside each derivative formula that needs the old values, which is
+harder to read. With grad mode off (optimizer updates) there is no copy and no node.
 
 Rules, as in PyTorch:
 - With grad mode on, a leaf that requires grad cannot be modified in place: its
