@@ -34,7 +34,8 @@ class DAdaptSGD(_DAdaptation):
     r"""SGD with a D-Adapted step size (dual-averaging form).
 
     Follows the official `dadaptation` package (v3.2, `DAdaptSGD`), step
-    k = 0, 1, ..., sums over every parameter that has a gradient:
+    k = 0, 1, ..., sums (and the updates of r and s) over every parameter
+    that has a gradient in a group with lr > 0:
 
         G0  = ||g_0||_2                                 (global norm of the first gradient)
         dlr = d * lr / G0
@@ -49,7 +50,8 @@ class DAdaptSGD(_DAdaptation):
     norm of the raw first gradient (without weight decay). Differences, both
     outside the official code's working range: each group uses its own
     weight_decay (official: group 0's for all), and a first gradient that is
-    exactly zero skips the step instead of dividing by zero.
+    exactly zero skips the step instead of dividing by zero (so does a step
+    where s is still 0; k only counts the steps taken).
     Defaults: lr=1.0, momentum=0, d0=1e-6, growth_rate=inf.
     """
 
@@ -84,9 +86,7 @@ class DAdaptSGD(_DAdaptation):
         numerator = first["numerator_weighted"]
         s_squared = 0.0
         for group, p in _with_grad(self):
-            if p not in self.state:
-                self.state[p] = self.init_state(p.data, group)
-            state = self.state[p]
+            state = self.state_of(p, group)
             g = p.grad.data
             if group["weight_decay"]:
                 g = g + group["weight_decay"] * p.data
@@ -115,7 +115,9 @@ class DAdaptAdam(_DAdaptation):
     r"""Adam with a D-Adapted step size.
 
     Follows the official `dadaptation` package (v3.2, `DAdaptAdam`), step
-    k = 0, 1, ..., sums over every parameter that has a gradient:
+    k = 0, 1, ..., sums (and the updates of m, v, s) over every parameter
+    that has a gradient in a group with lr > 0; dlr is the one of the start
+    of the step (the old d):
 
         dlr = d * lr * bc,   bc = sqrt(1 - beta2^(k+1)) / (1 - beta1^(k+1)) if use_bias_correction
                                   else 1
@@ -169,9 +171,7 @@ class DAdaptAdam(_DAdaptation):
         # Pass 1: moments, and the global sums that estimate d.
         numerator_acc, s_l1 = 0.0, 0.0
         for group, p in _with_grad(self):
-            if p not in self.state:
-                self.state[p] = self.init_state(p.data, group)
-            state = self.state[p]
+            state = self.state_of(p, group)
             g = p.grad.data
             if group["weight_decay"] and not group["decouple"]:
                 g = g + group["weight_decay"] * p.data        # coupled (L2) decay

@@ -23,7 +23,9 @@ class Prodigy(Optimizer):
     r"""Prodigy (Adam flavour, learning-rate free).
 
     Follows the official `prodigyopt` package (v1.1.2, `Prodigy`), step
-    k = 0, 1, ..., with sums over every parameter that has a gradient:
+    k = 0, 1, ..., with sums (and the updates of r, m, v, s) over every
+    parameter that has a gradient in a group with lr > 0; d, dlr and the
+    step below are those of the start of the step unless marked "new d":
 
         dlr = d * lr * bc,    bc = sqrt(1 - beta2^(k+1)) / (1 - beta1^(k+1)) if use_bias_correction
                                    else 1
@@ -33,12 +35,13 @@ class Prodigy(Optimizer):
         v  <- beta2 v + (1 - beta2) d^2 g^2
         s  <- beta3 s + (d / d0) dlr g                      (d instead of dlr if safeguard_warmup)
         d_hat = d_coef * r / ||s||_1
-        d_max <- max(d_max, d_hat) ;   d <- min(d_max, d * growth_rate)
-                                       (on the first growth from d0: d <- max(d, d_hat) first)
+        while d == d0 (no growth yet):  d <- max(d, d_hat)
+        d_max <- max(d_max, d_hat) ;   d <- min(d_max, d * growth_rate)          (new d)
         theta <- theta - weight_decay * dlr * theta         (only if decouple=True)
-        theta <- theta - dlr * m / (sqrt(v) + d * eps)      (the new d in the denominator)
+        theta <- theta - dlr * m / (sqrt(v) + d * eps)      (new d in the denominator)
 
-    With beta1 = 0 there is no m and the step is dlr * d * g / (sqrt(v) + d eps).
+    With beta1 = 0 there is no m and the step is dlr * d * g / (sqrt(v) + d eps),
+    with the new d in both places and g after the coupled decay.
     d, d_max, d_numerator (= r) and k live in every param group (as in the
     official code), so they are saved by `state_dict()`. Every group must use
     the same lr (or lr = 0 to freeze it). The package's `slice_p` memory
@@ -96,9 +99,7 @@ class Prodigy(Optimizer):
             if group["weight_decay"] and not group["decouple"]:
                 g = g + group["weight_decay"] * p.data        # coupled (L2) decay
             grads[p] = g
-            if p not in self.state:
-                self.state[p] = self.init_state(p.data, group)
-            state = self.state[p]
+            state = self.state_of(p, group)
             if group["lr"] > 0.0:
                 # d / d0 keeps these sums away from tiny numbers early on
                 delta_numerator += (d / d0) * dlr * float((g * (state["p0"] - p.data)).sum())

@@ -28,6 +28,7 @@ import numpy as np
 
 from minigrad import no_grad
 
+from .moments import ema_square_
 from .optimizer import Optimizer, check_betas, check_range
 
 
@@ -106,9 +107,7 @@ class _ScheduleFree(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            if p not in self.state:
-                self.state[p] = self.init_state(p.data, group)
-            state = self.state[p]
+            state = self.state_of(p, group)
             y = p.data
             self.z_step(y, p.grad.data, state, group, lr, k)
             x, z = state["x"], state["z"]
@@ -212,7 +211,6 @@ class ScheduleFreeAdamW(_ScheduleFree):
         z, v = state["z"], state["exp_avg_sq"]
         if group["weight_decay"]:
             z -= (lr * group["weight_decay"]) * (z if group["decay_at_z"] else y)
-        v *= beta2
-        v += (1.0 - beta2) * grad * grad
+        ema_square_(v, grad, beta2)
         denom = np.sqrt(v / (1.0 - beta2 ** (k + 1))) + group["eps"]
         z -= lr * (grad / denom)
