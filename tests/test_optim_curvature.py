@@ -206,14 +206,14 @@ def test_sophia_h_needs_create_graph_only_on_hessian_steps():
 def test_sophia_g_matches_equations():
     lr, b1, b2, rho, wd, bs = 0.05, 0.9, 0.95, 0.04, 0.1, 8
     params = [minigrad.Tensor(x, requires_grad=True) for x in init_params()]
-    opt = optim.SophiaG(params, lr=lr, betas=(b1, b2), rho=rho, weight_decay=wd)
+    opt = optim.SophiaG(params, lr=lr, betas=(b1, b2), rho=rho, weight_decay=wd, batch_size=bs)
     ws = init_params()
     m = [np.zeros_like(w) for w in ws]
     h = [np.zeros_like(w) for w in ws]
     for t in range(STEPS):
         for i, p in enumerate(params):
             p.grad = minigrad.Tensor(grad_np(p.data, i))
-        opt.step(bs=bs)
+        opt.step()
         for i, w in enumerate(ws):
             g = grad_np(w, i)
             w = w * (1 - lr * wd)
