@@ -81,9 +81,12 @@ def run_pair(ours_cls, torch_cls, kwargs, second_group=None, lr_change=0.5, spar
             p.grad = torch.tensor(g).to_sparse() if sparse else torch.tensor(g)
         opt_ours.step()
         opt_theirs.step()
+    # Elementwise float64 arithmetic only (no BLAS, no reductions): the libraries differ by
+    # rounding order (torch's CPU lerp fuses multiply-add), about 1 ulp per step, so 12 steps
+    # stay ~1e-15 apart; 1e-12 leaves a wide margin on any CPU and thread count.
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_array_equal(unused_ours.numpy(), 1.0)
+    np.testing.assert_array_equal(unused_ours.numpy(), 1.0)  # never touched: exact
     return opt_ours, opt_theirs, ours, theirs
 
 
@@ -203,6 +206,8 @@ def test_muon_matches_torch_with_float64_newton_schulz(kwargs, monkeypatch):
             params[1].grad = wrap(np.sin(3 * v) + v ** 3 - 0.2)
         opt_ours.step()
         opt_theirs.step()
+    # Newton-Schulz multiplies 3x5 / 4x3 matrices through two BLAS libraries (torch's and
+    # NumPy's, any kernel): a few ulps per product on these sizes, far below 1e-12.
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-13)
 
@@ -233,6 +238,9 @@ def test_lbfgs_matches_torch(kwargs):
         l1 = opt_ours.step(closure_for(ours, minigrad.Tensor, "ours"))
         l2 = opt_theirs.step(closure_for(theirs, torch.tensor, "torch"))
         assert l1 == pytest.approx(l2, rel=1e-12)
+    # Counts are integers decided by comparisons whose margins (tolerance_change, Wolfe
+    # conditions) are orders above the ~1e-16 differences of two libraries' dot products over
+    # 15 numbers; the line search's interpolation amplifies those, hence rtol 1e-10 below.
     assert calls["ours"] == calls["torch"]
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12)
