@@ -255,6 +255,7 @@ class SophiaG(Optimizer):
     """
 
     takes_batch_size = True
+    hessian_refresh_every = 10  # the default; each instance holds its constructor's value
     weight_decay_form = "decoupled"
 
     def __init__(self, params, lr=1e-4, betas=(0.965, 0.99), rho=0.04, weight_decay=1e-1,
