@@ -209,6 +209,7 @@ class Function:
         device = self.output_device(inputs)
         single = not isinstance(outputs, tuple)
         outputs = [Tensor._wrap(o, device) for o in ((outputs,) if single else outputs)]
+        _mark_views(inputs, outputs)
         if _grad_enabled and any(x.requires_grad for x in inputs):
             self._record(inputs, outputs)
         else:
@@ -494,6 +495,23 @@ def initial_grad(output, gradient, op_name):
 
 
 # ------------------------------------------------------------ in-place ops
+def _mark_views(inputs, outputs):
+    """An output whose array views an input's memory (reshape, transpose, x[0:2])
+    shares that input's version counter, since modifying either in place changes
+    both, and is marked `_is_view` for the in-place ops' check (ops/inplace.py)."""
+    for out in outputs:
+        owner = _memory_owner(out.data)
+        for x in inputs:
+            if _memory_owner(x.data) is owner:
+                out._version_counter, out._is_view = x._version_counter, True
+                break
+
+
+def _memory_owner(array):
+    """The array that owns `array`'s memory (NumPy and CuPy point a view's .base at it)."""
+    return array if array.base is None else array.base
+
+
 def rebase_history(tensor, previous, result):
     """Graph surgery after an in-place op (used by minigrad/ops/inplace.py only).
 

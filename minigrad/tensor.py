@@ -90,6 +90,7 @@ class Tensor:
         self._output_index = 0
         self._retains_grad = False
         self._version_counter = VersionCounter()
+        self._is_view = False  # set by the engine when the array views another tensor's memory
 
     @classmethod
     def _wrap(cls, array, device):

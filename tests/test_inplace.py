@@ -342,3 +342,47 @@ def test_matches_torch_on_a_mixed_inplace_graph():
     theirs = run(torch, lambda v: torch.tensor(v, requires_grad=True))
     for m, t in zip(mine, theirs):
         np.testing.assert_allclose(m.numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------- views
+def test_a_view_shares_its_bases_memory_and_version_counter():
+    x = minigrad.zeros((2, 3))
+    row, flat = x[0], x.reshape(6)
+    with minigrad.no_grad():
+        row.add_(1.0)  # writes into x's memory
+    assert x._version == row._version == flat._version == 1
+    np.testing.assert_array_equal(flat.numpy(), [1, 1, 1, 0, 0, 0])
+    assert not (x + 1)._is_view and not x.clone()._is_view
+
+
+def test_modifying_a_base_after_a_view_of_it_was_saved_is_an_error():
+    x = t64([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    w = t64([0.5, -1.0, 2.0, 1.5], requires_grad=True)
+    h = x * 1.0
+    y = (w * h.reshape(2, 2).reshape(4)).sum()  # Mul saved a view of h
+    with minigrad.no_grad():
+        h[0] = 10.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_inplace_on_a_view_while_recording_is_refused_with_the_fix():
+    # PyTorch would rewrite the base's history; minigrad refuses instead of leaving it stale.
+    w = t64([1.0, 2.0], requires_grad=True)
+    h = w * 1.0
+    with pytest.raises(RuntimeError, match=r"add_: this tensor \(shape \(1,\)\) views another.*"
+                                           r"base\[index\] = new_values"):
+        h[0:1].add_(1.0)
+    buf = minigrad.zeros((2, 2), dtype=minigrad.float64)
+    with pytest.raises(RuntimeError, match="views another"):
+        buf[0].mul_(w)
+    assert buf._version == 0 and h._version == 0  # nothing written
+
+
+def test_the_setitem_route_for_writing_into_part_of_a_graph_tensor():
+    # torch: buf = torch.zeros(2, 2); buf[0] += w; buf.sum().backward() -> w.grad = [1, 1]
+    w = t64([1.0, 2.0], requires_grad=True)
+    buf = minigrad.zeros((2, 2), dtype=minigrad.float64)
+    buf[0] = buf[0] + w * w
+    (buf * t64([[1.0, 3.0], [5.0, 7.0]])).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [2.0, 12.0], rtol=1e-14)

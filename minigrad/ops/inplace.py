@@ -38,6 +38,11 @@ Rules, as in PyTorch:
   (a float result into an integer tensor) is an error. `copy_`, `fill_` and
   `x[i] = v` cast, as PyTorch's do.
 - `other` may broadcast up to the tensor's shape; the tensor never broadcasts up.
+- A view (reshape, transpose, x[0:2]) shares its base's memory and so its
+  version counter. Modifying a view in place while a graph is recorded is
+  refused (PyTorch rewrites the base's history; we keep it simple). Not caught:
+  a view taken BEFORE its base was modified in place, then used in the graph,
+  still carries the base's old history.
 """
 import numpy as np
 
@@ -63,6 +68,15 @@ def apply_inplace(x, op, args, name, cast=False, check_shapes=True):
             _check_broadcasts_into(x, other.shape, name)
     recording = is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
                                           for t in (x, *args))
+    if recording and x._is_view:
+        # PyTorch rewrites the viewed tensor's history too (CopySlices); we refuse
+        # rather than leave that tensor with a history its values no longer have.
+        raise RuntimeError(
+            f"{name}: this tensor (shape {x.shape}) views another tensor's memory (it came from "
+            "reshape, transpose, slicing, ...), and modifying a view in place while a graph is "
+            "recorded is not supported: the other tensor's history would miss the change. Assign "
+            "into that tensor instead (base[index] = new_values is recorded exactly), use the "
+            "out-of-place form, or .clone() the view first")
     if recording:
         previous = _previous_version(x)
         result = op(previous, *args)
