@@ -59,8 +59,9 @@ def optimizer_names():
 
 def make_optimizer(name, params, **hyper):
     """optim.<name>(params, ...), with the name matched case-insensitively and each of
-    `hyper` (lr=..., momentum=..., weight_decay=...) passed only if the rule takes it.
-    Wrappers (SAM, ASAM, Lookahead) wrap SGD built from `hyper`.
+    `hyper` (lr=..., momentum=..., weight_decay=..., batch_size=...) passed only if the rule
+    takes it (batch_size: rules with `takes_batch_size`, SophiaG). Wrappers (SAM, ASAM,
+    Lookahead) wrap SGD built from `hyper`.
 
     Returns (optimizer, the hyperparameters it was given)."""
     names = {n.lower(): n for n in optimizer_names()}
@@ -349,7 +350,7 @@ def resume_from(path, config, model, optimizer, scheduler=None, early_stopping=N
                           f"{done} epochs already; ask for more")
     model.load_state_dict(state["model"])
     planned = [{k: g[k] for k in SCHEDULE_KEYS if k in g} for g in optimizer.param_groups]
-    saved_lrs = [(g["lr"], g.get("initial_lr", g["lr"])) for g in state["optimizer"]["param_groups"]]
+    saved_lrs = [g["lr"] for g in state["optimizer"]["param_groups"]]
     optimizer.load_state_dict(state["optimizer"])  # (brings the saved lr back, among the rest)
     if not changes:
         if scheduler is not None and state["scheduler"] is not None:
@@ -359,8 +360,8 @@ def resume_from(path, config, model, optimizer, scheduler=None, early_stopping=N
             group.update(fresh)  # the new plan's lr landmarks
         if isinstance(scheduler, optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.load_state_dict(state["scheduler"])  # its patience counters and best loss
-            for group, (lr, initial) in zip(optimizer.param_groups, saved_lrs):
-                group["lr"] *= lr / initial  # the reductions made so far, on the new lr
+            for group, lr in zip(optimizer.param_groups, saved_lrs):
+                group["lr"] *= lr / old["lr"]  # the reductions made so far, on the new lr
         elif scheduler is not None:
             scheduler.step(state["scheduler"]["last_epoch"])  # jump there (closed form)
         log("resume re-plans " + ", ".join(f"--{k} {_shown(a)} -> {_shown(b)}"

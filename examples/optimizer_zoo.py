@@ -154,6 +154,9 @@ def make_optimizer(rule, params, lr):
     if rule == "LBFGS":
         # max_eval: the line search's budget (its default, max_iter * 5 // 4, is 1 here)
         return optim.LBFGS(params, lr=lr, max_iter=1, max_eval=25, line_search_fn="strong_wolfe")
+    if rule == "SophiaG":  # one "sample": the loss is not an average over a batch
+        return optim.SophiaG(params, lr=lr, weight_decay=0.0, batch_size=1,
+                             hessian_refresh_every=SOPHIA_G_EVERY)
     cls = getattr(optim, rule)
     kwargs = {"lr": lr}
     if "weight_decay" in inspect.signature(cls).parameters:
@@ -172,10 +175,10 @@ def take_step(optimizer, p, problem, step, counter):
         counter["backward"] += 1
         return loss
 
-    if isinstance(optimizer, (optim.LBFGS, optim.SAM)):  # ASAM is a SAM
+    if optimizer.needs_closure:  # LBFGS, SAM, ASAM
         optimizer.zero_grad()
         optimizer.step(closure)  # they call the closure themselves, as often as they need
-    elif isinstance(optimizer, (optim.AdaHessian, optim.SophiaH)):
+    elif optimizer.needs_create_graph:  # AdaHessian, SophiaH
         optimizer.zero_grad()
         # create_graph: p.grad keeps its graph, so H z is one more backward through it
         problem.loss(p).backward(create_graph=True)
@@ -184,10 +187,10 @@ def take_step(optimizer, p, problem, step, counter):
         counter["backward"] += 2 if due else 1
         optimizer.step()
         optimizer.zero_grad()  # drop the gradient's graph
-    elif isinstance(optimizer, optim.SophiaG):
+    elif optimizer.hessian_refresh_every:  # SophiaG
         closure()
-        optimizer.step(bs=1)  # one "sample": the loss is not an average over a batch
-        if step % SOPHIA_G_EVERY == 0:
+        optimizer.step()
+        if step % optimizer.hessian_refresh_every == 0:
             optimizer.zero_grad()
             problem.gauss_newton_probe(p).backward()
             counter["backward"] += 1

@@ -126,6 +126,22 @@ def test_resume_with_a_new_lr_trains_at_it(tmp_path, capsys):
     assert "--lr 0.001 -> 0.005" in capsys.readouterr().out
 
 
+def test_resume_with_a_new_lr_keeps_the_plateau_reductions_made_so_far(tmp_path):
+    model = nn.Linear(2, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=0)
+    for loss in (1.0, 2.0):  # no improvement: lr 0.1 -> 0.01
+        plateau.step(loss)
+    path = str(tmp_path / "checkpoint.npz")
+    _training.save_checkpoint(path, 2, {"epoch": [1, 2]}, model, optimizer, plateau,
+                              config={"lr": 0.1, "epochs": 4})
+    optimizer = optim.SGD(model.parameters(), lr=0.5)  # the resumed run: --lr 0.5
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=0)
+    _training.resume_from(path, {"lr": 0.5, "epochs": 4}, model, optimizer, plateau, log=print)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05, rel=1e-12)
+    assert plateau.best == 1.0  # its memory of the run carries on
+
+
 def test_resume_refuses_another_optimizer_naming_each_difference(tmp_path, capsys):
     """(The old resume raised KeyError: 'step' from inside Adam.)"""
     out = str(tmp_path)
@@ -355,8 +371,6 @@ def test_the_loop_reads_the_optimizers_capabilities_not_its_class_name(capabilit
     assert getattr(optimizer, counter) == expected
 
 
-@pytest.mark.skipif(not getattr(optim.SophiaG, "takes_batch_size", False),
-                    reason="SophiaG takes no batch_size yet")
 def test_the_batch_size_reaches_rules_that_take_it():
     w = minigrad.zeros(3, requires_grad=True)
     optimizer, given = _training.make_optimizer("sophiag", [w], lr=0.01, batch_size=32)
