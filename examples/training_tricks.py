@@ -118,6 +118,9 @@ def run(name, args, train_set, val_set):
         val_loader=DataLoader(val_set, batch_size=500, transform=eval_transform),
         scheduler=scheduler, interval=interval, early_stopping=stopper, seed=args.seed,
         progress=False, log=print if args.verbose else (lambda line: None))
+    if history.get("interrupted"):  # Ctrl-C: no checkpoints here, so nothing to resume
+        _cli.stop(f"training_tricks.py: interrupted during {name!r}; the rows above are complete",
+                  _cli.EXIT_INTERRUPTED)
     # The final weights, or after early stopping the restored best epoch's.
     kept = stopper.best_epoch if stopper is not None and history["stopped_early"] else -1
     return {"name": name, "train_acc": history["train_acc"][kept],

@@ -301,6 +301,17 @@ def test_ctrl_c_keeps_the_last_epoch_plots_and_prints_the_resume_command(tmp_pat
     assert resumed["train_loss"] == full["train_loss"]
 
 
+def test_ctrl_c_stops_the_ablation_instead_of_going_on_to_the_next_row(monkeypatch, capsys):
+    monkeypatch.setattr(training_tricks, "DataLoader", interrupting_loader(after=1))
+    with pytest.raises(SystemExit) as exit_info:
+        try:
+            training_tricks.main(["--smoke", "--no-plots", "--only", "baseline,dropout"])
+        except KeyboardInterrupt:  # (would stop the whole test session)
+            pytest.fail("Ctrl-C escaped main() as a KeyboardInterrupt instead of exit 130")
+    assert exit_info.value.code == 130
+    assert "interrupted during 'baseline'" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------ progress bars
 def test_progress_bars_stay_out_of_logs_that_are_not_a_terminal(capsys):
     x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
