@@ -87,7 +87,7 @@ def load_data(args):
         x, y = synthetic_problem(args.train_size + args.test_size, seed=args.seed)
         x, x_test, y, y_test = (x[:args.train_size], x[args.train_size:],
                                 y[:args.train_size], y[args.train_size:])
-        description = (f"synthetic: {x.shape[1]}-D points, teacher-network labels, 10% flipped "
+        description = (f"SYNTHETIC data: {x.shape[1]}-D points, teacher-network labels, 10% flipped "
                        f"({args.train_size} train+val, {args.test_size} test)")
         classes = int(y.max()) + 1
     return TensorDataset(x, y), TensorDataset(x_test, y_test), x.shape[1], classes, description
@@ -162,7 +162,7 @@ def print_leaderboard(board, top):
               f"{t['val_acc']:8.2%} {t['val_loss']:9.4f}")
 
 
-def plot_grid(grid, lrs, wds, best, path):
+def plot_grid(grid, lrs, wds, best, path, data):
     """Heat map of validation accuracy over the grid (lr across, weight decay down)."""
     plt = _plots.pyplot()
     acc = np.array([t["val_acc"] for t in grid]).reshape(len(wds), len(lrs))
@@ -179,13 +179,14 @@ def plot_grid(grid, lrs, wds, best, path):
     ax.set(xlabel="learning rate", ylabel="weight decay",
            title=f"grid search: validation accuracy (best {best['val_acc']:.1%}, red)")
     fig.colorbar(image, ax=ax, label="validation accuracy")
+    fig.suptitle(data, fontsize=8)  # which data: synthetic or Fashion-MNIST
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_random(random, grid, best, path):
+def plot_random(random, grid, best, path, data):
     """Random trials on log axes coloured by validation accuracy (grid points as
     crosses), and validation accuracy against the lr alone for both searches."""
     plt = _plots.pyplot()
@@ -210,6 +211,7 @@ def plot_random(random, grid, best, path):
     side.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy",
              title="validation accuracy against the lr alone")
     side.legend(fontsize=8)
+    fig.suptitle(data, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -309,9 +311,9 @@ def main(argv=None):
         grid_trials = [t for t in trials if t["search"] == "grid"]
         random_trials = [t for t in trials if t["search"] == "random"]
         plots.append(plot_grid(grid_trials, lrs, wds, best_of["grid"],
-                               os.path.join(args.out, "hparam_grid.png")))
+                               os.path.join(args.out, "hparam_grid.png"), description))
         plots.append(plot_random(random_trials, grid_trials, best,
-                                 os.path.join(args.out, "hparam_random.png")))
+                                 os.path.join(args.out, "hparam_random.png"), description))
         print("plots written to " + " and ".join(plots))
     return {"dataset": description,
             "sizes": {"train": len(train_set), "val": len(val_set), "test": len(test_set)},

@@ -13,7 +13,6 @@ import os
 import shlex
 
 import _cli
-import _plots
 import _training
 import cifar10_cnn
 import gradient_descent
@@ -65,22 +64,30 @@ def test_smoke_never_writes_into_the_real_runs_folder(module, name, extra, tmp_p
     assert any(f.endswith(".png") for f in written), written
 
 
+def figure_text(figure):
+    suptitle = figure._suptitle.get_text() if figure._suptitle is not None else ""
+    return " ".join([suptitle] + [ax.get_title() for ax in figure.axes])
+
+
 @pytest.mark.parametrize("module, args", [
-    (cifar10_cnn, ["--smoke", "--quiet", "--limit-train", "50", "--limit-test", "25", "--epochs", "1"]),
-    (mnist_mlp, ["--smoke", "--quiet", "--limit-train", "64", "--limit-test", "25", "--epochs", "1"]),
-])
-def test_smoke_results_and_plot_titles_say_the_data_are_synthetic(module, args, tmp_path,
-                                                                   monkeypatch, capsys):
-    titles = []
-    plot_curves = _plots.plot_curves
-    monkeypatch.setattr(_plots, "plot_curves",
-                        lambda history, path, title="": titles.append(title) or plot_curves(
-                            history, path, title))
-    module.main(args + ["--out", str(tmp_path)])
+    (cifar10_cnn, ["--quiet", "--limit-train", "50", "--limit-test", "25", "--epochs", "1"]),
+    (mnist_mlp, ["--quiet", "--limit-train", "64", "--limit-test", "25", "--epochs", "1"]),
+    (training_tricks, ["--only", "baseline"]),
+    (hparam_search, []),
+], ids=["cifar10_cnn", "mnist_mlp", "training_tricks", "hparam_search"])
+def test_smoke_output_and_plot_titles_say_the_data_are_synthetic(module, args, tmp_path,
+                                                                  monkeypatch, capsys):
+    from matplotlib.figure import Figure
+    texts, savefig = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: (
+        texts.append(figure_text(figure)), savefig(figure, *a, **k)))
+    summary = module.main(["--smoke"] + args + ["--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "SYNTHETIC" in out.splitlines()[0]  # the data line
-    assert any("SYNTHETIC" in line and "accuracy" in line for line in out.splitlines())
-    assert titles and all("SYNTHETIC" in t for t in titles)
+    assert "SYNTHETIC" in out.splitlines()[0]  # the line that says which data
+    if module in (cifar10_cnn, mnist_mlp):  # ... and the line with the results
+        assert any("SYNTHETIC" in line and "test accuracy" in line for line in out.splitlines())
+    assert len(texts) == len(summary["plots"]) >= 1
+    assert all("SYNTHETIC" in text for text in texts), texts
 
 
 # ------------------------------------------------------------------- --resume
