@@ -332,11 +332,11 @@ def resume_from(path, config, model, optimizer, scheduler=None, early_stopping=N
                                 "--resume first (it writes one after every epoch)")
     state = minigrad.load(path)
     done, old = int(state["epoch"]), state.get("config")
-    changes = config_changes(old or {}, config or {})
-    refused = {k: change for k, change in changes.items() if k not in REPLANNABLE}
     if old is None and config is not None:
         raise ResumeError(f"{path} records no run configuration (an older version wrote it), so "
                           "it can't be checked against this run; start a new run (another --out)")
+    changes = config_changes(old or {}, config or {})
+    refused = {k: change for k, change in changes.items() if k not in REPLANNABLE}
     if refused:
         lines = "".join(f"\n  --{k}: {_shown(a)} -> {_shown(b)}" for k, (a, b) in refused.items())
         synthetic = ("\n(the checkpoint was trained on synthetic data: --smoke runs and real "

@@ -166,7 +166,7 @@ def test_resume_refuses_another_optimizer_naming_each_difference(tmp_path, capsy
 
 
 def test_resume_refuses_to_mix_synthetic_and_real_data(tmp_path):
-    model, w = nn.Linear(2, 2), None
+    model = nn.Linear(2, 2)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     path = str(tmp_path / "checkpoint.npz")
     _training.save_checkpoint(path, 1, {"epoch": [1]}, model, optimizer,
@@ -178,7 +178,6 @@ def test_resume_refuses_to_mix_synthetic_and_real_data(tmp_path):
     _training.save_checkpoint(path, 1, {"epoch": [1]}, model, optimizer, config=None)
     with pytest.raises(_training.ResumeError, match="records no run configuration"):
         _training.resume_from(path, {"smoke": True, "epochs": 3}, model, optimizer, log=print)
-    del w
 
 
 # ------------------------------------------------------------- usage errors
