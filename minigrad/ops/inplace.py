@@ -49,6 +49,7 @@ import numpy as np
 from ..autograd import Function, is_grad_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
+from .shape import array_index
 
 __all__ = ["add_", "sub_", "mul_", "div_", "pow_", "neg_", "exp_", "log_", "sqrt_", "abs_", "sin_",
            "cos_", "tanh_", "sigmoid_", "relu_", "clip_", "fill_", "zero_", "copy_", "setitem"]
@@ -245,8 +246,7 @@ class SetItem(Function):
 
 def setitem(x, index, value):
     """x[index] = value, in place (value broadcasts to the indexed shape and is cast to x's dtype)."""
-    index = tuple(_array_index(p, x) for p in index) if isinstance(index, tuple) \
-        else _array_index(index, x)
+    index = array_index(index, x)
     try:
         return apply_inplace(x, lambda t, v: SetItem(index)(t, v), (value,), "setitem", cast=True,
                              check_shapes=False)
@@ -257,11 +257,3 @@ def setitem(x, index, value):
         value_shape = value.shape if isinstance(value, Tensor) else np.shape(value)
         raise ValueError(f"setitem: a value of shape {tuple(value_shape)} cannot be assigned to "
                          f"index {index!r} of a tensor of shape {x.shape}: {error}") from None
-
-
-def _array_index(part, x):
-    if isinstance(part, Tensor):
-        return part.data
-    if isinstance(part, list):
-        return x.xp.asarray(part)
-    return part

@@ -185,17 +185,20 @@ class GetItemGrad(Function):
         return ggx[self.index]
 
 
-def _array_index(part, x):
-    if isinstance(part, Tensor):
-        return part.data
-    if isinstance(part, list):
-        return x.xp.asarray(part)
-    return part
+def array_index(index, x):
+    """An index as NumPy/CuPy take it: Tensors become their arrays, lists arrays
+    on x's device (getitem and the in-place setitem share this)."""
+    def one(part):
+        if isinstance(part, Tensor):
+            return part.data
+        if isinstance(part, list):
+            return x.xp.asarray(part)
+        return part
+    return tuple(one(p) for p in index) if isinstance(index, tuple) else one(index)
 
 
 def getitem(x, index):
-    index = tuple(_array_index(p, x) for p in index) if isinstance(index, tuple) \
-        else _array_index(index, x)
+    index = array_index(index, x)
     try:
         return GetItem(index)(x)
     except IndexError as error:
