@@ -220,7 +220,8 @@ def plot_grad_norms(results, path, title):
 
 
 def plot_activations(results, when, path, title):
-    """One panel per configuration: a histogram of each block's outputs, coloured by depth."""
+    """One panel per configuration: row l is the histogram of block l's outputs, coloured
+    by the fraction of them in each bin (a layer's histogram read across, depth upward)."""
     plt = _plots.pyplot()
     shown = [(name, r) for name, r in results.items() if r[when] is not None]
     cols = 4
@@ -228,19 +229,20 @@ def plot_activations(results, when, path, title):
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     for ax, (name, r) in zip(axes.ravel(), shown):
         layers = r[when]["activations"]
-        values = np.concatenate(layers)
-        low, high = np.percentile(values[np.isfinite(values)], [0.5, 99.5])
-        bins = np.linspace(low, high if high > low else low + 1, 50)
-        for i, a in enumerate(layers):
-            ax.stairs(np.histogram(a, bins=bins, density=True)[0], bins,
-                      color=plt.cm.viridis(i / max(1, len(layers) - 1)))
-        ax.set_yscale("log")
+        low, high = np.percentile(np.concatenate(layers), [0.5, 99.5])  # the bulk, not outliers
+        bins = np.linspace(low, high if high > low else low + 1, 61)
+        fraction = np.array([np.histogram(a, bins=bins)[0] / a.size for a in layers])
+        with np.errstate(divide="ignore"):  # empty bins: log10(0) = -inf, drawn blank
+            image = ax.imshow(np.log10(fraction), aspect="auto", origin="lower", cmap="viridis",
+                              vmin=-4, vmax=0, extent=(bins[0], bins[-1], 0.5, len(layers) + 0.5))
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("activation (purple: layer 1, yellow: last)", fontsize=8)
+        ax.set(xlabel="activation", ylabel="block")
     for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
+    fig.colorbar(image, ax=axes, label="log10 (fraction of the block's outputs in the bin)",
+                 shrink=0.6)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -255,7 +257,8 @@ def plot_losses(results, path, title):
         ax.plot(r["losses"], "--" if CONFIGS[name][0] == "cnn" else "-", color=colours[i], label=label)
     ax.axhline(math.log(CLASSES), color="grey", lw=0.8, ls=":")  # a uniform guess's loss
     ax.set_yscale("log")
-    ax.set(xlabel="SGD step", ylabel="cross-entropy (training batch)", title=title)
+    ax.set(xlabel="SGD step", ylabel="cross-entropy (training batch)")
+    fig.suptitle(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -298,7 +301,7 @@ def main(argv=None):
     data = "SYNTHETIC stripes" + _cli.synthetic_note(args.smoke)
     print(f"{data}: {len(images)} 12x12 images, {CLASSES} classes; depth {args.depth}, "
           f"{args.steps} SGD steps of batch {args.batch_size} per configuration\n")
-    header = (f"{'configuration':23s} {'first/last ||dL/dW||':>20s} {'max/min':>9s} "
+    header = (f"{'configuration':23s} {'first/last ||dL/dW||':>20s} {'max/min':>8s} {'largest':>8s} "
               f"{'trained first/last':>18s} {'final loss':>10s}")
     print(header + "\n" + "-" * len(header))
     results = {}
@@ -308,7 +311,8 @@ def main(argv=None):
         trained = "-" if r["final"] is None else f"{ratio(r['final']['grad_norms']):.2g}"
         final = (f"diverged at step {r['diverged_at']}" if r["diverged_at"] is not None
                  else f"{np.mean(r['losses'][-10:]):.3f}")  # mean of the last 10 batches
-        print(f"{name:23s} {ratio(norms):20.2g} {spread(norms):9.2g} {trained:>18s} {final:>10s}",
+        print(f"{name:23s} {ratio(norms):20.2g} {spread(norms):8.2g} {norms.max():8.2g} "
+              f"{trained:>18s} {final:>10s}",
               flush=True)
 
     plots = []
