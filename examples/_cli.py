@@ -9,6 +9,14 @@ import sys
 EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
 
 
+def parser(doc):
+    """An argument parser whose --help shows the script's docstring: its first
+    paragraph as the description, the rest (if any) after the options."""
+    summary, _, details = doc.partition("\n\n")
+    return argparse.ArgumentParser(description=summary, epilog=details or None,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def positive_int(text):
     """argparse type: an int >= 1 (epochs, batch sizes, sample counts)."""
     return _int_at_least(text, 1, "a positive integer")

@@ -10,6 +10,13 @@ def pyplot():
     return plt
 
 
+def save(fig, path, dpi=100):
+    """Write the figure to `path` (PNG) and free it; returns the path."""
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
 def plot_curves(history, path, title=""):
     """Loss, accuracy and learning rate per epoch, train vs val/test."""
     plt = pyplot()
@@ -30,9 +37,7 @@ def plot_curves(history, path, title=""):
         ax.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the x axis
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_confusion(confusion, classes, path, title="confusion matrix"):
@@ -50,6 +55,4 @@ def plot_confusion(confusion, classes, path, title="confusion matrix"):
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, label="fraction of the true class")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)

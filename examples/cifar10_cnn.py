@@ -28,7 +28,6 @@ that resumes it (exit 130).
     python examples/cifar10_cnn.py --epochs 40 --resume             # carry on a run
     python examples/cifar10_cnn.py --smoke                          # seconds, synthetic data
 """
-import argparse
 import os
 import time
 
@@ -104,9 +103,7 @@ def load_data(args):
 
 # ---------------------------------------------------------------------- main
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--model", choices=sorted(MODELS), default="lenet")
     parser.add_argument("--optimizer", default="sgd", metavar="NAME",
                         help="any rule in optim, by class name, any case (sgd, adam, adamw, "

@@ -14,10 +14,10 @@ with different data, which is the point of this lesson.
     python examples/gradient_descent.py
     python examples/gradient_descent.py --steps 100 --lr 0.05 --batch-size 1
 """
-import argparse
 import os
 
 import _cli
+import _plots
 import numpy as np
 
 import minigrad
@@ -46,8 +46,7 @@ def run(make_optimizer, samples, steps, batch_size, rng):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--steps", type=_cli.positive_int, default=50)
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of GD and SGD")
     parser.add_argument("--adam-lr", type=float, default=0.3)
@@ -102,9 +101,7 @@ def main(argv=None):
         axes[0].legend()
         fig.tight_layout()
         path = os.path.join(args.out, "gradient_descent.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        plots.append(path)
+        plots.append(_plots.save(fig, path))
         print(f"plot written to {path}")
     return {"runs": summary, "best_loss": best, "theta_star": float(samples.mean()),
             "plots": plots}

@@ -11,10 +11,10 @@ and compares it with plain gradient descent.
     python examples/higher_order.py            # prints tables, writes PNG plots
     python examples/higher_order.py --smoke    # a quick run (used by the tests)
 """
-import argparse
 import os
 
 import _cli
+import _plots
 import numpy as np
 
 import minigrad
@@ -118,8 +118,7 @@ def gradient_descent(loss_fn, w0, steps, lr):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run")
     parser.add_argument("--out", default=None,
                         help="folder for the plots (default runs/higher_order, "
@@ -172,9 +171,7 @@ def main(argv=None):
         axes[1].legend()
         fig.tight_layout()
         path = os.path.join(args.out, "higher_order.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        plots.append(path)
+        plots.append(_plots.save(fig, path))
         print(f"plot written to {path}")
     return {"derivative_errors": errors, "newton_losses": newton_losses, "gd_losses": gd_losses,
             "plots": plots}

@@ -27,7 +27,6 @@ teacher network, with some flipped) when it is not there or with
     python examples/hparam_search.py --optimizer SGD --lr-range 1e-3 1
     python examples/hparam_search.py --dataset synthetic --smoke    # seconds
 """
-import argparse
 import math
 import os
 
@@ -181,9 +180,7 @@ def plot_grid(grid, lrs, wds, best, path, data):
     fig.colorbar(image, ax=ax, label="validation accuracy")
     fig.suptitle(data, fontsize=8)  # which data: synthetic or Fashion-MNIST
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path)
 
 
 def plot_random(random, grid, best, path, data):
@@ -213,16 +210,12 @@ def plot_random(random, grid, best, path, data):
     side.legend(fontsize=8)
     fig.suptitle(data, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path)
 
 
 # ----------------------------------------------------------------------- main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = _cli.parser(__doc__)
     parser.add_argument("--dataset", choices=("auto", "fashion-mnist", "synthetic"),
                         default="auto", help="auto: Fashion-MNIST when found, else synthetic")
     parser.add_argument("--optimizer", default="AdamW", metavar="NAME",

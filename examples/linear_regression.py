@@ -8,10 +8,10 @@ true and learned weights side by side with the least-squares solution.
     python examples/linear_regression.py
     python examples/linear_regression.py --epochs 50 --lr 0.05 --batch-size 16
 """
-import argparse
 import os
 
 import _cli
+import _plots
 import numpy as np
 
 import minigrad
@@ -31,8 +31,7 @@ def make_data(n, features, noise, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--samples", type=_cli.positive_int, default=1000)
     parser.add_argument("--features", type=_cli.positive_int, default=10)
     parser.add_argument("--noise", type=float, default=0.1)
@@ -99,9 +98,7 @@ def main(argv=None):
         axes[1].set(title="learned vs true weights", xlabel="true", ylabel="learned")
         fig.tight_layout()
         path = os.path.join(args.out, "linear_regression.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        plots.append(path)
+        plots.append(_plots.save(fig, path))
         print(f"plot written to {path}")
     return {"losses": losses, "w_true": w_true, "w_learned": w_learned, "b_learned": b_learned,
             "least_squares": least_squares, "max_error": error, "plots": plots}

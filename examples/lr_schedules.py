@@ -24,11 +24,11 @@ averaging lr.
     python examples/lr_schedules.py --steps 300
     python examples/lr_schedules.py --smoke         # 50 steps (tests)
 """
-import argparse
 import math
 import os
 
 import _cli
+import _plots
 import numpy as np
 
 import minigrad
@@ -186,15 +186,11 @@ def plot(curves, specs, path):
     fig.suptitle(f"optim.lr_scheduler: lr per optimizer step (base lr {BASE_LR}, "
                  f"momentum {MOMENTUM}; dashed: momentum)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path, dpi=90)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = _cli.parser(__doc__)
     parser.add_argument("--steps", type=_cli.positive_int, default=100)
     parser.add_argument("--seed", type=int, default=0, help="the synthetic val loss's noise")
     parser.add_argument("--out", default=None,

@@ -19,7 +19,6 @@ which is looked in by default; `--data` names another folder.
 Checkpoints, --resume, divergence and Ctrl-C work as in cifar10_cnn.py; the
 default --out is runs/mnist_mlp (runs/mnist_mlp-smoke with --smoke).
 """
-import argparse
 import os
 import time
 
@@ -64,9 +63,7 @@ def load_data(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="fashion")
     parser.add_argument("--data", default=None, metavar="PATH", help="folder of the IDX files")
     parser.add_argument("--optimizer", default="adam", metavar="NAME",

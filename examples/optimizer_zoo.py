@@ -39,12 +39,12 @@ authors intend, and L-BFGS lr = 1, its line search's first guess.
     python examples/optimizer_zoo.py --sweep            # re-tune the lr table (minutes)
     python examples/optimizer_zoo.py --smoke            # a handful of rules and steps
 """
-import argparse
 import inspect
 import math
 import os
 
 import _cli
+import _plots
 import numpy as np
 from _zoo_problems import PROBLEMS  # the four test functions
 
@@ -315,9 +315,7 @@ def plot_paths(results, rules, problem, path):
         ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
     fig.suptitle(f"{problem.name}: paths (grey: SGD; [steps to f - f* <= {problem.tol:g}])")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path, dpi=80)
 
 
 def plot_losses(results, rules, problem, path):
@@ -341,9 +339,7 @@ def plot_losses(results, rules, problem, path):
         ax.legend(fontsize=6)
     fig.suptitle(f"{problem.name}: loss above the minimum (dashed: tolerance)")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path, dpi=80)
 
 
 def family_colours():
@@ -373,9 +369,7 @@ SMOKE_RULES = "SGD,Adam,Adagrad,RMSprop,LBFGS,SAM,AdaHessian,SophiaG,ScheduleFre
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = _cli.parser(__doc__)
     parser.add_argument("--rules", default=None,
                         help="comma-separated subset of the rules (default: all of optim's)")
     parser.add_argument("--problems", default=",".join(PROBLEMS),

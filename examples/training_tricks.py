@@ -31,7 +31,6 @@ not significant (rerun with other --seed values to see the spread).
     python examples/training_tricks.py --only baseline,batch-norm,batch-512
     python examples/training_tricks.py --smoke            # seconds, synthetic data
 """
-import argparse
 import os
 
 import _cli
@@ -142,15 +141,11 @@ def plot(rows, path, title):
     ax.set(ylabel="accuracy", title=title, ylim=(0, 1))
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _plots.save(fig, path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--dataset", choices=sorted(SHAPES), default="cifar10")
     parser.add_argument("--data", default=None, metavar="PATH", help="where the data set is")
     parser.add_argument("--train-size", type=_cli.positive_int, default=2500,
