@@ -48,6 +48,11 @@ def run_minigrad(optimizer_class, kwargs, steps, init=None, dtype=np.float64, gr
     return [p.data for p in params], opt
 
 
+def zeros(*names):
+    """A reference rule's initial state: one zero buffer per name, shaped like x."""
+    return lambda x: {name: np.zeros_like(x) for name in names}
+
+
 def run_reference(step, init_state, steps, init=None, grad=gradient):
     """`steps` steps of a plain-NumPy reference rule written in a test:
     state = init_state(x); x = step(x, g, state, t) with t = 1, 2, ..."""

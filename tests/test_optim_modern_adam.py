@@ -12,16 +12,13 @@ from optim_modern_problem import (
     initial_params,
     run_minigrad,
     run_reference,
+    zeros,
 )
 
 import minigrad
 import minigrad.optim as optim
 
 STEPS = 25
-
-
-def zeros(*names):
-    return lambda x: {name: np.zeros_like(x) for name in names}
 
 
 # ---------------------------------------------------------------- references
