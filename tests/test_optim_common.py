@@ -9,7 +9,8 @@ and each one is run through:
   * float32 parameters stay float32, and so does every floating array of
     their state;
   * a parameter whose grad is None is skipped: its value and its state
-    do not change.
+    do not change;
+  * maximize=True on the negated loss follows the minimizing run exactly.
 
 A rule that needs more than `Rule(params)` and `step()` gets ONE line in
 SPECIAL below. Keys (all optional):
@@ -21,6 +22,7 @@ SPECIAL below. Keys (all optional):
   steps       steps for the loss-decrease check (default 30)
 """
 import copy
+import inspect
 
 import numpy as np
 import pytest
@@ -63,8 +65,8 @@ W0, B0 = 0.1 * _rng.randn(3, 4), np.zeros(3)
 class Problem:
     """Least squares mean((X W^T + b - Y)^2) plus an unused (2, 2) parameter."""
 
-    def __init__(self, name, dtype=np.float64):
-        self.spec = SPECIAL.get(name, {})
+    def __init__(self, name, dtype=np.float64, maximize=False, **hyper):
+        self.spec, self.sign = SPECIAL.get(name, {}), -1.0 if maximize else 1.0
         self.x, self.y = (minigrad.Tensor(a.astype(dtype)) for a in (X, Y))
         self.w = minigrad.Tensor(W0.astype(dtype), requires_grad=True)
         self.b = minigrad.Tensor(B0.astype(dtype), requires_grad=True)
@@ -72,11 +74,13 @@ class Problem:
         self.params = [self.w, self.unused] if self.spec.get("matrix_only") else \
             [self.w, self.b, self.unused]
         make = self.spec.get("make", getattr(optim, name))
-        self.opt = make(self.params)
+        if maximize:
+            hyper["maximize"] = True
+        self.opt = make(self.params, **hyper)
 
     def loss(self):
         err = self.x @ self.w.transpose() + self.b - self.y
-        return (err * err).mean()
+        return self.sign * (err * err).mean()
 
     def closure(self):
         self.opt.zero_grad()
@@ -134,6 +138,26 @@ def test_resume_from_state_dict_continues_bit_for_bit(name, tmp_path):
     # matmuls (Shampoo, SOAP, Muon, LBFGS) go through the same BLAS kernels in the same order.
     for a, b in zip(straight.values(), second.values()):
         np.testing.assert_array_equal(a, b, err_msg=f"{name}: resumed run differs")
+
+
+MAXIMIZING = [name for name in RULES if "make" not in SPECIAL.get(name, {})
+              and "maximize" in inspect.signature(getattr(optim, name)).parameters]
+
+
+@pytest.mark.parametrize("name", MAXIMIZING)
+def test_maximize_follows_the_minimizing_run(name):
+    """The container negates the gradient for maximize=True, before weight decay
+    and the rule's equations. Exact: the gradient of -loss is -g bit for bit
+    (IEEE rounding is symmetric under negation, in BLAS sums too), and -(-g) is g."""
+    # with weight decay where the rule has it: maximize must come before the decay
+    takes = inspect.signature(getattr(optim, name)).parameters
+    hyper = {"weight_decay": 0.01} if "weight_decay" in takes else {}
+    down, up = Problem(name, **hyper), Problem(name, maximize=True, **hyper)
+    for _ in range(5):
+        down.step()
+        up.step()
+    for a, b in zip(down.values(), up.values()):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: maximize differs")
 
 
 def _float_arrays(value):

@@ -154,27 +154,6 @@ def test_madgrad_first_step_from_closed_form():
         np.testing.assert_allclose(a, expected, rtol=1e-12)
 
 
-ALL = [optim.LAMB, optim.LARS, optim.NovoGrad, optim.MADGRAD]
-
-
-@pytest.mark.parametrize("cls", ALL)
-def test_maximize_is_minimizing_the_negated_gradient(cls):
-    up, _ = run_minigrad(cls, dict(lr=1e-2, maximize=True), 5, grad=lambda x, i: -gradient(x, i))
-    down, _ = run_minigrad(cls, dict(lr=1e-2), 5)
-    # exact: -(-g) is g bit for bit, so both runs do the same arithmetic on the same numbers
-    assert_trajectories_close(up, down, atol=0.0, rtol=0.0)
-
-
-@pytest.mark.parametrize("cls", ALL)
-def test_float32_params_and_state_stay_float32(cls):
-    params, opt = run_minigrad(cls, dict(lr=1e-2, weight_decay=0.1), 3, dtype=np.float32)
-    assert all(p.dtype == np.float32 for p in params)
-    for state in opt.state.values():
-        for value in state.values():
-            assert not hasattr(value, "dtype") or value.dtype == np.float32
-
-
-
 @pytest.mark.parametrize("cls, kwargs, match", [
     (optim.LAMB, dict(betas=(0.9, -0.1)), r"LAMB: invalid betas\[1\]"),
     (optim.LAMB, dict(eps=-1e-6), "LAMB: invalid eps"),

@@ -199,23 +199,6 @@ def test_soap_precondition_1d_and_max_precond_dim_choose_the_bases():
 
 
 # ---------------------------------------------------------------- both
-@pytest.mark.parametrize("cls", [optim.Shampoo, optim.SOAP])
-def test_maximize_is_minimizing_the_negated_gradient(cls):
-    up, _ = run_minigrad(cls, dict(lr=1e-2, maximize=True), 4, init=SOAP_INIT,
-                         grad=lambda x, i: -gradient(x, i))
-    down, _ = run_minigrad(cls, dict(lr=1e-2), 4, init=SOAP_INIT)
-    assert_trajectories_close(up, down, atol=1e-14)
-
-
-@pytest.mark.parametrize("cls", [optim.Shampoo, optim.SOAP])
-def test_float32_params_and_state_stay_float32(cls):
-    params, opt = run_minigrad(cls, dict(lr=1e-2, weight_decay=0.1), 3, dtype=np.float32)
-    assert all(p.dtype == np.float32 for p in params)
-    for state in opt.state.values():
-        for value in state.values():
-            for array in (value if isinstance(value, list) else [value]):
-                assert not hasattr(array, "dtype") or array.dtype == np.float32
-
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [
