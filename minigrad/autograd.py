@@ -166,6 +166,7 @@ class Function:
     non_differentiable_outputs = ()
 
     edges = None
+    _tensor_hooks = None  # {output index: {id: hook}}, from register_hook on an output (hooks.py)
     _saved_arrays = ()
     _saved_inputs = ()
     _saved_outputs = ()
@@ -344,21 +345,28 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     returned and no `.grad` is touched (what `minigrad.grad` does)."""
     wanted = None if inputs is None else {_edge_key(_edge_to(x)): None for x in inputs}
     pending = {}        # node -> [gradient of each of its outputs]
+    held = {}           # id(leaf with hooks) -> [leaf, its gradient summed so far]
     handed_out = set()  # ids of arrays already stored in some leaf's .grad
 
     def deliver(edge, g):
         """Add gradient g (a Tensor, shaped like the input) to what its edge has received."""
-        if wanted is not None:
-            key = _edge_key(edge)
-            if key in wanted:
-                previous = wanted[key]
-                wanted[key] = g if previous is None else previous + g
-            if edge.node is None:
-                return
         if edge.node is not None:
             slots = pending.setdefault(edge.node, [None] * len(edge.node._output_meta))
             previous = slots[edge.index]
             slots[edge.index] = g if previous is None else previous + g
+        elif edge.leaf._grad_hooks:
+            # Its hooks must see its whole gradient, once: hold it until the walk is done.
+            entry = held.setdefault(id(edge.leaf), [edge.leaf, None])
+            entry[1] = g if entry[1] is None else entry[1] + g
+        else:
+            finish_leaf(edge, g)
+
+    def finish_leaf(edge, g):
+        if wanted is not None:  # grad(): return the gradient, leave .grad alone
+            key = _edge_key(edge)
+            if key in wanted:
+                previous = wanted[key]
+                wanted[key] = g if previous is None else previous + g
         elif edge.leaf.requires_grad:
             _accumulate_leaf_grad(edge.leaf, g, create_graph, handed_out)
 
@@ -370,6 +378,11 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
             grads = pending.pop(node, None)
             if grads is None:
                 continue  # no gradient flows through this node
+            for i, g in enumerate(grads):  # each output's gradient is complete now
+                if g is not None and node._tensor_hooks and node._tensor_hooks.get(i):
+                    grads[i] = g = _run_hooks(node._tensor_hooks[i], g)
+                if wanted is not None and (id(node), i, id(None)) in wanted:
+                    wanted[(id(node), i, id(None))] = g
             if node.edges is None:
                 raise RuntimeError(
                     f"trying to backward through the graph a second time (at {node.name}): "
@@ -390,7 +403,28 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
                 # Each node's saved values go as soon as its backward has run
                 # (it saved its own outputs, so no later node needs them).
                 node.release()
+        for leaf, g in held.values():
+            finish_leaf(Edge(None, 0, leaf), _run_hooks(leaf._grad_hooks, g))
     return None if wanted is None else [wanted[_edge_key(_edge_to(x))] for x in inputs]
+
+
+def _run_hooks(hooks, grad):
+    """A tensor's hooks (register_hook), in order: each sees the gradient so far
+    and may return a replacement, which must look like it."""
+    for hook in tuple(hooks.values()):
+        result = hook(grad)
+        if result is None:
+            continue
+        if (not isinstance(result, Tensor) or result.shape != grad.shape
+                or result.dtype != grad.dtype or result.device != grad.device):
+            got = (f"a Tensor of shape {result.shape}, dtype {result.dtype} on {result.device}"
+                   if isinstance(result, Tensor) else f"a {type(result).__name__}")
+            raise RuntimeError(
+                f"hook {getattr(hook, '__name__', hook)!r} returned {got}, but the gradient it was "
+                f"given has shape {grad.shape}, dtype {grad.dtype} on {grad.device}; a hook must "
+                "return None or a Tensor of the same shape, dtype and device")
+        grad = result
+    return grad
 
 
 def _fill_missing_grads(node, grads):

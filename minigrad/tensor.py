@@ -14,7 +14,7 @@ the Tensor class to the engine (`autograd.use_tensor_class`, at the bottom).
 """
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, hooks
 from .autograd import initial_grad, run_backward
 
 # minigrad.functional, set by `use_functional` when functional.py is imported.
@@ -61,6 +61,7 @@ class VersionCounter:
 
 class Tensor:
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
+    _grad_hooks = None  # a leaf's gradient hooks, {id: hook} (register_hook)
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):
@@ -277,6 +278,13 @@ class Tensor:
         if retain_graph is None:
             retain_graph = create_graph
         run_backward([self], [gradient], retain_graph, create_graph)
+
+    def register_hook(self, hook):
+        """Call `hook(grad)` when backward computes this tensor's gradient (summed
+        over its uses); a returned Tensor replaces the gradient, None leaves it.
+        On a leaf it runs before `.grad` is updated. Returns a handle with
+        `.remove()`. See minigrad/hooks.py."""
+        return hooks.register_tensor_hook(self, hook)
 
     # ------------------------------------------------------------------ repr
     def __repr__(self):

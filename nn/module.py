@@ -16,6 +16,7 @@ import numpy as np
 
 import minigrad
 from minigrad import backend
+from minigrad.hooks import ModuleBackwardHook, RemovableHandle
 from minigrad.tensor import Tensor
 
 from .parameter import Parameter
@@ -45,13 +46,50 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
+        for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
+            object.__setattr__(self, hooks, {})  # {handle id: hook}, run in registration order
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward(): define "
                                   "`def forward(self, x): ...` in the class")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """forward(*args, **kwargs), with this module's hooks around it (see register_*_hook)."""
+        for hook in tuple(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks and minigrad.is_grad_enabled():
+            backward_hook = ModuleBackwardHook(self, self._backward_hooks)
+            args = backward_hook.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook in tuple(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward_hook is not None:
+            output = backward_hook.wrap_outputs(output)
+        return output
+
+    # ------------------------------------------------------------------- hooks
+    def register_forward_pre_hook(self, hook):
+        """`hook(module, args)` runs before forward; it may return new args
+        (a tuple, or one value). Returns a handle with `.remove()`."""
+        return RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook):
+        """`hook(module, args, output)` runs after forward; it may return a new
+        output. Returns a handle with `.remove()`."""
+        return RemovableHandle(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """`hook(module, grad_input, grad_output)` runs when the gradients with
+        respect to the module's inputs are computed: grad_output holds the
+        gradient of each output, grad_input that of each positional input (None
+        where there is none); it may return a new grad_input tuple. Returns a
+        handle with `.remove()`. Limits: see minigrad.hooks.ModuleBackwardHook."""
+        return RemovableHandle(self._backward_hooks, hook)
 
     # ------------------------------------------------------------ registration
     def _stores(self, name):
