@@ -316,7 +316,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"--only: unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
     if args.smoke:
-        args.steps, args.samples, args.batch_size = 5, 256, 32
+        args.steps, args.samples, args.batch_size = 3, 256, 32
 
     images, labels = stripes(args.samples, seed=args.seed)
     data = "SYNTHETIC stripes" + _cli.synthetic_note(args.smoke)

@@ -151,6 +151,47 @@ def test_grad_norms_are_the_norms_of_each_layers_weight_gradient():
     np.testing.assert_allclose(got, h.ravel(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["relu-he-bn", "sigmoid-xavier-residual", "cnn-default-bn"])
+def test_grad_norms_match_torch(name):
+    """The same networks built in PyTorch from our weights give the same per-layer
+    gradient norms (float64 on both sides: the sums differ by rounding only)."""
+    torch = pytest.importorskip("torch")
+    kind, activation, init, batch_norm, residual = gradient_flow.CONFIGS[name]
+    depth, width = 4, 8
+    minigrad.manual_seed(0)
+    model = gradient_flow.DeepNet(kind, activation, init, batch_norm, residual, depth, width, size=8)
+    model.to(minigrad.float64)
+    images, labels = gradient_flow.stripes(16, size=8)
+    loss = gradient_flow.F.cross_entropy(model(minigrad.tensor(images.astype(np.float64))),
+                                         minigrad.tensor(labels))
+    loss.backward()
+    ours = gradient_flow.snapshot(model)["grad_norms"]
+
+    tnn = torch.nn
+    act = {"sigmoid": tnn.Sigmoid, "relu": tnn.ReLU}[activation]
+    blocks = []
+    for i in range(depth):
+        weight = (tnn.Linear(64 if i == 0 else width, width, bias=not batch_norm) if kind == "mlp"
+                  else tnn.Conv2d(1 if i == 0 else width, width, 3, padding=1, bias=not batch_norm))
+        norm = [(tnn.BatchNorm1d if kind == "mlp" else tnn.BatchNorm2d)(width)] if batch_norm else []
+        pre_activation = residual and i > 0
+        blocks.append(tnn.Sequential(*norm, act(), weight) if pre_activation
+                      else tnn.Sequential(weight, *norm, act()))
+    torch_model = tnn.Module()
+    torch_model.blocks, torch_model.head = tnn.ModuleList(blocks), tnn.Linear(model.head.in_features, 4)
+    torch_model.double().load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    x = torch.tensor(images.astype(np.float64))
+    h = x.reshape(16, -1) if kind == "mlp" else x
+    for i, block in enumerate(torch_model.blocks):
+        h = h + block(h) / depth ** 0.5 if residual and i > 0 else block(h)
+    if kind == "cnn":
+        h = torch.nn.functional.avg_pool2d(h, 4).reshape(16, -1)
+    torch.nn.functional.cross_entropy(torch_model.head(h), torch.tensor(labels)).backward()
+    layers = [b[-1 if residual and i > 0 else 0] for i, b in enumerate(torch_model.blocks)]
+    theirs = [float(layer.weight.grad.norm()) for layer in layers + [torch_model.head]]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+
+
 def test_smoke_writes_to_its_own_folder_and_says_synthetic_and_diverged(tmp_path, monkeypatch, capsys):
     from matplotlib.figure import Figure
     titles, savefig = [], Figure.savefig
