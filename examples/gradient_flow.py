@@ -117,8 +117,7 @@ def initialize(layer, scheme):
 class DeepNet(nn.Module):
     """`depth` blocks (linear or 3x3 conv, [batch norm], activation) and a linear head.
 
-    forward() keeps each block's output in self.activations (the histograms). With
-    residual=True the blocks after the first are pre-activation branches added to their
+    With residual=True the blocks after the first are pre-activation branches added to their
     input, h + W f(h) / sqrt(D): the Jacobian is I + W diag(f'(h)) / sqrt(D), so the
     gradient reaches every block through the identity; with He init and ReLU,
     Var(W ReLU(h)) ~ Var(h), so Var(h) grows ~(1 + 1/D) per block instead of doubling."""
@@ -147,10 +146,8 @@ class DeepNet(nn.Module):
 
     def forward(self, x):
         h = x.reshape(x.shape[0], -1) if self.kind == "mlp" else x  # (N, S*S) or (N, 1, S, S)
-        self.activations = []
         for i, block in enumerate(self.blocks):
             h = h + block(h) / math.sqrt(self.depth) if self.residual and i > 0 else block(h)
-            self.activations.append(h)
         if self.kind == "cnn":
             h = F.avg_pool2d(h, 4).reshape(h.shape[0], -1)  # (N, width * S/4 * S/4)
         return self.head(h)
@@ -162,10 +159,22 @@ class DeepNet(nn.Module):
 
 
 # ------------------------------------------------------------------ training
-def snapshot(model):
-    """Per-layer gradient norms ||dL/dW_l|| and the activations, as NumPy arrays."""
+def record_outputs(model, kinds=None):
+    """Forward hooks on every module of the classes `kinds` (by default: each block's
+    nonlinearity): each forward pass appends their outputs, flat NumPy arrays, to the
+    list returned. Returns (that list, the hooks' handles: .remove() stops recording)."""
+    kinds = tuple(ACTIVATIONS.values()) if kinds is None else kinds
+    outputs = []
+
+    def keep(module, args, output):
+        outputs.append(output.detach().numpy().ravel())
+    return outputs, [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, kinds)]
+
+
+def snapshot(model, activations):
+    """Per-layer gradient norms ||dL/dW_l|| (after backward) and the recorded activations."""
     return {"grad_norms": np.array([float(np.linalg.norm(w.grad.numpy())) for w in model.weights()]),
-            "activations": [a.detach().numpy().ravel() for a in model.activations]}
+            "activations": activations}
 
 
 def train(name, args, images, labels):
@@ -183,16 +192,21 @@ def train(name, args, images, labels):
     with np.errstate(over="ignore", invalid="ignore"):  # relu-naive overflows: reported below
         for step in range(args.steps):
             batch = rng.integers(0, len(images), size=args.batch_size)
+            keep = step in (0, args.steps - 1)  # at initialization, and after training
+            if keep:
+                activations, hooks = record_outputs(model)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(minigrad.tensor(images[batch])),
                                    minigrad.tensor(labels[batch]))
+            for hook in hooks if keep else []:
+                hook.remove()
             losses.append(float(loss.item()))
             if not math.isfinite(losses[-1]):
                 diverged_at = step
                 break
             loss.backward()
-            if step in (0, args.steps - 1):  # the gradients at initialization, and after training
-                last = snapshot(model)
+            if keep:
+                last = snapshot(model, activations)
                 first = first or last
             optimizer.step()
     return {"losses": losses, "init": first,
@@ -236,8 +250,9 @@ def plot_grad_norms(results, path, title):
 
 
 def plot_activations(results, when, path, title):
-    """One panel per configuration: row l is the histogram of block l's outputs, coloured
-    by the fraction of them in each bin (a layer's histogram read across, depth upward)."""
+    """One panel per configuration: row l is the histogram of block l's nonlinearity's
+    outputs, coloured by the fraction of them in each bin (a layer's histogram read
+    across, depth upward)."""
     plt = _plots.pyplot()
     shown = [(name, r) for name, r in results.items() if r[when] is not None]
     cols = 4
@@ -252,7 +267,7 @@ def plot_activations(results, when, path, title):
             image = ax.imshow(np.log10(fraction), aspect="auto", origin="lower", cmap="viridis",
                               vmin=-4, vmax=0, extent=(bins[0], bins[-1], 0.5, len(layers) + 0.5))
         ax.set_title(name, fontsize=10)
-        ax.set(xlabel="activation", ylabel="block")
+        ax.set(xlabel="activation (the nonlinearity's output)", ylabel="block")
     for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     fig.suptitle(title)
@@ -343,9 +358,9 @@ def main(argv=None):
         plots = [plot_grad_norms(results, os.path.join(args.out, "grad_norms.png"),
                                  f"per-layer gradient norms: {title}"),
                  plot_activations(results, "init", os.path.join(args.out, "activations_init.png"),
-                                  f"block outputs at initialization: {title}"),
+                                  f"activations at initialization: {title}"),
                  plot_activations(results, "final", os.path.join(args.out, "activations_trained.png"),
-                                  f"block outputs after {args.steps} steps: {title}"),
+                                  f"activations after {args.steps} steps: {title}"),
                  plot_losses(results, os.path.join(args.out, "loss.png"), f"training loss: {title}")]
         print("\nplots written to " + ", ".join(plots))
     return {"results": results, "plots": plots, "args": args}

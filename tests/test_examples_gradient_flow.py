@@ -137,17 +137,23 @@ def test_residual_connections_carry_the_gradient_past_the_sigmoid(flow):
 
 
 def test_grad_norms_are_the_norms_of_each_layers_weight_gradient():
-    """The snapshot's norms against ones computed here, by hand, on a 3-block MLP."""
+    """The snapshot's norms, and the activations the forward hooks record, against ones
+    computed here, by hand, on a 3-block MLP."""
     minigrad.manual_seed(0)
     model = gradient_flow.DeepNet("mlp", "tanh", "xavier", False, False, depth=3, width=8, size=4)
     x = minigrad.tensor(np.random.default_rng(0).normal(size=(5, 1, 4, 4)).astype(np.float32))
+    activations, hooks = gradient_flow.record_outputs(model)
     gradient_flow.F.cross_entropy(model(x), minigrad.tensor(np.array([0, 1, 2, 3, 0]))).backward()
-    got = gradient_flow.snapshot(model)["grad_norms"]
+    for hook in hooks:
+        hook.remove()
+    model(x)  # not recorded any more
+    assert len(activations) == 3
+    got = gradient_flow.snapshot(model, activations)["grad_norms"]
     layers = [block[0] for block in model.blocks] + [model.head]
     expected = [np.sqrt(np.sum(layer.weight.grad.numpy().astype(np.float64) ** 2)) for layer in layers]
     np.testing.assert_allclose(got, expected, rtol=1e-5)  # float32 vs float64 sums of <= 128 squares
     h = np.tanh(x.numpy().reshape(5, 16) @ layers[0].weight.numpy().T + layers[0].bias.numpy())
-    got = gradient_flow.snapshot(model)["activations"][0]
+    got = activations[0]
     np.testing.assert_allclose(got, h.ravel(), rtol=1e-4, atol=1e-6)
 
 
@@ -165,7 +171,7 @@ def test_grad_norms_match_torch(name):
     loss = gradient_flow.F.cross_entropy(model(minigrad.tensor(images.astype(np.float64))),
                                          minigrad.tensor(labels))
     loss.backward()
-    ours = gradient_flow.snapshot(model)["grad_norms"]
+    ours = gradient_flow.snapshot(model, [])["grad_norms"]
 
     tnn = torch.nn
     act = {"sigmoid": tnn.Sigmoid, "relu": tnn.ReLU}[activation]
