@@ -20,6 +20,9 @@ Three ideas, in reading order:
    outputs before inputs, summing gradients where a tensor was used twice.
    Broadcasting is undone in ONE place: when a gradient is handed to an input
    of a different shape, it is summed back to that shape (`sum_to`).
+   Hooks (`x.register_hook`, minigrad/hooks.py) run on a tensor's gradient
+   once it is complete: for an intermediate when its node comes up, for a
+   leaf when the walk is done.
 
 Layers (see the import contract in pyproject.toml): this module sits just
 above `backend` and below `tensor`, so it imports neither `tensor` nor any

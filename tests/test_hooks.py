@@ -267,3 +267,15 @@ def test_no_backward_wiring_under_no_grad():
     with mg.no_grad():
         out = fc(mg.randn(2, 3, requires_grad=True))
     assert out.grad_fn is None and calls == []
+
+
+def test_hook_on_a_parameter_edits_what_the_optimizer_sees():
+    fc = nn.Linear(3, 2).double()
+    x = mg.tensor(np.random.randn(4, 3))
+    fc(x).sum().backward()
+    true_w = fc.weight.grad.numpy()
+    assert np.abs(true_w).max() > 0.5  # so the clipping below changes something
+    fc.zero_grad()
+    fc.weight.register_hook(lambda g: g.clip(-0.5, 0.5))  # per-parameter gradient clipping
+    fc(x).sum().backward()
+    close(fc.weight.grad, np.clip(true_w, -0.5, 0.5))
