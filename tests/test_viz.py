@@ -208,3 +208,42 @@ def test_draw_renders_with_dot(tmp_path, monkeypatch, suffix):
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
     else:
         assert b"<svg" in data and b"Mul" in data and b"Sum" in data
+
+
+class FakeGraphviz:
+    """Stands in for the `graphviz` package: `dot_found` says whether its dot runs."""
+
+    class ExecutableNotFound(RuntimeError):
+        pass
+
+    def __init__(self, dot_found):
+        self.calls = []
+        fake = self
+
+        class Source:
+            def __init__(self, text):
+                self.text = text
+
+            def pipe(self, format):
+                fake.calls.append((self.text, format))
+                if not dot_found:
+                    raise FakeGraphviz.ExecutableNotFound("dot")
+                return b"rendered by the package"
+
+        self.Source = Source
+
+
+def test_draw_prefers_the_graphviz_package(tmp_path, monkeypatch):
+    fake = FakeGraphviz(dot_found=True)
+    monkeypatch.setitem(sys.modules, "graphviz", fake)
+    y = small_graph()
+    path = viz.draw(y, tmp_path / "graph.svg")
+    assert path.read_bytes() == b"rendered by the package"
+    assert fake.calls == [(viz.to_dot(y), "svg")]
+
+
+def test_draw_with_the_package_but_no_dot_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", FakeGraphviz(dot_found=False))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install graphviz"):
+        viz.draw(small_graph(), tmp_path / "graph.png")
