@@ -267,12 +267,12 @@ def plot_activations(results, when, path, title):
             image = ax.imshow(np.log10(fraction), aspect="auto", origin="lower", cmap="viridis",
                               vmin=-4, vmax=0, extent=(bins[0], bins[-1], 0.5, len(layers) + 0.5))
         ax.set_title(name, fontsize=10)
-        ax.set(xlabel="activation (the nonlinearity's output)", ylabel="block")
+        ax.set(xlabel="activation", ylabel="block")
     for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.colorbar(image, ax=axes, label="log10 (fraction of the block's outputs in the bin)",
+    fig.colorbar(image, ax=axes, label="log10 (fraction of the block's activations in the bin)",
                  shrink=0.6)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -358,9 +358,9 @@ def main(argv=None):
         plots = [plot_grad_norms(results, os.path.join(args.out, "grad_norms.png"),
                                  f"per-layer gradient norms: {title}"),
                  plot_activations(results, "init", os.path.join(args.out, "activations_init.png"),
-                                  f"activations at initialization: {title}"),
+                                  f"each block's nonlinearity's outputs at initialization: {title}"),
                  plot_activations(results, "final", os.path.join(args.out, "activations_trained.png"),
-                                  f"activations after {args.steps} steps: {title}"),
+                                  f"each block's nonlinearity's outputs after {args.steps} steps: {title}"),
                  plot_losses(results, os.path.join(args.out, "loss.png"), f"training loss: {title}")]
         print("\nplots written to " + ", ".join(plots))
     return {"results": results, "plots": plots, "args": args}
