@@ -1,6 +1,7 @@
 """minigrad: a small, readable reverse-mode autograd engine on NumPy (and CuPy)."""
 from . import backend, cuda, functional, viz
-from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backward import grad
 from .creation import (
                        arange,
                        empty,

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from . import backend
-from .autograd import grad
+from .backward import grad
 from .tensor import Tensor
 
 

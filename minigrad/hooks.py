@@ -7,7 +7,7 @@ ops that made x. `fn` may return a Tensor (same shape, dtype and device)
 to use instead, e.g. `lambda g: g.clip(-1, 1)`, or None to only look. A
 leaf keeps its hooks itself; an intermediate's hooks are kept by the node
 that made it (`grad_fn`), so they still fire when you no longer hold x.
-The engine runs them (autograd.run_backward).
+The engine runs them (backward.run_backward).
 
 Module hooks (nn/module.py: `register_forward_pre_hook`, `register_forward_hook`,
 `register_full_backward_hook`) wrap `forward`. A full backward hook

@@ -15,7 +15,7 @@ the Tensor class to the engine (`autograd.use_tensor_class`, at the bottom).
 import numpy as np
 
 from . import autograd, backend, hooks
-from .autograd import initial_grad, run_backward
+from .backward import initial_grad, run_backward
 
 # minigrad.functional, set by `use_functional` when functional.py is imported.
 F = None

@@ -34,7 +34,7 @@ import subprocess
 
 import numpy as np
 
-from . import autograd
+from . import backward
 from .tensor import Tensor
 
 __all__ = ["to_dot", "draw"]
@@ -69,7 +69,7 @@ def to_dot(tensor, names=None, params=None, show_grad=False):
         if root.grad_fn is None:
             writer.tensor(("leaf", id(root)), root, "root")
 
-    nodes = autograd._topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
+    nodes = backward._topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
     nodes.reverse()  # producers before consumers: forward order
     used = {(edge.node, edge.index) for node in nodes for edge in node.edges or ()
             if edge is not None and edge.node is not None}
