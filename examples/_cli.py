@@ -17,6 +17,16 @@ def parser(doc):
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def only(parser, names, choices):
+    """The configurations a comma-separated --only names (all of `choices` when
+    it is None), in the order given; an unknown name is a usage error."""
+    chosen = list(choices) if names is None else [n.strip() for n in names.split(",")]
+    unknown = [n for n in chosen if n not in choices]
+    if unknown:
+        parser.error(f"--only: unknown configuration(s) {unknown}; choose from {list(choices)}")
+    return chosen
+
+
 def positive_int(text):
     """argparse type: an int >= 1 (epochs, batch sizes, sample counts)."""
     return _int_at_least(text, 1, "a positive integer")

@@ -326,10 +326,7 @@ def main(argv=None):
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     args.out = _cli.output_folder(args.out, "gradient_flow", args.smoke)
-    names = list(CONFIGS) if args.only is None else [n.strip() for n in args.only.split(",")]
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
-        parser.error(f"--only: unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+    names = _cli.only(parser, args.only, CONFIGS)
     if args.smoke:
         args.steps, args.samples, args.batch_size = 3, 256, 32
 

@@ -165,10 +165,7 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
     args.out = _cli.output_folder(args.out, "training_tricks", args.smoke)
-    names = list(CONFIGS) if args.only is None else [n.strip() for n in args.only.split(",")]
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
-        parser.error(f"--only: unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+    names = _cli.only(parser, args.only, CONFIGS)
     if args.smoke:
         args.train_size, args.val_size, args.epochs = 256, 128, 2
 
