@@ -224,6 +224,7 @@ class Function:
     def _record(self, inputs, outputs):
         """Make this call a node of the graph: outputs point to it, it points
         to the producers of its inputs, and it keeps what it declared."""
+        _check_views_are_current(inputs, self.name)
         self.edges = tuple(_edge_to(x) for x in inputs)
         self.needs_input_grad = tuple(edge is not None for edge in self.edges)
         self.input_shapes = tuple(x.shape for x in inputs)
@@ -322,7 +323,20 @@ def _mark_views(inputs, outputs):
         for x in inputs:
             if _memory_owner(x.data) is owner:
                 out._version_counter, out._is_view = x._version_counter, True
+                out._rebases_when_taken = x._version_counter.rebases
                 break
+
+
+def _check_views_are_current(inputs, op_name):
+    """A view taken before its base was modified in place (while recording) has
+    the base's values but the base's OLD history: its gradient would flow to the
+    wrong place. PyTorch re-derives such a view's history; we ask for a new view."""
+    for x in inputs:
+        if x._is_view and x._version_counter.rebases != x._rebases_when_taken:
+            raise RuntimeError(
+                f"{op_name}: an input (shape {x.shape}) is a view (reshape, transpose, slice, ...) "
+                "of a tensor that was modified in place after the view was taken, so its history "
+                "is out of date; take the view again after the in-place op")
 
 
 def _memory_owner(array):
@@ -344,3 +358,8 @@ def rebase_history(tensor, previous, result):
         new.grad_fn, new._output_index, new.requires_grad = node, index, old.requires_grad
         if node is not None:
             node._output_refs[index] = weakref.ref(new)
+    node = tensor.grad_fn
+    if node._saved_outputs:
+        # The node saved `result` (relu_, exp_, ...): keep `tensor` instead, which
+        # holds the same values in its own array, so `result`'s array can be freed.
+        node._saved_outputs[tensor._output_index] = SavedTensor(tensor, tensor._output_index)

@@ -51,12 +51,16 @@ class VersionCounter:
     A backward that reads a saved tensor checks that the count has not moved
     since the tensor was saved: otherwise the values it would read were
     overwritten and the gradient would be silently wrong. Tensors that share
-    one array (`detach()`) share one counter."""
+    one array (`detach()`) share one counter.
 
-    __slots__ = ("value",)
+    `rebases` counts only the in-place ops that were recorded in a graph: a view
+    taken before one of them still carries the old history (see _mark_views)."""
+
+    __slots__ = ("value", "rebases")
 
     def __init__(self):
         self.value = 0
+        self.rebases = 0
 
 
 class Tensor:

@@ -386,3 +386,18 @@ def test_the_setitem_route_for_writing_into_part_of_a_graph_tensor():
     buf[0] = buf[0] + w * w
     (buf * t64([[1.0, 3.0], [5.0, 7.0]])).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [2.0, 12.0], rtol=1e-14)
+
+
+def test_a_view_taken_before_its_base_changed_in_place_is_refused_in_a_graph():
+    """Its values are the new ones but its history the old: the gradient would
+    flow to the wrong place (PyTorch re-derives it; we ask for a new view)."""
+    a = t64([1.0, 2.0, 3.0], requires_grad=True)
+    b = a * 1.0
+    stale = b[0:2]
+    b.mul_(2.0)
+    with pytest.raises(RuntimeError, match="view .* modified in place after the view was taken"):
+        stale.sum()
+    b[0:2].sum().backward()                     # a view taken afterwards is fine
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0, 0.0])
+    with minigrad.no_grad():                    # and without a graph nothing is stale
+        assert stale.sum().item() == 6.0

@@ -24,10 +24,15 @@ class Dropout(Function):
         self.mask = mask
 
     def forward(self, x):
-        return x * self.mask
+        # From here on the mask is a saved value, freed once backward has run.
+        mask = self.mask
+        del self.mask
+        self.save_for_backward(mask)
+        return x * mask
 
     def backward(self, gy):
-        return gy * Tensor._wrap(self.mask, gy.device)
+        (mask,) = self.saved
+        return gy * Tensor._wrap(mask, gy.device)
 
 
 def _check_p(p, op_name):

@@ -86,7 +86,7 @@ class Neg(Function):
 
 
 class Pow(Binary):
-    save_inputs = save_outputs = True  # d(x^y)/dy = x^y log x reuses the output
+    save_inputs, save_outputs = True, False
 
     def forward(self, x, y):
         return x ** y
@@ -95,8 +95,9 @@ class Pow(Binary):
         x, y = self.inputs
         gx = gy * y * x ** (y - 1.0) if self.needs_input_grad[0] else None
         # d(x^y)/dy = x^y log(x); only computed when the exponent needs it
-        # (x^2 with a constant 2 never takes a log of a negative x).
-        gy_ = gy * self.output * log(x) if self.needs_input_grad[1] else None
+        # (x^2 with a constant 2 never takes a log of a negative x), and x^y is
+        # recomputed then rather than kept for every (x - t)^2 of every loss.
+        gy_ = gy * x ** y * log(x) if self.needs_input_grad[1] else None
         return gx, gy_
 
 

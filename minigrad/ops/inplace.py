@@ -40,9 +40,9 @@ Rules, as in PyTorch:
 - `other` may broadcast up to the tensor's shape; the tensor never broadcasts up.
 - A view (reshape, transpose, x[0:2]) shares its base's memory and so its
   version counter. Modifying a view in place while a graph is recorded is
-  refused (PyTorch rewrites the base's history; we keep it simple). Not caught:
-  a view taken BEFORE its base was modified in place, then used in the graph,
-  still carries the base's old history.
+  refused (PyTorch rewrites the base's history; we keep it simple), and so is
+  using, in a recorded op, a view taken BEFORE its base was modified in place
+  (its history is out of date: take the view again).
 """
 import numpy as np
 
@@ -96,6 +96,7 @@ def apply_inplace(x, op, args, name, cast=False, check_shapes=True):
     x.data[...] = result.data  # the same array object, now holding the result
     x._version_counter.value += 1
     if recording:
+        x._version_counter.rebases += 1  # views of x taken before now are out of date
         rebase_history(x, previous, result)
     return x
 
