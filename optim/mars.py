@@ -53,9 +53,7 @@ class MARS(Optimizer):
         t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
         g = grad
         c = g + (group["gamma"] * beta1 / (1.0 - beta1)) * (g - state["last_grad"])
-        c_norm = math.sqrt(float((c * c).sum()))
-        if c_norm > 1.0:
-            c = c / c_norm
+        c = c / np.maximum(np.sqrt((c * c).sum()), 1.0)  # clip ||c|| to 1 (no host sync)
         state["last_grad"][...] = g
 
         m = ema_(state["exp_avg"], c, beta1)

@@ -40,7 +40,8 @@ class Optimizer:
 
     `needs_closure = False`
         True: `step(closure)` is required; the closure recomputes the loss and
-        calls `backward()` (LBFGS evaluates it many times, SAM/ASAM twice).
+        calls `backward()` (LBFGS evaluates it many times; SAM/ASAM once at the
+        perturbed weights, and once before that unless a gradient is already there).
     `needs_create_graph = False`
         True: call `loss.backward(create_graph=True)` before `step()`, so that
         the rule can take Hessian-vector products (AdaHessian, SophiaH).

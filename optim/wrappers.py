@@ -254,7 +254,9 @@ class SAM(_Delegating, Optimizer):
         if not any(p.grad is not None for p in self._ascent):
             raise RuntimeError(f"{type(self).__name__}.step: the closure produced no gradients; "
                                "it must call loss.backward()")
-        self.second_step()
+        # The gradient left now is the one at w + e: clear it, so that the next
+        # step takes its ascent direction from a fresh gradient at its own w.
+        self.second_step(zero_grad=True)
         return loss
 
     def _grad_norm(self):

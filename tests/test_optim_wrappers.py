@@ -276,6 +276,21 @@ def test_sam_gets_the_first_gradient_from_the_closure_when_there_is_none():
         np.testing.assert_array_equal(p.data, q.data)
 
 
+def test_sam_in_a_closure_only_loop_takes_each_ascent_from_a_fresh_gradient():
+    """The LBFGS-style loop (`opt.step(closure)` and nothing else): the gradient
+    left by one step is the one at w + e, so it must not steer the next ascent."""
+    a, b = make_params(), make_params()
+    explicit = optim.SAM(a, optim.SGD, lr=0.05)
+    closure_only = optim.SAM(b, optim.SGD, lr=0.05)
+    for _ in range(3):
+        set_grads(a)
+        explicit.step(lambda: set_grads(a))
+        explicit.zero_grad()
+        closure_only.step(lambda: set_grads(b))
+    for p, q in zip(a, b):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
 def test_sam_errors():
     params = make_params()
     opt = optim.SAM(params, optim.SGD, lr=0.1)
