@@ -114,15 +114,16 @@ def make_scheduler(name, optimizer, epochs, steps_per_epoch, step_size=30, gamma
 
 # ------------------------------------------------------------ train, evaluate
 def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", progress=True,
-                desc="train"):
+                desc="train", steps_before=0):
     """One pass over `loader`, updating the model after every batch.
 
     The optimizer says what its rule needs from the loop (class attributes):
     `needs_closure` (step(closure) re-evaluates the loss: LBFGS, SAM),
     `needs_create_graph` (backward keeps the graph for Hessian-vector products:
     AdaHessian, SophiaH) and `hessian_refresh_every` (SophiaG: every k steps a
-    curvature refresh on sampled labels). Raises Diverged at the first
-    non-finite loss, naming the step.
+    curvature refresh on sampled labels, counted over the whole run: pass the
+    run's `steps_before` this epoch). Raises Diverged at the first non-finite
+    loss, naming the step.
 
     Returns {"loss", "accuracy", "images_per_s", "seconds", "batch_losses"}."""
     from tqdm import tqdm
@@ -153,7 +154,7 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
             loss = F.cross_entropy(logits, y)
             loss.backward(create_graph=optimizer.needs_create_graph)
             optimizer.step()
-            if refresh_every and batch % refresh_every == refresh_every - 1:
+            if refresh_every and (steps_before + batch + 1) % refresh_every == 0:
                 refresh_hessian(model, x, optimizer)
         last_lr = optimizer.param_groups[0]["lr"]  # (changes within the epoch on "batch" schedules)
         if scheduler is not None and interval == "batch":
@@ -259,8 +260,9 @@ def run_epoch(epoch, epochs, history, model, optimizer, train_loader_for, num_cl
     history gets this epoch's entries only once the epoch is complete."""
     minigrad.manual_seed(epoch_seed(seed, epoch))  # this epoch's dropout masks
     lr = optimizer.param_groups[0]["lr"]
-    train = train_epoch(model, train_loader_for(epoch), optimizer, scheduler, interval,
-                        progress, desc=f"epoch {epoch + 1}/{epochs}")
+    loader = train_loader_for(epoch)
+    train = train_epoch(model, loader, optimizer, scheduler, interval, progress,
+                        desc=f"epoch {epoch + 1}/{epochs}", steps_before=epoch * len(loader))
     lrs = f"{lr:.2e}" + (f"->{train['last_lr']:.2e}" if train["last_lr"] != lr else "")
     line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lrs}  train loss {train['loss']:.4f} "
             f"acc {train['accuracy']:6.2%}")
@@ -345,13 +347,17 @@ def resume_from(path, config, model, optimizer, scheduler=None, early_stopping=N
                           f"run's:{lines}{synthetic}\nTo continue the saved run, drop these flags "
                           "(or give the saved values); to train with the new ones, start a new run "
                           "with another --out.")
+    if changes and state["history"].get("stopped_early"):
+        raise ResumeError(f"can't resume {path} with new settings: the saved run stopped early "
+                          f"after epoch {done} (early stopping saw no improvement), so there is "
+                          "nothing left to continue; start a new run with another --out")
     if changes and config["epochs"] <= done:
         raise ResumeError(f"can't resume {path} with --epochs {config['epochs']}: it has done "
                           f"{done} epochs already; ask for more")
     model.load_state_dict(state["model"])
     planned = [{k: g[k] for k in SCHEDULE_KEYS if k in g} for g in optimizer.param_groups]
-    saved_lrs = [g["lr"] for g in state["optimizer"]["param_groups"]]
     optimizer.load_state_dict(state["optimizer"])  # (brings the saved lr back, among the rest)
+    saved_lrs = [g["lr"] for g in optimizer.param_groups]  # (wrappers nest their state dicts)
     if not changes:
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])

@@ -274,3 +274,31 @@ def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
         assert (h > 0).any()
         # one refresh from h = 0: h = (1 - beta2) * g_hat^2 >= 0 everywhere
         assert (h >= 0).all()
+
+
+@pytest.mark.parametrize("rule", ["lookahead", "ranger"])
+def test_wrapper_checkpoints_resume_exactly(rule, tmp_path):
+    """Wrappers nest their state dicts (Lookahead: the inner optimizer's inside);
+    resume must not read the saved lr from the outer dict's layout."""
+    resume_matches_uninterrupted(mnist_mlp.main, tmp_path, [
+        "--smoke", "--quiet", "--no-plots", "--optimizer", rule, "--lr", "0.01"])
+
+
+def test_sophiag_refreshes_every_k_steps_of_the_run_not_of_the_epoch(monkeypatch):
+    """15 steps an epoch and k = 10: refreshes after steps 10, 20, 30 of the run."""
+    import minigrad.nn as nn
+    import minigrad.optim as optim
+    from minigrad.data import DataLoader, TensorDataset
+    model = nn.Sequential(nn.Linear(4, 3))
+    optimizer = optim.SophiaG(model.parameters(), lr=1e-2, hessian_refresh_every=10)
+    rng = np.random.default_rng(0)
+    loader = DataLoader(TensorDataset(rng.random((150, 4), dtype=np.float32), rng.integers(0, 3, 150)),
+                        batch_size=10)
+    refreshed, steps = [], []
+    real_step = optimizer.step
+    monkeypatch.setattr(optimizer, "step", lambda *a, **k: (steps.append(1), real_step(*a, **k))[1])
+    monkeypatch.setattr(optimizer, "update_hessian", lambda: refreshed.append(len(steps)))
+    for epoch in range(2):
+        _training.train_epoch(model, loader, optimizer, progress=False,
+                              steps_before=epoch * len(loader))
+    assert refreshed == [10, 20, 30]
