@@ -151,7 +151,9 @@ class Function:
 
     and declare what backward reads, so that the graph keeps nothing else:
 
-    * `save_inputs = True`: `self.inputs` are the input Tensors in backward;
+    * `save_inputs = True`: `self.inputs` are the input Tensors in backward
+      (or a tuple of positions, e.g. `(0, 1)`: only those are kept, the others
+      read as None: a bias that is only added needs no keeping);
     * `save_outputs = True`: `self.output` / `self.outputs` are the outputs;
     * `self.save_for_backward(*arrays)` in forward: other arrays, read back as
       `self.saved` (intermediate results, e.g. batch-norm's 1/std).
@@ -190,7 +192,7 @@ class Function:
                                "save its inputs; set save_inputs = True on the class")
         if self.edges is None:
             return None  # released after backward
-        return [saved.unpack(self) for saved in self._saved_inputs]
+        return [None if saved is None else saved.unpack(self) for saved in self._saved_inputs]
 
     @property
     def outputs(self):
@@ -231,7 +233,8 @@ class Function:
         self.input_dtypes = tuple(x.dtype for x in inputs)
         self.input_device = inputs[0].device
         if self.save_inputs:
-            self._saved_inputs = [SavedTensor(x) for x in inputs]
+            kept = range(len(inputs)) if self.save_inputs is True else self.save_inputs
+            self._saved_inputs = [SavedTensor(x) if i in kept else None for i, x in enumerate(inputs)]
         if self.save_outputs:
             self._saved_outputs = [SavedTensor(o, i) for i, o in enumerate(outputs)]
         # Outputs are held weakly (only to fill their .grad if they retain_grad).

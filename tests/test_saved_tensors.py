@@ -206,3 +206,20 @@ def test_pow_with_a_constant_exponent_keeps_no_output():
     assert y.grad_fn._saved_outputs == ()
     e = t([2.0, 3.0])                           # a differentiable exponent still works
     assert minigrad.gradcheck(lambda a, b: a ** b, (t([0.5, 2.0]), e))
+
+
+@pytest.mark.parametrize("op", [
+    lambda x, w, b: F.linear(x, w, b),
+    lambda x, w, b: F.conv2d(x.reshape(2, 3, 1, 1), w.reshape(2, 3, 1, 1), b),
+], ids=["linear", "conv2d"])
+def test_a_bias_that_is_only_added_is_not_kept_nor_version_checked(op):
+    """As in PyTorch: updating the bias before backward (an optimizer step in
+    between) is fine, since backward never reads it."""
+    x, w, b = t(np.ones((2, 3))), t(np.ones((2, 3))), t(np.zeros(2))
+    y = op(x, w, b)
+    assert y.grad_fn._saved_inputs[2] is None
+    with minigrad.no_grad():
+        b.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(b.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 2.0))

@@ -129,7 +129,7 @@ def convolve_grad_weight(x, gy, g):
 class Conv2d(Function):
     """y = conv(x, w) (+ b): inputs (x, w) or (x, w, b)."""
 
-    save_inputs, save_outputs = True, False  # x and w (the bias is only added)
+    save_inputs, save_outputs = (0, 1), False  # x and w (the bias is only added)
 
     def __init__(self, geometry):
         self.g = geometry

@@ -61,11 +61,11 @@ class BatchNormTrain(Function):
 
     Inputs (x, weight, bias); outputs (y, batch_mean, batch_var): the
     statistics (variance biased) are results for the running averages, not
-    part of the graph. Backward keeps x, weight (and the small bias) and the
+    part of the graph. Backward keeps x and weight (not the bias) and the
     per-channel mean and 1/std; it recomputes x - mean rather than keeping a
     second activation-sized array alive until backward."""
 
-    save_inputs, save_outputs = True, False
+    save_inputs, save_outputs = (0, 1), False
     non_differentiable_outputs = (1, 2)  # batch_mean, batch_var
 
     def __init__(self, eps):
