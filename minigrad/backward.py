@@ -43,6 +43,19 @@ def _edge_key(edge):
     return (id(edge.node), edge.index, id(edge.leaf))
 
 
+def _leading_to(order, wanted):
+    """The nodes of `order` (consumers first) with a path to a wanted input:
+    the only ones whose backward grad() has to run. Producers are visited
+    first, so a node's producers are decided before the node itself."""
+    needed = set()
+    for node in reversed(order):
+        for edge in node.edges or ():
+            if edge is not None and (_edge_key(edge) in wanted or edge.node in needed):
+                needed.add(node)
+                break
+    return needed
+
+
 def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, inputs=None):
     """Propagate `grad_outputs` from `outputs` back through the graph.
 
@@ -57,9 +70,13 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
     def deliver(edge, g):
         """Add gradient g (a Tensor, shaped like the input) to what its edge has received."""
         if edge.node is not None:
+            if needed is not None and edge.node not in needed and _edge_key(edge) not in wanted:
+                return  # grad(): off every path to the inputs
             slots = pending.setdefault(edge.node, [None] * len(edge.node._output_meta))
             previous = slots[edge.index]
             slots[edge.index] = g if previous is None else previous + g
+        elif wanted is not None and _edge_key(edge) not in wanted:
+            return  # grad(): a leaf nobody asked for gets nothing (and its hooks don't run)
         elif edge.leaf._grad_hooks:
             # Its hooks must see its whole gradient, once: hold it until the walk is done.
             entry = held.setdefault(id(edge.leaf), [edge.leaf, None])
@@ -76,19 +93,25 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
         elif edge.leaf.requires_grad:
             _accumulate_leaf_grad(edge.leaf, g, create_graph, handed_out)
 
+    order = _topological_order([o.grad_fn for o in outputs if o.grad_fn is not None])
+    # grad() runs only the nodes on a path to its inputs (no weight gradients, no other hooks)
+    needed = None if wanted is None else _leading_to(order, wanted)
     for out, g in zip(outputs, grad_outputs):
         deliver(_edge_to(out), g)
 
     with set_grad_enabled(create_graph):
-        for node in _topological_order([o.grad_fn for o in outputs if o.grad_fn is not None]):
+        for node in order:
             grads = pending.pop(node, None)
             if grads is None:
                 continue  # no gradient flows through this node
+
             for i, g in enumerate(grads):  # each output's gradient is complete now
                 if g is not None and node._tensor_hooks and node._tensor_hooks.get(i):
                     grads[i] = g = _run_hooks(node._tensor_hooks[i], g)
                 if wanted is not None and (id(node), i, id(None)) in wanted:
                     wanted[(id(node), i, id(None))] = g
+            if needed is not None and node not in needed:
+                continue  # it made a wanted intermediate, but leads to no wanted input
             if node.edges is None:
                 raise RuntimeError(
                     f"trying to backward through the graph a second time (at {node.name}): "

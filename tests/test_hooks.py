@@ -279,3 +279,19 @@ def test_hook_on_a_parameter_edits_what_the_optimizer_sees():
     fc.weight.register_hook(lambda g: g.clip(-0.5, 0.5))  # per-parameter gradient clipping
     fc(x).sum().backward()
     close(fc.weight.grad, np.clip(true_w, -0.5, 0.5))
+
+
+def test_grad_runs_only_the_paths_to_its_inputs():
+    """As PyTorch: grad(z, x) computes no weight gradient and fires no hook of a
+    tensor off every path to x (a logging hook must not see gradient penalties)."""
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    fired = []
+    w.register_hook(lambda g: fired.append("w"))
+    q = w * 2.0
+    q.register_hook(lambda g: fired.append("q"))
+    u = x * 3.0
+    u.register_hook(lambda g: fired.append("u"))
+    z = (u * q).sum()
+    dx, = mg.grad(z, x)
+    close(dx, 3.0 * 2.0 * np.array([3.0, 4.0]))
+    assert fired == ["u"] and w.grad is None
