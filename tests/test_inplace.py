@@ -401,3 +401,17 @@ def test_a_view_taken_before_its_base_changed_in_place_is_refused_in_a_graph():
     np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0, 0.0])
     with minigrad.no_grad():                    # and without a graph nothing is stale
         assert stale.sum().item() == 6.0
+
+
+def test_setitem_without_a_graph_writes_only_the_indexed_elements(monkeypatch):
+    """x[i] = v under no_grad (or on a tensor that needs no grad) costs what NumPy's
+    does: no full-size temporary, so filling a tensor element by element is cheap."""
+    import minigrad.ops.inplace as inplace
+    x = minigrad.zeros(1000)
+    monkeypatch.setattr(inplace, "apply_inplace", None)  # the general path would call it
+    for i in range(3):
+        x[i] = float(i + 1)
+    np.testing.assert_array_equal(x.numpy()[:4], [1.0, 2.0, 3.0, 0.0])
+    assert x._version == 3
+    with pytest.raises(ValueError, match=r"setitem: a value of shape \(3,\)"):
+        x[0:2] = np.ones(3)

@@ -28,7 +28,10 @@ so every backward is the one already written and checked for the out-of-place
 op. The copy is made only while a graph is recorded, and outlives the op only
 when its node saved it (mul_ does, add_ does not); PyTorch avoids even that by
 cloning inside each derivative formula that needs the old values, which is
-harder to read. With grad mode off (optimizer updates) there is no copy and no node.
+harder to read. With grad mode off (optimizer updates) there is no copy of the
+old values and no node; the result is still computed out of place and written
+back (one temporary, the price of reusing the out-of-place op), except for
+`x[i] = v`, which writes straight into the array.
 
 Rules, as in PyTorch:
 - With grad mode on, a leaf that requires grad cannot be modified in place: its
@@ -46,6 +49,7 @@ Rules, as in PyTorch:
 """
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, is_grad_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
@@ -67,8 +71,7 @@ def apply_inplace(x, op, args, name, cast=False, check_shapes=True):
     for other in args:
         if check_shapes and isinstance(other, Tensor):
             _check_broadcasts_into(x, other.shape, name)
-    recording = is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
-                                          for t in (x, *args))
+    recording = _records(x, args)
     if recording and x._is_view:
         # PyTorch rewrites the viewed tensor's history too (CopySlices); we refuse
         # rather than leave that tensor with a history its values no longer have.
@@ -99,6 +102,11 @@ def apply_inplace(x, op, args, name, cast=False, check_shapes=True):
         x._version_counter.rebases += 1  # views of x taken before now are out of date
         rebase_history(x, previous, result)
     return x
+
+
+def _records(x, args):
+    """Whether an in-place op on x with `args` goes into a graph."""
+    return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (x, *args))
 
 
 def _previous_version(x):
@@ -249,8 +257,17 @@ def setitem(x, index, value):
     """x[index] = value, in place (value broadcasts to the indexed shape and is cast to x's dtype)."""
     index = array_index(index, x)
     try:
-        return apply_inplace(x, lambda t, v: SetItem(index)(t, v), (value,), "setitem", cast=True,
-                             check_shapes=False)
+        fast = (not _records(x, (value,)) and backend.is_host_array(x.data)
+                and not (isinstance(value, Tensor) and value.device != x.device))
+        if not fast:  # (on a GPU the value may first need moving: the general path does it)
+            return apply_inplace(x, lambda t, v: SetItem(index)(t, v), (value,), "setitem",
+                                 cast=True, check_shapes=False)
+        # Nothing to record, on the CPU: write straight into the array, so that filling
+        # a tensor element by element (x[i] = v in a loop) costs what NumPy's does.
+        _check_can_modify(x, "setitem")
+        x.data[index] = value.data if isinstance(value, Tensor) else value
+        x._version_counter.value += 1
+        return x
     except IndexError as error:
         raise IndexError(f"setitem: index {index!r} does not fit a tensor of shape {x.shape}: "
                          f"{error}") from None
