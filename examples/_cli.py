@@ -89,7 +89,7 @@ def diverged(script, error, argv, args, checkpoint):
     """Report a diverged run (a _training.Diverged) and exit 1, with the command that
     resumes its last good epoch at a 10x smaller learning rate when there is one."""
     message = f"{script}: {error}"
-    if os.path.exists(checkpoint):
+    if error.resumable:  # (a checkpoint of an earlier run in the same folder is not this run's)
         message += ("\nResume the last good epoch with a smaller --lr:\n  "
                     + resume_command(script, argv, args.out, lr=f"{args.lr / 10:g}"))
     stop(message)
@@ -101,6 +101,6 @@ def interrupted(script, history, argv, args, checkpoint, title):
     if history["epoch"] and not args.no_plots:
         path = _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title)
         print(f"plot of the {len(history['epoch'])} completed epoch(s) written to {path}")
-    if os.path.exists(checkpoint):
+    if history["epoch"] and os.path.exists(checkpoint):  # an epoch of THIS run was saved
         print("resume with:\n  " + resume_command(script, argv, args.out))
     stop(f"{script}: interrupted", EXIT_INTERRUPTED)

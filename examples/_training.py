@@ -37,7 +37,10 @@ from minigrad import backend
 
 
 class Diverged(RuntimeError):
-    """The loss became inf or nan: the run cannot recover from it, so it stops."""
+    """The loss became inf or nan: the run cannot recover from it, so it stops.
+    `resumable`: this run's checkpoint holds a good epoch to go back to."""
+
+    resumable = False
 
 
 class ResumeError(ValueError):
@@ -241,11 +244,13 @@ def fit(model, optimizer, train_loader_for, epochs, num_classes, test_loader=Non
                 save_checkpoint(checkpoint, epoch + 1, history, model, optimizer, scheduler,
                                 early_stopping, config)
     except Diverged as error:
-        kept = (f" {checkpoint} still holds epoch {epoch}, the last good one."
-                if checkpoint is not None and epoch > 0 else "")
-        raise Diverged(f"training diverged in epoch {epoch + 1}/{epochs}, {error}; the learning "
-                       f"rate ({optimizer.param_groups[0]['lr']:.3g}) is probably too large: "
-                       f"try a smaller one.{kept}") from None
+        resumable = checkpoint is not None and epoch > 0  # (this run wrote or loaded it)
+        kept = f" {checkpoint} still holds epoch {epoch}, the last good one." if resumable else ""
+        stop = Diverged(f"training diverged in epoch {epoch + 1}/{epochs}, {error}; the learning "
+                        f"rate ({optimizer.param_groups[0]['lr']:.3g}) is probably too large: "
+                        f"try a smaller one.{kept}")
+        stop.resumable = resumable
+        raise stop from None
     except KeyboardInterrupt:
         history["interrupted"] = True
         log(f"\ninterrupted (Ctrl-C) during epoch {epoch + 1}/{epochs}; "

@@ -256,6 +256,18 @@ def test_a_diverging_run_exits_naming_the_epoch_and_keeps_the_last_good_checkpoi
         np.testing.assert_array_equal(value.numpy(), good[key].numpy())
 
 
+def test_a_fresh_run_that_diverges_does_not_offer_an_older_runs_checkpoint(tmp_path, capsys):
+    """An earlier run's checkpoint in the same folder is not this run's last good epoch."""
+    out = str(tmp_path)
+    args = MNIST + ["--optimizer", "sgd", "--out", out]
+    mnist_mlp.main(args + ["--epochs", "1"])
+    with pytest.raises(SystemExit):
+        mnist_mlp.main(args + ["--epochs", "2", "--lr", "1e30"])  # fresh: no --resume
+    err = capsys.readouterr().err
+    assert "training diverged in epoch 1/2" in err
+    assert "--resume" not in err and "still holds" not in err
+
+
 # ------------------------------------------------------------------- Ctrl-C
 def interrupting_loader(after):
     """DataLoader whose shuffled (training) loaders raise KeyboardInterrupt once
