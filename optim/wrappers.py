@@ -12,7 +12,7 @@ import numpy as np
 
 from minigrad import enable_grad, no_grad
 
-from .checks import check_grads
+from .checks import check_grads, check_state_dict
 from .optimizer import Optimizer, check_range
 
 
@@ -132,10 +132,13 @@ class Lookahead(_Delegating, Optimizer):
                 "step_count": self.step_count, "k": self.k, "alpha": self.alpha}
 
     def load_state_dict(self, state_dict):
+        # Both halves are checked before either is loaded: a refused state changes nothing.
+        slow = {"state": state_dict["slow"], "param_groups": state_dict["optimizer"]["param_groups"]}
+        check_state_dict(self.optimizer, state_dict["optimizer"])
+        check_state_dict(self, slow)
         self.optimizer.load_state_dict(state_dict["optimizer"])
         # The slow weights through the base class's loader (same groups, just loaded).
-        Optimizer.load_state_dict(self, {"state": state_dict["slow"],
-                                         "param_groups": state_dict["optimizer"]["param_groups"]})
+        Optimizer.load_state_dict(self, slow)
         self.step_count = state_dict["step_count"]
         self.k, self.alpha = state_dict["k"], state_dict["alpha"]
 

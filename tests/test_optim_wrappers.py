@@ -303,3 +303,21 @@ def test_sam_errors():
         optim.SAM(make_params(), optim.SGD(make_params(), lr=0.1))
     with pytest.raises(ValueError, match="rho"):
         optim.SAM(make_params(), optim.SGD, rho=-0.1, lr=0.1)
+
+
+def test_lookahead_refusing_a_state_changes_nothing():
+    """All or nothing, as Optimizer.load_state_dict: a slow weight of the wrong shape
+    is refused before the inner optimizer is loaded."""
+    a, b = make_params(), make_params()
+    source = optim.Lookahead(optim.Adam(a, lr=0.1), k=2)
+    set_grads(a)
+    source.step()
+    saved = source.state_dict()
+    saved["slow"][0]["slow_param"] = np.zeros(7)
+    target = optim.Lookahead(optim.Adam(b, lr=0.1), k=2)
+    slow_before = [target.state[p]["slow_param"].copy() for p in b]
+    with pytest.raises(ValueError, match="Lookahead.load_state_dict"):
+        target.load_state_dict(saved)
+    assert len(target.optimizer.state) == 0  # the inner Adam was not loaded
+    for p, before in zip(b, slow_before):
+        np.testing.assert_array_equal(target.state[p]["slow_param"], before)
