@@ -88,7 +88,8 @@ class ModuleBackwardHook:
     grad_input has one entry per positional argument of forward (None for
     non-tensors and tensors that need no gradient), grad_output one per
     output (a Tensor or a tuple/list of Tensors). Limits: keyword arguments
-    are not tracked, an input that gets no gradient shows zeros, and the
+    are not tracked, an input or output that gets no gradient shows zeros
+    (PyTorch passes None for an unused output), and the
     module's outputs are views of the identity node, so modifying them in
     place while the graph is recorded is refused (as in PyTorch)."""
 
