@@ -262,7 +262,11 @@ def test_sam_rho_zero_is_the_base_optimizer():
     assert sam.state is sam.base_optimizer.state and len(sam.state) == 3
 
 
-def test_sam_gets_the_first_gradient_from_the_closure_when_there_is_none():
+@pytest.mark.parametrize("zero_grad_after_step", [True, False])
+def test_sam_gets_the_first_gradient_from_the_closure_when_there_is_none(zero_grad_after_step):
+    """Without zero_grad after each step this is the LBFGS-style loop (`opt.step(closure)`
+    and nothing else): the gradient a step leaves behind is the one at w + e, so it
+    must not steer the next step's ascent."""
     a, b = make_params(), make_params()
     explicit = optim.SAM(a, optim.SGD, lr=0.05)
     implicit = optim.SAM(b, optim.SGD, lr=0.05)
@@ -271,22 +275,8 @@ def test_sam_gets_the_first_gradient_from_the_closure_when_there_is_none():
         explicit.step(lambda: set_grads(a))
         explicit.zero_grad()
         implicit.step(lambda: set_grads(b))  # no gradient yet: the closure computes it
-        implicit.zero_grad()
-    for p, q in zip(a, b):
-        np.testing.assert_array_equal(p.data, q.data)
-
-
-def test_sam_in_a_closure_only_loop_takes_each_ascent_from_a_fresh_gradient():
-    """The LBFGS-style loop (`opt.step(closure)` and nothing else): the gradient
-    left by one step is the one at w + e, so it must not steer the next ascent."""
-    a, b = make_params(), make_params()
-    explicit = optim.SAM(a, optim.SGD, lr=0.05)
-    closure_only = optim.SAM(b, optim.SGD, lr=0.05)
-    for _ in range(3):
-        set_grads(a)
-        explicit.step(lambda: set_grads(a))
-        explicit.zero_grad()
-        closure_only.step(lambda: set_grads(b))
+        if zero_grad_after_step:
+            implicit.zero_grad()
     for p, q in zip(a, b):
         np.testing.assert_array_equal(p.data, q.data)
 
