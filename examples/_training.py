@@ -272,9 +272,9 @@ def run_epoch(epoch, epochs, history, model, optimizer, train_loader_for, num_cl
     line = (f"epoch {epoch + 1:3d}/{epochs}  lr {lrs}  train loss {train['loss']:.4f} "
             f"acc {train['accuracy']:6.2%}")
     results = {}
-    for name, loader in (("val", val_loader), ("test", test_loader)):
-        if loader is not None:
-            result = results[name] = evaluate(model, loader, num_classes, optimizer)
+    for name, eval_loader in (("val", val_loader), ("test", test_loader)):
+        if eval_loader is not None:
+            result = results[name] = evaluate(model, eval_loader, num_classes, optimizer)
             line += f"  {name} loss {result['loss']:.4f} acc {result['accuracy']:6.2%}"
             if not math.isfinite(result["loss"]):  # weights gone to inf with a finite train loss
                 raise Diverged(f"evaluation after its last step: the {name} loss is {result['loss']}")

@@ -93,9 +93,7 @@ def check_grads(optimizer):
 
 
 def _shape(value):
-    if isinstance(value, Tensor):
-        return tuple(value.shape)
-    if backend.is_array(value) or isinstance(value, np.ndarray):
+    if isinstance(value, Tensor) or backend.is_array(value):
         return tuple(value.shape)
     return None
 
