@@ -3,7 +3,7 @@ of two CIFAR-10-sized CNNs, minigrad side by side with PyTorch.
 
     python benchmarks/bench_train_step.py                    # both nets, 30 steps
     python benchmarks/bench_train_step.py --net lenet --steps 100
-    python benchmarks/bench_train_step.py --device cuda      # minigrad on CuPy
+    python benchmarks/bench_train_step.py --device cuda --batch 512   # CuPy next to PyTorch CUDA
 
 Nets (float32, 3x32x32 inputs, 10 classes):
   lenet  the PyTorch-tutorial CIFAR-10 net: conv 3->6 5x5, relu, maxpool 2,
@@ -24,6 +24,17 @@ at sys.argv below.
 CPU time (all threads of the process) per step is printed too: on a machine
 shared with other jobs it moves much less than wall time. With more than one
 thread it includes time BLAS threads spend spinning while they wait.
+
+With --device cuda, minigrad runs on CuPy and PyTorch on the same GPU (when
+its build has CUDA), both in float32. A GPU call returns before the GPU has
+done the work, so each step ends with a device synchronize (minigrad's
+backend.synchronize, torch.cuda.synchronize) and the loss is read only after
+the timing: `.item()` inside the step would be a second synchronization.
+Full float32 by default; --tf32 lets both use TF32 tensor cores for matrix
+products and convolutions: PyTorch through its fp32_precision settings (or
+allow_tf32 on older versions), minigrad through CuPy's CUPY_TF32 (read when
+CuPy runs its first float32 matrix product, hence set below before anything
+runs; it is set to 0 without --tf32, so the comparison stays like for like).
 """
 import argparse
 import os
@@ -45,6 +56,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = _option_from_argv("--threads", "2")
 if _option_from_argv("--openblas-core", None):
     os.environ["OPENBLAS_CORETYPE"] = _option_from_argv("--openblas-core", None)
+if _option_from_argv("--device", "cpu").startswith("cuda"):
+    os.environ["CUPY_TF32"] = "1" if "--tf32" in sys.argv else "0"
 
 import numpy as np
 
@@ -53,7 +66,7 @@ import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
 
-NETS = {"lenet": 100, "vgg": 128}  # net -> batch size
+NETS = {"lenet": 100, "vgg": 128}  # net -> default batch size (--batch overrides it)
 
 
 # ---------------------------------------------------------------- the nets
@@ -84,7 +97,7 @@ class MinigradStep:
     def __init__(self, name, device, torch_model, x, y):
         self.device = minigrad.backend.normalize_device(device)
         self.model = globals()[name](nn)
-        if torch_model is not None:  # start from PyTorch's weights
+        if torch_model is not None:  # start from PyTorch's weights (still on the CPU)
             self.model.load_state_dict(torch_model.state_dict())
         self.model.to(self.device)
         self.opt = optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
@@ -92,27 +105,30 @@ class MinigradStep:
         self.y = minigrad.tensor(y, device=self.device)
 
     def __call__(self):
+        """One step; returns the loss tensor, read by the caller after the timing."""
         self.opt.zero_grad()
         loss = F.cross_entropy(self.model(self.x), self.y)
         loss.backward()
         self.opt.step()
         minigrad.backend.synchronize(self.device)
-        return loss.item()
+        return loss
 
 
 class TorchStep:
-    def __init__(self, name, torch, x, y):
-        self.torch = torch
-        self.model = globals()[name](torch.nn)
+    def __init__(self, torch, model, x, y, device):
+        self.torch, self.device = torch, device
+        self.model = model.to(device)  # moved before the optimizer takes its parameters
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def __call__(self):
         self.opt.zero_grad()
         loss = self.torch.nn.functional.cross_entropy(self.model(self.x), self.y)
         loss.backward()
         self.opt.step()
-        return loss.item()
+        if self.device != "cpu":
+            self.torch.cuda.synchronize(self.device)
+        return loss
 
 
 def timed(step):
@@ -124,17 +140,20 @@ def timed(step):
 
 # ---------------------------------------------------------------- main
 def run(name, args, torch):
-    batch = NETS[name]
+    batch = args.batch or NETS[name]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int64)
+    torch_model = None
     if torch is not None:
         torch.manual_seed(0)
-        theirs = TorchStep(name, torch, x, y)
-    ours = MinigradStep(name, args.device, theirs.model if torch else None, x, y)
-    steps = {"minigrad": ours} if torch is None else {"minigrad": ours, "pytorch": theirs}
+        torch_model = globals()[name](torch.nn)  # initialised on the CPU, as minigrad's copy
+    ours = MinigradStep(name, args.device, torch_model, x, y)
+    steps = {"minigrad": ours}
+    if torch is not None:
+        steps["pytorch"] = TorchStep(torch, torch_model, x, y, ours.device)
 
-    first_loss = {k: step() for k, step in steps.items()}  # also warms up
+    first_loss = {k: step().item() for k, step in steps.items()}  # also warms up
     for _ in range(args.warmup - 1):
         for step in steps.values():
             step()
@@ -144,8 +163,10 @@ def run(name, args, torch):
         for k in order:
             times[k].append(timed(steps[k]))
 
+    setting = (f"{args.threads} thread(s) each" if ours.device == "cpu"
+               else "TF32 on" if args.tf32 else "full float32 (no TF32)")
     print(f"\n{name}: batch {batch}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"minigrad on {ours.device}, {args.threads} thread(s) each")
+          f"minigrad on {ours.device}, {setting}")
     print(f"  {'':10s} {'wall ms/step':>12s} {'(min)':>8s} {'images/s':>9s} "
           f"{'cpu ms/step':>12s} {'first loss':>11s}")
     wall = {k: [w for w, _ in ts] for k, ts in times.items()}
@@ -162,12 +183,33 @@ def run(name, args, torch):
               f"{paired:.2f}x), cpu {cpu_ratio:.2f}x")
 
 
+def set_torch_tf32(torch, on):
+    """TF32 for PyTorch's CUDA matrix products and cuDNN convolutions, or full float32.
+
+    cuDNN convolutions default to TF32 in PyTorch, so "off" must be said too.
+    PyTorch 2.9+ has per-backend fp32_precision settings and refuses a mix of
+    those and the older allow_tf32 flags: use the new ones when they exist."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if on else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "tf32" if on else "ieee"
+        return (f"matmul {torch.backends.cuda.matmul.fp32_precision}, "
+                f"cudnn conv {torch.backends.cudnn.conv.fp32_precision}")
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    return f"allow_tf32 {on}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--net", choices=["lenet", "vgg", "all"], default="all")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per framework")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size (default: 100 for lenet, 128 for vgg)")
     parser.add_argument("--device", default="cpu", help="minigrad's device: cpu or cuda")
+    parser.add_argument("--tf32", action="store_true",
+                        help="on cuda, let both frameworks use TF32 tensor cores (default: "
+                             "full float32 for both)")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for PyTorch and for NumPy's BLAS")
     parser.add_argument("--openblas-core", metavar="NAME",
@@ -176,6 +218,9 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
+    on_gpu = args.device.startswith("cuda")
+    if on_gpu and not minigrad.cuda.is_available():
+        parser.error(f"--device {args.device} needs CuPy and a CUDA GPU, and none was found")
 
     torch = None
     if not args.no_torch:
@@ -184,10 +229,21 @@ def main():
             torch.set_num_threads(args.threads)
         except ImportError:
             print("PyTorch is not installed: timing minigrad alone")
+    if torch is not None and on_gpu and not torch.cuda.is_available():
+        print(f"PyTorch {torch.__version__} has no CUDA here: timing minigrad alone")
+        torch = None
     print(f"minigrad {minigrad.__version__}, NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch else "")
           + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset: auto-detect)')}"
           + f"; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    if on_gpu:
+        gpu = (f"GPU {torch.cuda.get_device_name(minigrad.backend.normalize_device(args.device))}; "
+               if torch else "")
+        print(f"{gpu}minigrad: CUPY_TF32={os.environ.get('CUPY_TF32')}"
+              + (f"; PyTorch: {set_torch_tf32(torch, args.tf32)}, "
+                 f"cudnn.benchmark {torch.backends.cudnn.benchmark}" if torch else "")
+              + (f"; NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} (overrides both)"
+                 if "NVIDIA_TF32_OVERRIDE" in os.environ else ""))
     for name in (NETS if args.net == "all" else [args.net]):
         run(name, args, torch)
 
