@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 
+from minigrad import kernels
+
 from .moments import ema_, ema_square_
 from .optimizer import AdamFamily
 
@@ -44,6 +46,10 @@ class Adam(AdamFamily):
 
     def update(self, param, grad, state, group):
         t, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
+        if kernels.use_for(param, grad, state["exp_avg"], state["exp_avg_sq"]) and not group["amsgrad"]:
+            # On a GPU, the same update in one fused kernel (amsgrad stays here).
+            return kernels.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], lr,
+                                       beta1, beta2, group["eps"], t)
         m = ema_(state["exp_avg"], grad, beta1)
         v = ema_square_(state["exp_avg_sq"], grad, beta2)
         if group["amsgrad"]:

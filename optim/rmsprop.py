@@ -1,6 +1,8 @@
 """RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
 import numpy as np
 
+from minigrad import kernels
+
 from .moments import ema_, ema_square_
 from .optimizer import Optimizer, check_range
 
@@ -47,6 +49,11 @@ class RMSprop(Optimizer):
 
     def update(self, param, grad, state, group):
         g, alpha, eps = grad, group["alpha"], group["eps"]
+        buffer = state["momentum_buffer"] if group["momentum"] > 0 else None
+        if kernels.use_for(param, grad, state["square_avg"], buffer) and not group["centered"]:
+            # On a GPU, the same update in one fused kernel (centered stays here).
+            return kernels.rmsprop_update(param, grad, state["square_avg"], buffer, group["lr"],
+                                          alpha, eps, group["momentum"])
         v = ema_square_(state["square_avg"], g, alpha)
         if group["centered"]:
             gbar = ema_(state["grad_avg"], g, alpha)

@@ -13,6 +13,8 @@ random batch of it):
     for xb, yb in DataLoader(dataset, batch_size=64, shuffle=True):
         opt.zero_grad(); loss_fn(model(xb), yb).backward(); opt.step()
 """
+from minigrad import kernels
+
 from .optimizer import Optimizer, check_range
 
 
@@ -50,6 +52,11 @@ class SGD(Optimizer):
 
     def update(self, param, grad, state, group):
         g, momentum = grad, group["momentum"]
+        buffer = state["momentum_buffer"] if momentum else None
+        # On a GPU, the same update in one fused kernel (the first momentum step, a copy, stays here).
+        if kernels.use_for(param, grad, buffer) and (buffer is not None or not momentum):
+            return kernels.sgd_update(param, grad, buffer, group["lr"], momentum,
+                                      group["dampening"], group["nesterov"])
         if momentum:
             b = state["momentum_buffer"]
             if b is None:

@@ -6,6 +6,8 @@ and one number, lr, is the size of every step.
 """
 import numpy as np
 
+from minigrad import kernels
+
 from .moments import ema_, lerp
 from .optimizer import Optimizer, check_betas, check_range
 
@@ -44,6 +46,8 @@ class Lion(Optimizer):
 
     def update(self, param, grad, state, group):
         lr, (beta1, beta2), m = group["lr"], group["betas"], state["exp_avg"]
+        if kernels.use_for(param, grad, m):  # on a GPU, the same update in one fused kernel
+            return kernels.lion_update(param, grad, m, lr, beta1, beta2)
         c = lerp(m, grad, 1.0 - beta1)   # beta1 * m + (1 - beta1) * g
         param -= lr * np.sign(c)
         ema_(m, grad, beta2)

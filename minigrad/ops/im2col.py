@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 
 # Columns of about this many bytes per chunk. Measured on the LeNet and VGG
 # layers (2-core AMD EPYC, 2 MB of L2 per core, 32 MB of L3): 2-4 MB is
@@ -229,6 +229,8 @@ def im2col(x, g, wide=False):
     """(n, C, H, W) -> columns (G, K, n*GH*GW), K = Cg*KH*KW, grid (GH, GW) = grid(g, wide).
 
     The columns are scratch memory: valid until the next im2col call."""
+    if kernels.use_for(x):  # on a GPU, all taps in one kernel (same columns)
+        return kernels.im2col(x, g, wide)
     n, C = x.shape[:2]
     (KH, KW), (DH, DW), (GH, GW) = g.kernel, g.dilation, grid(g, wide)
     col = scratch("columns", (C, KH * KW, n, GH * GW), x)
@@ -253,6 +255,8 @@ def col2im(col, g, n, wide=False):
     In the wide layout the columns of the extra grid positions must be zero
     (they land on real pixels). Returns a channels-first view of scratch
     memory: assign it into an (n, C, H, W) array right away."""
+    if kernels.use_for(col):  # on a GPU, one kernel: each input element sums its own entries
+        return kernels.col2im(col, g, n, wide)
     (KH, KW), (DH, DW), (GH, GW), (HP, WP) = g.kernel, g.dilation, grid(g, wide), g.padded_size
     col = col.reshape(-1, KH * KW, n, GH * GW)                # (C, KH*KW, n, GH*GW)
     C = col.shape[0]

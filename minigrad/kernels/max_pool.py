@@ -1,0 +1,129 @@
+"""2-D max pooling: forward (values and winning taps) and backward (scatter to winners).
+
+For x (N, C, H, W), window geometry g (see ops/im2col.py: kernel KH x KW,
+stride, padding with -inf, dilation) and output (N, C, OH, OW):
+
+    y[n,c,oh,ow]      = max over taps k = (i, j) of xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]
+    winner[n,c,oh,ow] = the k (row-major tap index) that wins: the first of equal
+                        maxima, and if the window holds a NaN, y is NaN and the
+                        LAST NaN tap wins (ops/pool.py's MaxPool2d, as PyTorch)
+    dx[n,c,h,w]       = sum of dy over the windows whose winner is (h, w)
+
+The NumPy path loops over the KH*KW taps in Python, each a pass over the whole
+output (and a mask per tap in backward); here one thread per output element
+scans its window, and one thread per input element gathers the (at most
+ceil(KH/SH) * ceil(KW/SW)) windows that can contain it: no atomics, and the
+sum runs in tap order as the NumPy path adds.
+
+Use (the lead wires it into ops/pool.py; `winner` is the array MaxPool2d saves,
+uint8 when KH*KW <= 256 else int32):
+    y, winner = max_pool2d_forward(x, g)
+    gx = max_pool2d_backward(gy, winner, g)
+"""
+import math
+
+import numpy as np
+
+from . import build
+
+_CODE = r"""
+template <typename T, typename I>
+__global__ void max_pool_forward(const T* x, T* y, I* winner, long long total,
+                                 int H, int W, int OH, int OW, int KH, int KW,
+                                 int SH, int SW, int PH, int PW, int DH, int DW) {
+    for (long long o = blockIdx.x * (long long)blockDim.x + threadIdx.x; o < total;
+         o += (long long)blockDim.x * gridDim.x) {
+        const int ow = o % OW, oh = (o / OW) % OH;
+        const T* plane = x + (o / ((long long)OH * OW)) * H * W;   // image n, channel c
+        T best = 0;
+        int best_tap = 0;
+        for (int i = 0; i < KH; ++i) {
+            const int h = oh * SH + i * DH - PH;
+            for (int j = 0; j < KW; ++j) {
+                const int w = ow * SW + j * DW - PW;
+                const int tap = i * KW + j;
+                // padding reads as -inf
+                const T v = (h >= 0 && h < H && w >= 0 && w < W)
+                    ? plane[(long long)h * W + w] : (T)__longlong_as_double(0xfff0000000000000ULL);
+                // tap 0 starts; a strictly larger value wins (ties: first); any NaN wins
+                // (a later NaN replaces an earlier one: the last NaN is the winner)
+                if (tap == 0 || v > best || v != v) { best = v; best_tap = tap; }
+            }
+        }
+        y[o] = best;
+        winner[o] = (I)best_tap;
+    }
+}
+
+template <typename T, typename I>
+__global__ void max_pool_backward(const T* gy, const I* winner, T* gx, long long total,
+                                  int H, int W, int OH, int OW, int KH, int KW,
+                                  int SH, int SW, int PH, int PW, int DH, int DW) {
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+         e += (long long)blockDim.x * gridDim.x) {
+        const int w = e % W, h = (e / W) % H;
+        const long long plane = (e / ((long long)H * W)) * OH * OW;   // image n, channel c
+        const int hp = h + PH, wp = w + PW;   // in padded coordinates
+        T sum = 0;
+        for (int i = 0; i < KH; ++i) {
+            const int rows = hp - i * DH;     // = oh * SH for a window that holds (h, w)
+            if (rows < 0 || rows % SH != 0 || rows / SH >= OH) continue;
+            for (int j = 0; j < KW; ++j) {
+                const int cols = wp - j * DW;
+                if (cols < 0 || cols % SW != 0 || cols / SW >= OW) continue;
+                const long long o = plane + (long long)(rows / SH) * OW + cols / SW;
+                if ((int)winner[o] == i * KW + j) sum += gy[o];
+            }
+        }
+        gx[e] = sum;
+    }
+}
+"""
+_NAMES = tuple(f"max_pool_{direction}<{t}, {i}>" for direction in ("forward", "backward")
+               for t in ("float", "double") for i in ("unsigned char", "int"))
+
+
+def _winner_dtype(g):
+    return np.uint8 if math.prod(g.kernel) <= 256 else np.int32
+
+
+def _kernel(direction, dtype, winner_dtype):
+    index = "unsigned char" if np.dtype(winner_dtype) == np.uint8 else "int"
+    return build.raw_module(_CODE, _NAMES).get_function(
+        f"max_pool_{direction}<{build.c_type(dtype)}, {index}>")
+
+
+def _geometry_args(g):
+    (H, W), (OH, OW), (KH, KW) = g.in_size, g.out_size, g.kernel
+    (SH, SW), (PH, PW), (DH, DW) = g.stride, g.padding, g.dilation
+    return tuple(np.int32(v) for v in (H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW))
+
+
+def _launch(kernel, total, args):
+    if total:
+        # grid-stride loops: cap the grid, each thread takes several elements if needed
+        kernel((min(build.blocks(total)[0], 1 << 21),), (build.THREADS,), args)
+
+
+def max_pool2d_forward(x, g):
+    """(y, winner) of max pooling x (N, C, H, W) with geometry g (ops/im2col.geometry)."""
+    cp = build.cupy()
+    x = cp.ascontiguousarray(x)
+    N, C = x.shape[:2]
+    y = cp.empty((N, C) + tuple(g.out_size), dtype=x.dtype)
+    winner = cp.empty(y.shape, dtype=_winner_dtype(g))
+    _launch(_kernel("forward", x.dtype, winner.dtype), y.size,
+            (x, y, winner, np.int64(y.size)) + _geometry_args(g))
+    return y, winner
+
+
+def max_pool2d_backward(gy, winner, g):
+    """dx (N, C, H, W): each dy[n, c, oh, ow] added at its window's winner."""
+    cp = build.cupy()
+    gy = cp.ascontiguousarray(gy)
+    winner = cp.ascontiguousarray(winner)
+    N, C = gy.shape[:2]
+    gx = cp.empty((N, C) + tuple(g.in_size), dtype=gy.dtype)
+    _launch(_kernel("backward", gy.dtype, winner.dtype), gx.size,
+            (gy, winner, gx, np.int64(gx.size)) + _geometry_args(g))
+    return gx
