@@ -9,19 +9,22 @@
         ...   # x: float32 (128, 3, 32, 32), y: int64 (128,), both on the GPU
 
 Files, from the simplest: dataset.py (Dataset, TensorDataset, Subset,
-random_split), dataloader.py, transforms.py, then the real data sets and
-their plumbing: image_folder.py, cifar.py, mnist.py, download.py, storage.py.
+random_split), dataloader.py, transforms.py, device_loader.py (a whole image
+dataset kept on the device, batches cropped, flipped and normalised there),
+then the real data sets and their plumbing: image_folder.py, cifar.py,
+mnist.py, download.py, storage.py.
 """
 from . import transforms
 from .cifar import CIFAR10, find_cifar10
 from .dataloader import DataLoader
 from .dataset import ArrayDataset, Dataset, Subset, TensorDataset, random_split
+from .device_loader import DeviceLoader
 from .download import ChecksumError, DownloadError, download_url, md5sum
 from .image_folder import ImageFolder
 from .mnist import MNIST, FashionMNIST, read_idx
 from .storage import CorruptFileError
 
-__all__ = ["transforms", "CIFAR10", "find_cifar10", "DataLoader", "ArrayDataset", "Dataset",
-           "Subset", "TensorDataset", "random_split", "ChecksumError", "DownloadError",
+__all__ = ["transforms", "CIFAR10", "find_cifar10", "DataLoader", "DeviceLoader", "ArrayDataset",
+           "Dataset", "Subset", "TensorDataset", "random_split", "ChecksumError", "DownloadError",
            "download_url", "md5sum", "ImageFolder", "MNIST", "FashionMNIST", "read_idx",
            "CorruptFileError"]
