@@ -239,7 +239,9 @@ def main():
     if on_gpu:
         gpu = (f"GPU {torch.cuda.get_device_name(minigrad.backend.normalize_device(args.device))}; "
                if torch else "")
+        fused = getattr(minigrad.cuda, "fused_kernels_enabled", None)  # MINIGRAD_FUSED_KERNELS=0: off
         print(f"{gpu}minigrad: CUPY_TF32={os.environ.get('CUPY_TF32')}"
+              + (f", fused kernels {'on' if fused() else 'off'}" if fused else "")
               + (f"; PyTorch: {set_torch_tf32(torch, args.tf32)}, "
                  f"cudnn.benchmark {torch.backends.cudnn.benchmark}" if torch else "")
               + (f"; NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} (overrides both)"
