@@ -57,7 +57,10 @@ cd "$REPO" || exit 2
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
 FAILED=()
-: > "$SUMMARY"
+: 2> /dev/null > "$SUMMARY" || { SUMMARY="$LOGS/gpu_check_summary.txt"; : > "$SUMMARY"; }
+if [ ! -w "${HOME:-/nonexistent}" ]; then  # a read-only home: CuPy's kernels and the data cache go to $LOGS
+    export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-$LOGS/cupy_cache} MINIGRAD_CACHE=${MINIGRAD_CACHE:-$LOGS/cache}
+fi
 
 say() { echo "$*" | tee -a "$SUMMARY"; }
 
