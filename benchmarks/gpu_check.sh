@@ -98,7 +98,8 @@ run() {
         return 125
     fi
     local t0=$(date +%s) status
-    timeout --signal=INT --kill-after=5 "$seconds" "$@" > "$LOGS/$name.log" 2>&1 < /dev/null
+    # --foreground: the command stays in the terminal's process group, so Ctrl-C reaches it too
+    timeout --foreground --signal=INT --kill-after=5 "$seconds" "$@" > "$LOGS/$name.log" 2>&1 < /dev/null
     status=$?
     [ $status -eq 137 ] && status=124
     say "   $name: exit $status$([ $status -eq 124 ] && echo " (stopped after ${seconds} s)"), $(( $(date +%s) - t0 )) s"
@@ -125,7 +126,7 @@ HOW=""
 if [ "$MODE" != shim ] && importable; then
     HOW="already installed"
 elif [ "$MODE" = auto ] || [ "$MODE" = pip ]; then
-    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . > "$LOGS/setup_pip.log" 2>&1 \
+    timeout 90 "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . > "$LOGS/setup_pip.log" 2>&1 \
         && importable && HOW="pip install -e ."
 fi
 if [ -z "$HOW" ] && { [ "$MODE" = auto ] || [ "$MODE" = shim ]; }; then
@@ -230,13 +231,13 @@ if wants bench; then
             extra=() fused=1
             [ "$mode" = tf32 ] && extra=(--tf32)
             [ "$mode" = unfused ] && fused=0  # float32 without the fused CUDA kernels
-            MINIGRAD_FUSED_KERNELS=$fused run "bench_${net}_$mode" "${GPU_CHECK_BENCH_TIMEOUT:-45}" "$PY" benchmarks/bench_train_step.py \
-                --device cuda --net "$net" --batch "${GPU_CHECK_BENCH_BATCH:-512}" \
-                --steps "${GPU_CHECK_BENCH_STEPS:-20}" --warmup "${GPU_CHECK_BENCH_WARMUP:-3}" "${extra[@]}" \
-                || bench_failed=1
-            # the table: from the "<net>: batch ..." line on; the GPU and TF32 settings line once
-            grep -E '^GPU |^minigrad: CUPY_TF32' "$LOGS/bench_${net}_$mode.log" | head -1 | sed 's/^/   /' \
-                >> "$SUMMARY"
+            MINIGRAD_FUSED_KERNELS=$fused run "bench_${net}_$mode" "${GPU_CHECK_BENCH_TIMEOUT:-45}" \
+                "$PY" benchmarks/bench_train_step.py --device cuda --net "$net" \
+                --batch "${GPU_CHECK_BENCH_BATCH:-512}" --steps "${GPU_CHECK_BENCH_STEPS:-20}" \
+                --warmup "${GPU_CHECK_BENCH_WARMUP:-3}" ${extra[@]+"${extra[@]}"} || bench_failed=1
+            # the GPU and TF32 settings line, then the table (from the "<net>: batch ..." line on)
+            grep -E '^GPU |^minigrad: CUPY_TF32' "$LOGS/bench_${net}_$mode.log" | head -1 | cut -c1-200 \
+                | sed 's/^/   /' | tee -a "$SUMMARY"
             sed -n "/^$net: batch/,\$p" "$LOGS/bench_${net}_$mode.log" | sed 's/^/   /' | tee -a "$SUMMARY"
             grep -E 'Error|error:' "$LOGS/bench_${net}_$mode.log" | tail -3 | sed 's/^/   /' | tee -a "$SUMMARY"
         done
