@@ -33,7 +33,7 @@
 #   GPU_CHECK_BENCH_NETS [lenet vgg]
 #   GPU_CHECK_BENCH_MODES [fp32 tf32]  (unfused: float32 with MINIGRAD_FUSED_KERNELS=0)
 #   GPU_CHECK_BENCH_BATCH [512]   GPU_CHECK_BENCH_STEPS [20]   GPU_CHECK_BENCH_WARMUP [3]
-#   GPU_CHECK_BENCH_TIMEOUT [45]  (each net and mode)
+#   GPU_CHECK_BENCH_TIMEOUT [60]  (each net and mode)
 #   GPU_CHECK_DATA []          folder with CIFAR-10 (exported as MINIGRAD_DATA)
 #   GPU_CHECK_CIFAR [lenet:2 vgg:1]  model:epochs runs of cifar10_cnn.py
 #   GPU_CHECK_CIFAR_ARGS []    more arguments for them (e.g. --batch-size 256 --lr 0.004)
@@ -231,7 +231,7 @@ if wants bench; then
             extra=() fused=1
             [ "$mode" = tf32 ] && extra=(--tf32)
             [ "$mode" = unfused ] && fused=0  # float32 without the fused CUDA kernels
-            MINIGRAD_FUSED_KERNELS=$fused run "bench_${net}_$mode" "${GPU_CHECK_BENCH_TIMEOUT:-45}" \
+            MINIGRAD_FUSED_KERNELS=$fused run "bench_${net}_$mode" "${GPU_CHECK_BENCH_TIMEOUT:-60}" \
                 "$PY" benchmarks/bench_train_step.py --device cuda --net "$net" \
                 --batch "${GPU_CHECK_BENCH_BATCH:-512}" --steps "${GPU_CHECK_BENCH_STEPS:-20}" \
                 --warmup "${GPU_CHECK_BENCH_WARMUP:-3}" ${extra[@]+"${extra[@]}"} || bench_failed=1
