@@ -142,7 +142,8 @@ if [ -z "$HOW" ] && { [ "$MODE" = auto ] || [ "$MODE" = shim ]; }; then
     ln -s "$REPO/optim" "$SHIM/minigrad/optim"
     export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
     # `python -m pytest` puts the current folder (this checkout, whose minigrad/ lacks nn)
-    # first on sys.path; PYTHONSAFEPATH (Python 3.11+) stops that, for pytest only.
+    # first on sys.path; PYTHONSAFEPATH stops that, for pytest only (Python 3.11+; on older
+    # ones use pip install -e . instead).
     SAFEPATH=1
     importable && HOW="PYTHONPATH=$SHIM (minigrad/nn -> nn, minigrad/optim -> optim)"
 fi
