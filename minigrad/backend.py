@@ -5,6 +5,8 @@ Every array in minigrad is either a NumPy array (device "cpu") or a CuPy array
 device (`xp`), moves arrays between devices, and calls the few named helpers
 where NumPy and CuPy differ. Importing minigrad never fails for lack of CuPy.
 """
+import os
+
 import numpy as np
 
 try:  # CuPy is an optional extra: `pip install minigrad[cuda12]`.
@@ -76,6 +78,24 @@ def is_host_array(array):
     computes: on the CPU, cache-sized chunks and reused scratch buffers pay off;
     on the GPU, CuPy pools memory itself and one big kernel beats many small ones."""
     return isinstance(array, np.ndarray)
+
+
+# Checks that read values back to the host (is every target a valid class
+# index?) cost nothing on the CPU, but on a GPU each one waits until all queued
+# work is done, stalling the pipeline of kernels. On a GPU they run only when
+# asked for: minigrad.cuda.set_value_checks(True) or MINIGRAD_DEVICE_CHECKS=1.
+_device_value_checks = os.environ.get("MINIGRAD_DEVICE_CHECKS", "0") == "1"
+
+
+def set_device_value_checks(flag):
+    global _device_value_checks
+    _device_value_checks = bool(flag)
+
+
+def checks_values(array):
+    """Should a check that reads `array`'s values on the host run? Always on the
+    CPU; on a GPU only when device value checks are on (see above)."""
+    return is_host_array(array) or _device_value_checks
 
 
 def to_device(array, device):

@@ -58,12 +58,14 @@ class ClassTargets:
                              f"target of shape {expected} (N, d1, ...), got {target.shape}")
         num_classes = scores.shape[1]
         self.keep = target != ignore_index
-        valid = target[self.keep]
-        if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
-            raise IndexError(f"{op_name}: target values must be class indices in [0, "
-                             f"{num_classes}) (or ignore_index={ignore_index}), got values "
-                             f"from {int(valid.min())} to {int(valid.max())}")
+        self.invalid = None  # on a GPU without value checks: a 0-d "some target is out of range"
+        if backend.checks_values(target):
+            _check_class_range(target[self.keep], num_classes, ignore_index, op_name)
+        else:  # reading the targets back would stall the GPU: a bad target makes the loss NaN
+            self.invalid = xp.any(self.keep & ((target < 0) | (target >= num_classes)))
         self.target = xp.where(self.keep, target, 0)
+        if self.invalid is not None:  # unchecked targets still index safely; the loss says NaN
+            self.target = xp.clip(self.target, 0, num_classes - 1)
         self.class_weight = None
         if weight is not None:
             weight = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
@@ -78,7 +80,10 @@ class ClassTargets:
 
     def pick(self, scores):
         """scores[i, target_i] for every sample i: (N, C, d...) -> (N, d...)."""
-        return np.take_along_axis(scores, self.target[:, None], axis=1)[:, 0]
+        picked = np.take_along_axis(scores, self.target[:, None], axis=1)[:, 0]
+        if self.invalid is not None:  # some target was out of range: poison the loss
+            picked = backend.array_module(picked).where(self.invalid, np.nan, picked)
+        return picked
 
     def one_hot(self, shape, dtype):
         """onehot[i, c] = (c == target_i), for scores of `shape` (N, C, d...) and `dtype`."""
@@ -89,6 +94,15 @@ class ClassTargets:
     def class_weight_column(self, scores):
         """class_weight reshaped (1, C, 1, ...) to broadcast against scores."""
         return self.class_weight.reshape((1, -1) + (1,) * (scores.ndim - 2))
+
+
+def _check_class_range(valid, num_classes, ignore_index, op_name):
+    """Every (non-ignored) target must be a class index in [0, num_classes)."""
+    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
+        raise IndexError(f"{op_name}: target values must be class indices in [0, "
+                         f"{num_classes}) (or ignore_index={ignore_index}), got values "
+                         f"from {int(valid.min())} to {int(valid.max())}; on a GPU this check "
+                         "runs only with minigrad.cuda.set_value_checks(True)")
 
 
 def _reduce_array(loss, reduction, denominator):

@@ -16,6 +16,7 @@ gradient evenly over its window) are each other's adjoints.
 """
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .im2col import crop, geometry, pad, tap_slices
@@ -45,9 +46,15 @@ class MaxPool2d(Function):
             np.maximum(y, tap, out=y)
             # k exceeds every earlier index, so max() writes k exactly where tap k is better.
             np.maximum(winner, better * winner.dtype.type(k), out=winner)
-        if np.isnan(y).any():  # rare: as in PyTorch, a NaN window's gradient goes to its last NaN
+        # As in PyTorch, a NaN wins its window, and its gradient goes to the last NaN.
+        if backend.is_host_array(y):
+            if np.isnan(y).any():  # rare, and on the CPU checking for it is cheap
+                for k, tap in enumerate(taps):
+                    winner[np.isnan(tap)] = k
+        else:  # on a GPU, `if any()` would wait for the device: fold the NaNs in unconditionally
+            xp = backend.array_module(y)
             for k, tap in enumerate(taps):
-                winner[np.isnan(tap)] = k
+                winner = xp.where(xp.isnan(tap), winner.dtype.type(k), winner)
         self.save_for_backward(winner)
         return y
 
@@ -79,7 +86,7 @@ class MaxPool2dScatter(Function):
                 gx[:, :, rows, cols] += gy * (self.winner == k)
             else:
                 np.multiply(gy, self.winner == k, out=gx[:, :, rows, cols])
-        return np.ascontiguousarray(crop(gx, g))                       # (N, C, H, W)
+        return backend.array_module(gx).ascontiguousarray(crop(gx, g))  # (N, C, H, W)
 
     def backward(self, ggx):
         return MaxPool2dGather(self.g, self.winner)(ggx)
@@ -141,7 +148,7 @@ class AvgPool2dGrad(Function):
         gx = np.zeros_like(gy, shape=(N, C) + self.g.padded_size, order="C")
         for rows, cols in taps:
             gx[:, :, rows, cols] += share
-        return np.ascontiguousarray(crop(gx, self.g))
+        return backend.array_module(gx).ascontiguousarray(crop(gx, self.g))
 
     def backward(self, ggx):
         return AvgPool2d(self.g)(ggx)
