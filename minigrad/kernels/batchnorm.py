@@ -12,6 +12,11 @@ The NumPy path (ops/normalization.py, BatchNormTrain) computes the same, but
 materialises x - mean (an activation-sized temporary) in both directions and
 makes the y and gx updates in two or three passes each; here each
 activation-sized array is read at most twice and written once.
+
+Each per-channel sum runs in two stages, over L (contiguous: N*C sums, plenty
+of parallel work) and then over N: summing over axes (0, 2) in one reduction
+gives the GPU only C outputs to work on and was 10x slower than the NumPy
+path on (256, 64, 32, 32) on an H200.
 """
 import functools
 
@@ -20,9 +25,14 @@ from . import build
 _CHANNEL = "const long long c = (i / L) % C;  // i runs over (N, C, L) in C order\n"
 
 
+def _channel_sum(per_row):
+    """(N, C, L) sums already taken over L -> (C,): the second stage, over N."""
+    return per_row.sum(axis=0)
+
+
 @functools.cache
 def _centered_square_sum():
-    """sum over (N, L) of (x - mean)^2 per channel; mean arrives broadcast (1, C, 1)."""
+    """sum over L of (x - mean)^2 for each (n, c); mean arrives broadcast (1, C, 1)."""
     return build.cupy().ReductionKernel(
         "T x, T mean", "T out", "(x - mean) * (x - mean)", "a + b", "out = a", "0",
         "minigrad_bn_centered_square_sum")
@@ -30,7 +40,7 @@ def _centered_square_sum():
 
 @functools.cache
 def _centered_dot():
-    """sum over (N, L) of gy * (x - mean) per channel."""
+    """sum over L of gy * (x - mean) for each (n, c)."""
     return build.cupy().ReductionKernel(
         "T gy, T x, T mean", "T out", "gy * (x - mean)", "a + b", "out = a", "0",
         "minigrad_bn_centered_dot")
@@ -66,8 +76,8 @@ def batch_norm_forward(x, weight, bias, eps):
     x3 = _as_ncl(x)                                                   # (N, C, L)
     N, C, L = x3.shape
     count = N * L
-    batch_mean = x3.sum(axis=(0, 2)) / count                          # (C,)
-    batch_var = _centered_square_sum()(x3, batch_mean[None, :, None], axis=(0, 2)) / count
+    batch_mean = _channel_sum(x3.sum(axis=2)) / count                 # (C,)
+    batch_var = _channel_sum(_centered_square_sum()(x3, batch_mean[None, :, None], axis=2)) / count
     inv_std = 1.0 / cp.sqrt(batch_var + eps)                          # (C,)
     scale = cp.ascontiguousarray(weight * inv_std)                    # (C,)
     bias = cp.ascontiguousarray(cp.broadcast_to(bias, (C,)))
@@ -82,8 +92,8 @@ def batch_norm_backward(x, gy, weight, batch_mean, inv_std, need_input_grad=True
     x3, gy3 = _as_ncl(x), _as_ncl(gy)                                 # (N, C, L)
     N, C, L = x3.shape
     count = N * L
-    gb = gy3.sum(axis=(0, 2))                                         # sum(gy)
-    gw = _centered_dot()(gy3, x3, batch_mean[None, :, None], axis=(0, 2)) * inv_std
+    gb = _channel_sum(gy3.sum(axis=2))                                # sum(gy)
+    gw = _channel_sum(_centered_dot()(gy3, x3, batch_mean[None, :, None], axis=2)) * inv_std
     if not need_input_grad:
         return None, gw, gb
     scale = cp.ascontiguousarray(weight * inv_std)                    # (C,)

@@ -12,76 +12,85 @@ wide layout (stride 1 only; grid OH x WP, the padded width):
 xpad is x zero-padded by (PH, PW). col2im is the adjoint: each input element
 x[m, c, h, w] sums, over the taps, the column entries that read it. The NumPy
 path makes one strided copy (or strided add) per tap; here one thread per
-column entry (im2col) or per input element (col2im: it gathers its at most
-KH*KW contributions, so no atomics and no zero fill are needed).
+grid position writes its KH*KW column entries (im2col), and one thread per
+input element gathers its at most KH*KW contributions (col2im: no atomics, no
+zero fill).
 """
 import numpy as np
 
 from . import build
 
 _CODE = r"""
-template <typename T>
-__global__ void im2col_kernel(const T* x, T* col, long long total, int n, int C,
-                              int H, int W, int KH, int KW, int SH, int SW, int PH, int PW,
-                              int DH, int DW, int GH, int GW, int WP, int wide) {
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)blockDim.x * gridDim.x) {
-        // e runs over (C, KH*KW, n, GH*GW) in C order
-        const long long grid = (long long)GH * GW;
-        const long long t = e % grid;
-        const int m = (e / grid) % n;
-        const int tap = (e / (grid * n)) % (KH * KW);
-        const int c = e / (grid * n * KH * KW);
-        const int i = tap / KW, j = tap % KW;
-        long long row, column;   // in the padded image
-        if (wide) {
-            const long long p = t + (long long)i * DH * WP + (long long)j * DW;
-            row = p / WP;
-            column = p % WP;
-        } else {
-            row = (t / GW) * SH + (long long)i * DH;
-            column = (t % GW) * SW + (long long)j * DW;
+// I: the index type, int where every index fits (64-bit division is several
+// times slower on the GPU), long long for arrays of 2^31 elements or more.
+template <typename T, typename I>
+__global__ void im2col_kernel(const T* x, T* col, I total, I n, I C,
+                              I H, I W, I KH, I KW, I SH, I SW, I PH, I PW,
+                              I DH, I DW, I GH, I GW, I WP, int wide) {
+    // One thread per (channel c, image m, grid position t), writing all KH*KW taps:
+    // the index arithmetic (integer division is slow on the GPU) is done once.
+    const I grid = GH * GW;
+    for (I e = blockIdx.x * (I)blockDim.x + threadIdx.x; e < total; e += (I)blockDim.x * gridDim.x) {
+        // e runs over (C, n, GH*GW) in C order
+        const I t = e % grid;
+        const I m = (e / grid) % n;
+        const I c = e / (grid * n);
+        const T* image = x + (m * C + c) * H * W;
+        T* out = col + (c * KH * KW * n + m) * grid + t;   // tap 0; each tap is n*grid further
+        // the padded coordinates tap (0, 0) reads
+        const I row0 = wide ? t / WP : (t / GW) * SH, column0 = wide ? t % WP : (t % GW) * SW;
+        for (I i = 0; i < KH; ++i) {
+            for (I j = 0; j < KW; ++j) {
+                I row = row0 + i * DH, column = column0 + j * DW;
+                if (wide && column >= WP) { row += 1; column -= WP; }   // the run wraps onto the next row
+                const I h = row - PH, w = column - PW;
+                out[(i * KW + j) * n * grid] =
+                    (h >= 0 && h < H && w >= 0 && w < W) ? image[h * W + w] : (T)0;
+            }
         }
-        const long long h = row - PH, w = column - PW;
-        col[e] = (h >= 0 && h < H && w >= 0 && w < W)
-            ? x[(((long long)m * C + c) * H + h) * W + w] : (T)0;
     }
 }
 
-template <typename T>
-__global__ void col2im_kernel(const T* col, T* x, long long total, int n, int C,
-                              int H, int W, int KH, int KW, int SH, int SW, int PH, int PW,
-                              int DH, int DW, int GH, int GW, int WP, int wide) {
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)blockDim.x * gridDim.x) {
+template <typename T, typename I>
+__global__ void col2im_kernel(const T* col, T* x, I total, I n, I C,
+                              I H, I W, I KH, I KW, I SH, I SW, I PH, I PW,
+                              I DH, I DW, I GH, I GW, I WP, int wide) {
+    const I grid = GH * GW;
+    for (I e = blockIdx.x * (I)blockDim.x + threadIdx.x; e < total; e += (I)blockDim.x * gridDim.x) {
         // e runs over x (n, C, H, W) in C order
-        const int w = e % W, h = (e / W) % H;
-        const int c = (e / ((long long)H * W)) % C;
-        const int m = e / ((long long)H * W * C);
-        const long long grid = (long long)GH * GW;
-        const long long hp = h + PH, wp = w + PW;   // in the padded image
+        const I w = e % W, h = (e / W) % H;
+        const I c = (e / (H * W)) % C;
+        const I m = e / (H * W * C);
+        const I hp = h + PH, wp = w + PW;   // in the padded image
+        const T* in = col + (c * KH * KW * n + m) * grid;   // tap 0; each tap is n*grid further
         T sum = 0;
-        for (int i = 0; i < KH; ++i) {
-            for (int j = 0; j < KW; ++j) {
-                long long t;   // the grid position whose tap (i, j) reads (hp, wp), if any
+        for (I i = 0; i < KH; ++i) {
+            const I rows = hp - i * DH;   // = oh * SH for a window of tap row i that holds (h, w)
+            // stride 1 (the common case) needs no division
+            if (!wide && (rows < 0 || (SH != 1 && rows % SH) || (SH == 1 ? rows : rows / SH) >= GH))
+                continue;
+            const I oh_base = wide ? 0 : (SH == 1 ? rows : rows / SH) * GW;
+            for (I j = 0; j < KW; ++j) {
+                I t;   // the grid position whose tap (i, j) reads (hp, wp), if any
                 if (wide) {
-                    t = hp * WP + wp - (long long)i * DH * WP - (long long)j * DW;
+                    t = hp * WP + wp - i * DH * WP - j * DW;
                     if (t < 0 || t >= grid) continue;
                 } else {
-                    const long long rows = hp - (long long)i * DH, cols = wp - (long long)j * DW;
-                    if (rows < 0 || cols < 0 || rows % SH || cols % SW) continue;
-                    if (rows / SH >= GH || cols / SW >= GW) continue;
-                    t = (rows / SH) * GW + cols / SW;
+                    const I cols = wp - j * DW;
+                    if (cols < 0 || (SW != 1 && cols % SW)) continue;
+                    const I ow = SW == 1 ? cols : cols / SW;
+                    if (ow >= GW) continue;
+                    t = oh_base + ow;
                 }
-                sum += col[(((long long)c * KH * KW + i * KW + j) * n + m) * grid + t];
+                sum += in[(i * KW + j) * n * grid + t];
             }
         }
         x[e] = sum;
     }
 }
 """
-_NAMES = ("im2col_kernel<float>", "im2col_kernel<double>",
-          "col2im_kernel<float>", "col2im_kernel<double>")
+_NAMES = tuple(f"{k}<{t}, {i}>" for k in ("im2col_kernel", "col2im_kernel")
+               for t in ("float", "double") for i in ("int", "long long"))
 
 
 def _grid(g, wide):
@@ -89,19 +98,22 @@ def _grid(g, wide):
     return (g.out_size[0], g.padded_size[1] if wide else g.out_size[1])
 
 
-def _args(g, n, C, wide):
+def _args(g, n, C, wide, index):
     (H, W), (KH, KW), (SH, SW) = g.in_size, g.kernel, g.stride
     (PH, PW), (DH, DW), (GH, GW) = g.padding, g.dilation, _grid(g, wide)
     values = (n, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, GH, GW, g.padded_size[1])
-    return tuple(np.int32(v) for v in values + (int(wide),))
+    return tuple(index(v) for v in values) + (np.int32(wide),)
 
 
-def _launch(name, out, source, g, n, C, wide):
-    """Run kernel `name` with one thread per element of `out` (grid-stride beyond 2M blocks)."""
-    if out.size:
-        kernel = build.raw_module(_CODE, _NAMES).get_function(f"{name}<{build.c_type(out.dtype)}>")
-        kernel((min(build.blocks(out.size)[0], 1 << 21),), (build.THREADS,),
-               (source, out, np.int64(out.size)) + _args(g, n, C, wide))
+def _launch(name, out, source, g, n, C, wide, threads):
+    """Run kernel `name` with `threads` threads (grid-stride beyond 2M blocks)."""
+    if threads:
+        small = max(out.size, source.size) < 2**30  # every index (and index + grid stride) fits an int
+        index, index_name = (np.int32, "int") if small else (np.int64, "long long")
+        kernel = build.raw_module(_CODE, _NAMES).get_function(
+            f"{name}<{build.c_type(out.dtype)}, {index_name}>")
+        kernel((min(build.blocks(threads)[0], 1 << 21),), (build.THREADS,),
+               (source, out, index(threads)) + _args(g, n, C, wide, index))
 
 
 def im2col(x, g, wide=False):
@@ -111,7 +123,7 @@ def im2col(x, g, wide=False):
     n, C = x.shape[:2]
     GH, GW = _grid(g, wide)
     col = cp.empty((C, g.kernel[0] * g.kernel[1], n, GH * GW), dtype=x.dtype)
-    _launch("im2col_kernel", col, x, g, n, C, wide)
+    _launch("im2col_kernel", col, x, g, n, C, wide, threads=C * n * GH * GW)
     return col.reshape(g.groups, -1, n * GH * GW)               # (G, Cg*KH*KW, n*GH*GW)
 
 
@@ -124,5 +136,5 @@ def col2im(col, g, n, wide=False):
     col = cp.ascontiguousarray(col).reshape(-1, KH * KW, n, GH * GW)  # (C, KH*KW, n, GH*GW)
     C = col.shape[0]
     x = cp.empty((n, C) + tuple(g.in_size), dtype=col.dtype)
-    _launch("col2im_kernel", x, col, g, n, C, wide)
+    _launch("col2im_kernel", x, col, g, n, C, wide, threads=x.size)
     return x

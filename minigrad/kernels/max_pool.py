@@ -27,14 +27,15 @@ import numpy as np
 from . import build
 
 _CODE = r"""
-template <typename T, typename I>
-__global__ void max_pool_forward(const T* x, T* y, I* winner, long long total,
+// I: the winner's type (unsigned char or int); X: the index type, int where every
+// index fits (64-bit division is several times slower on the GPU), else long long.
+template <typename T, typename I, typename X>
+__global__ void max_pool_forward(const T* x, T* y, I* winner, X total,
                                  int H, int W, int OH, int OW, int KH, int KW,
                                  int SH, int SW, int PH, int PW, int DH, int DW) {
-    for (long long o = blockIdx.x * (long long)blockDim.x + threadIdx.x; o < total;
-         o += (long long)blockDim.x * gridDim.x) {
+    for (X o = blockIdx.x * (X)blockDim.x + threadIdx.x; o < total; o += (X)blockDim.x * gridDim.x) {
         const int ow = o % OW, oh = (o / OW) % OH;
-        const T* plane = x + (o / ((long long)OH * OW)) * H * W;   // image n, channel c
+        const T* plane = x + (o / ((X)OH * OW)) * H * W;   // image n, channel c
         T best = 0;
         int best_tap = 0;
         for (int i = 0; i < KH; ++i) {
@@ -55,14 +56,13 @@ __global__ void max_pool_forward(const T* x, T* y, I* winner, long long total,
     }
 }
 
-template <typename T, typename I>
-__global__ void max_pool_backward(const T* gy, const I* winner, T* gx, long long total,
+template <typename T, typename I, typename X>
+__global__ void max_pool_backward(const T* gy, const I* winner, T* gx, X total,
                                   int H, int W, int OH, int OW, int KH, int KW,
                                   int SH, int SW, int PH, int PW, int DH, int DW) {
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)blockDim.x * gridDim.x) {
+    for (X e = blockIdx.x * (X)blockDim.x + threadIdx.x; e < total; e += (X)blockDim.x * gridDim.x) {
         const int w = e % W, h = (e / W) % H;
-        const long long plane = (e / ((long long)H * W)) * OH * OW;   // image n, channel c
+        const X plane = (e / ((X)H * W)) * OH * OW;   // image n, channel c
         const int hp = h + PH, wp = w + PW;   // in padded coordinates
         T sum = 0;
         for (int i = 0; i < KH; ++i) {
@@ -71,7 +71,7 @@ __global__ void max_pool_backward(const T* gy, const I* winner, T* gx, long long
             for (int j = 0; j < KW; ++j) {
                 const int cols = wp - j * DW;
                 if (cols < 0 || cols % SW != 0 || cols / SW >= OW) continue;
-                const long long o = plane + (long long)(rows / SH) * OW + cols / SW;
+                const X o = plane + (X)(rows / SH) * OW + cols / SW;
                 if ((int)winner[o] == i * KW + j) sum += gy[o];
             }
         }
@@ -79,18 +79,19 @@ __global__ void max_pool_backward(const T* gy, const I* winner, T* gx, long long
     }
 }
 """
-_NAMES = tuple(f"max_pool_{direction}<{t}, {i}>" for direction in ("forward", "backward")
-               for t in ("float", "double") for i in ("unsigned char", "int"))
+_NAMES = tuple(f"max_pool_{direction}<{t}, {i}, {x}>" for direction in ("forward", "backward")
+               for t in ("float", "double") for i in ("unsigned char", "int") for x in ("int", "long long"))
 
 
 def _winner_dtype(g):
     return np.uint8 if math.prod(g.kernel) <= 256 else np.int32
 
 
-def _kernel(direction, dtype, winner_dtype):
-    index = "unsigned char" if np.dtype(winner_dtype) == np.uint8 else "int"
+def _kernel(direction, dtype, winner_dtype, small):
+    winner = "unsigned char" if np.dtype(winner_dtype) == np.uint8 else "int"
+    index = "int" if small else "long long"
     return build.raw_module(_CODE, _NAMES).get_function(
-        f"max_pool_{direction}<{build.c_type(dtype)}, {index}>")
+        f"max_pool_{direction}<{build.c_type(dtype)}, {winner}, {index}>")
 
 
 def _geometry_args(g):
@@ -112,8 +113,9 @@ def max_pool2d_forward(x, g):
     N, C = x.shape[:2]
     y = cp.empty((N, C) + tuple(g.out_size), dtype=x.dtype)
     winner = cp.empty(y.shape, dtype=_winner_dtype(g))
-    _launch(_kernel("forward", x.dtype, winner.dtype), y.size,
-            (x, y, winner, np.int64(y.size)) + _geometry_args(g))
+    small = x.size < 2**30  # every index (and index + grid stride) fits an int
+    _launch(_kernel("forward", x.dtype, winner.dtype, small), y.size,
+            (x, y, winner, (np.int32 if small else np.int64)(y.size)) + _geometry_args(g))
     return y, winner
 
 
@@ -124,6 +126,7 @@ def max_pool2d_backward(gy, winner, g):
     winner = cp.ascontiguousarray(winner)
     N, C = gy.shape[:2]
     gx = cp.empty((N, C) + tuple(g.in_size), dtype=gy.dtype)
-    _launch(_kernel("backward", gy.dtype, winner.dtype), gx.size,
-            (gy, winner, gx, np.int64(gx.size)) + _geometry_args(g))
+    small = gx.size < 2**30
+    _launch(_kernel("backward", gy.dtype, winner.dtype, small), gx.size,
+            (gy, winner, gx, (np.int32 if small else np.int64)(gx.size)) + _geometry_args(g))
     return gx
