@@ -1,9 +1,15 @@
-"""The registry of core ops: one entry per op drives every generic test.
+"""The registry of ops: one entry per op drives every generic test.
 
 Each entry gives the op as minigrad calls it, an independent NumPy reference,
 the input shapes to try (several broadcasting combinations for binary ops),
 and a domain away from kinks and singularities (log near 0, |x| at 0, ties
 in max), so finite differences are meaningful.
+
+LAYER_REGISTRY holds the layer-sized ops (conv, pooling, normalization,
+losses, activations, attention, dropout, linear) with `reference=None`: their
+own test files check them against NumPy and PyTorch; here every one is
+gradchecked on each device and its cuda run (forward and backward) is compared
+with its cpu run. Shapes are tiny so the cuda cases stay cheap.
 """
 from dataclasses import dataclass, field
 
@@ -22,7 +28,7 @@ UNARY_SHAPES = [((3, 4),), ((2, 3, 2),), ((5,),)]
 class OpSpec:
     name: str
     op: callable
-    reference: callable
+    reference: callable          # NumPy reference; None: checked against the cpu run only
     shapes: list
     low: float = -2.0
     high: float = 2.0
@@ -120,6 +126,92 @@ REGISTRY = [
            [((2, 4),)]),
     OpSpec("pad", lambda x: F.pad(x, ((1, 0), (2, 1)), value=0.5),
            lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [((2, 3),)]),
+]
+
+
+def _on(array, like):
+    """A constant (targets, indices) on the device of the tensor `like`."""
+    return minigrad.tensor(array, device=like.device)
+
+
+def _target(x, low=0.0, high=1.0):
+    """A fixed target of x's shape and dtype, spread over [low, high]."""
+    return _on(np.linspace(low, high, x.size).reshape(x.shape).astype(x.dtype), x)
+
+
+def _seeded_dropout(x):
+    """Training-mode dropout with the same mask at every call (finite differences need that)."""
+    minigrad.manual_seed(3)
+    return F.dropout(x, 0.5, training=True)
+
+
+def _batch_norm(x, w, b):
+    running_mean = minigrad.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+    running_var = minigrad.ones(x.shape[1], dtype=x.dtype, device=x.device)
+    return F.batch_norm(x, running_mean, running_var, w, b, training=True)
+
+
+# Second derivatives of layers on cuda take the longest: a representative few run
+# there (conv, max-pool, batch norm, cross-entropy, attention); every one runs on cpu.
+CUDA_SECOND_ORDER = "cuda_second_order"
+_CLASSES = np.array([2, 0, 1])  # targets for a (3, C >= 3) batch of logits
+
+
+def _layer(name, op, shapes, **kw):
+    return OpSpec(name, op, None, shapes, **kw)
+
+
+LAYER_REGISTRY = [
+    # convolution and pooling
+    _layer("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1),
+           [((1, 2, 3, 3), (2, 2, 3, 3), (2,))], tags={CUDA_SECOND_ORDER}),
+    _layer("conv2d_stride_groups", lambda x, w: F.conv2d(x, w, stride=2, groups=2),
+           [((1, 4, 3, 3), (2, 2, 2, 2))]),
+    _layer("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
+           [((1, 2, 2, 2), (2, 1, 3, 3))]),
+    _layer("max_pool2d", lambda x: F.max_pool2d(x, 2), [((2, 2, 4, 4),)], distinct=True,
+           tags={CUDA_SECOND_ORDER}),
+    _layer("max_pool2d_padded", lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
+           [((1, 2, 5, 5),)], distinct=True),
+    _layer("avg_pool2d", lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [((1, 2, 5, 5),)]),
+    _layer("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [((1, 2, 5, 7),)]),
+    # normalization
+    _layer("batch_norm", _batch_norm, [((4, 3), (3,), (3,)), ((2, 2, 2, 2), (2,), (2,))],
+           tags={CUDA_SECOND_ORDER}),
+    _layer("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), [((3, 4), (4,), (4,))]),
+    _layer("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), [((1, 4, 2, 2), (4,), (4,))]),
+    # losses (targets are constants on the input's device)
+    _layer("cross_entropy", lambda x: F.cross_entropy(x, _on(_CLASSES, x)), [((3, 4),)],
+           tags={CUDA_SECOND_ORDER}),
+    _layer("cross_entropy_smoothing", lambda x: F.cross_entropy(
+        x, _on(_CLASSES, x), label_smoothing=0.1, reduction="sum"), [((3, 4),)]),
+    _layer("nll_loss", lambda x: F.nll_loss(x, _on(_CLASSES, x)), [((3, 4),)]),
+    _layer("mse_loss", F.mse_loss, [((3, 4), (3, 4))]),
+    _layer("l1_loss", F.l1_loss, [((3, 4), (3, 4))], distinct=True, second_order=False),
+    _layer("smooth_l1_loss", lambda x: F.smooth_l1_loss(x, _target(x, -3.0, 3.0)), [((3, 4),)],
+           second_order=False),
+    _layer("huber_loss", lambda x: F.huber_loss(x, _target(x, -3.0, 3.0), delta=0.5), [((3, 4),)],
+           second_order=False),
+    _layer("binary_cross_entropy", lambda x: F.binary_cross_entropy(x, _target(x)), [((3, 4),)],
+           low=0.1, high=0.9),
+    _layer("bce_with_logits", lambda x: F.binary_cross_entropy_with_logits(x, _target(x)),
+           [((3, 4),)]),
+    # activations
+    _layer("leaky_relu", lambda x: F.leaky_relu(x, 0.1), UNARY_SHAPES[:1], away_from_zero=True),
+    _layer("elu", F.elu, UNARY_SHAPES[:1], away_from_zero=True),
+    _layer("gelu", F.gelu, UNARY_SHAPES[:1]),
+    _layer("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), UNARY_SHAPES[:1]),
+    _layer("silu", F.silu, UNARY_SHAPES[:1]),
+    _layer("softplus", lambda x: F.softplus(x, beta=2.0), UNARY_SHAPES[:1]),
+    # attention, dropout, linear
+    _layer("attention", F.scaled_dot_product_attention, [((1, 2, 3), (1, 4, 3), (1, 4, 2))],
+           tags={CUDA_SECOND_ORDER}),
+    _layer("attention_causal", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+           [((1, 3, 4), (1, 3, 4), (1, 3, 2))]),
+    _layer("dropout_eval", lambda x: F.dropout(x, 0.5, training=False), UNARY_SHAPES[:1]),
+    _layer("dropout_seeded", _seeded_dropout, UNARY_SHAPES[:1], tags={"random"}),
+    _layer("linear", F.linear, [((3, 4), (2, 4), (2,)), ((2, 3, 4), (2, 4), (2,))]),
+    _layer("embedding", lambda w: F.embedding(_on(np.array([[0, 2], [2, 1]]), w), w), [((3, 4),)]),
 ]
 
 

@@ -36,6 +36,7 @@ PyTorch's weight layout (C_in, C_out/G, KH, KW) being exactly conv2d's
 import numpy as np
 
 from ..autograd import Function, _as_tensors
+from ..backend import array_module
 from .im2col import (
     Geometry,
     batch_chunks,
@@ -121,7 +122,9 @@ def convolve_grad_weight(x, gy, g):
         # (K, Fg) rather than (Fg, K): OpenBLAS runs this orientation up to
         # 2x faster when Fg is small.
         gw_t += col @ gy_mat.transpose(0, 2, 1)                        # (G, K, Fg)
-    gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1))                # (G, Fg, K)
+    # array_module: np.ascontiguousarray is not one of the functions CuPy
+    # takes over, so a CuPy array needs cupy's own.
+    gw = array_module(gw_t).ascontiguousarray(gw_t.transpose(0, 2, 1))  # (G, Fg, K)
     return gw.reshape((F, Cg) + g.kernel)                              # (F, Cg, KH, KW)
 
 
