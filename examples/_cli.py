@@ -27,6 +27,20 @@ def only(parser, names, choices):
     return chosen
 
 
+def add_device(parser):
+    """--device: where the model, its data and the training loop run."""
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N (needs CuPy and a CUDA GPU)")
+
+
+def check_device(parser, device):
+    """--device cuda without CuPy or a GPU is a usage error, not a traceback mid-run."""
+    import minigrad
+    if device.startswith("cuda") and not minigrad.cuda.is_available():
+        parser.error(f"--device {device} needs CuPy and a CUDA GPU, and none was found; "
+                     "use --device cpu")
+
+
 def positive_int(text):
     """argparse type: an int >= 1 (epochs, batch sizes, sample counts)."""
     return _int_at_least(text, 1, "a positive integer")

@@ -117,7 +117,7 @@ def make_scheduler(name, optimizer, epochs, steps_per_epoch, step_size=30, gamma
 
 # ------------------------------------------------------------ train, evaluate
 def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", progress=True,
-                desc="train", steps_before=0):
+                desc="train", steps_before=0, read_every=None):
     """One pass over `loader`, updating the model after every batch.
 
     The optimizer says what its rule needs from the loop (class attributes):
@@ -125,8 +125,13 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
     `needs_create_graph` (backward keeps the graph for Hessian-vector products:
     AdaHessian, SophiaH) and `hessian_refresh_every` (SophiaG: every k steps a
     curvature refresh on sampled labels, counted over the whole run: pass the
-    run's `steps_before` this epoch). Raises Diverged at the first non-finite
-    loss, naming the step.
+    run's `steps_before` this epoch).
+
+    The losses and the correct counts stay on the model's device and are read
+    every `read_every` steps (default: every step on the CPU, where a read is
+    free; every 20 on a GPU, where each read waits for the device to finish):
+    that read feeds the progress bar, the history and the divergence check,
+    which raises Diverged naming the first step whose loss is not finite.
 
     Returns {"loss", "accuracy", "images_per_s", "seconds", "batch_losses"}."""
     from tqdm import tqdm
@@ -134,7 +139,8 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
     if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
         optimizer.train()
     refresh_every = optimizer.hessian_refresh_every
-    losses, correct, seen = [], 0, 0
+    losses, correct, seen = [], 0, 0   # (host values: what has been read so far)
+    pending_losses, pending_correct = [], []  # (0-d device arrays, not read yet)
     start = time.perf_counter()
     # disable=None: tqdm switches itself off when stderr is not a terminal, so logs stay clean
     bar = tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=False,
@@ -162,18 +168,31 @@ def train_epoch(model, loader, optimizer, scheduler=None, interval="epoch", prog
         last_lr = optimizer.param_groups[0]["lr"]  # (changes within the epoch on "batch" schedules)
         if scheduler is not None and interval == "batch":
             scheduler.step()
-        # The one read of the loss per step (a device sync on a GPU) serves the progress
-        # bar, the history and the divergence check alike.
-        losses.append(float(loss.item()))
-        if not math.isfinite(losses[-1]):
-            raise Diverged(f"step {batch + 1}/{len(loader)}: the loss is {losses[-1]}")
-        correct += int((logits.data.argmax(axis=1) == y.data).sum())
-        seen += len(y.data)
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / seen:.1%}",
-                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+        pending_losses.append(loss.data)  # (the array alone: no graph kept alive)
+        pending_correct.append((logits.data.argmax(axis=1) == y.data).sum())
+        seen += len(y.data)  # (a shape: no read)
+        if read_every is None:
+            read_every = 1 if backend.device_of_array(loss.data) == "cpu" else 20
+        if (batch + 1) % read_every == 0 or batch + 1 == len(loader):
+            read = read_scalars(pending_losses + pending_correct)  # one device-to-host copy
+            losses += read[:len(pending_losses)].tolist()
+            correct += int(read[len(pending_losses):].sum())
+            pending_losses, pending_correct = [], []
+            bad = [i for i, value in enumerate(losses) if not math.isfinite(value)]
+            if bad:
+                raise Diverged(f"step {bad[0] + 1}/{len(loader)}: the loss is {losses[bad[0]]}")
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / seen:.1%}",
+                            img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
     seconds = time.perf_counter() - start
     return {"loss": float(np.mean(losses)), "accuracy": correct / seen, "last_lr": last_lr,
             "images_per_s": seen / seconds, "seconds": seconds, "batch_losses": losses}
+
+
+def read_scalars(values):
+    """The 0-d arrays `values` (all on one device) as a host float64 array, read
+    in one transfer: on a GPU each read is a synchronisation, so batch them."""
+    xp = backend.array_module(values[0])
+    return backend.to_numpy(xp.stack([v.astype(xp.float64) for v in values]))
 
 
 def refresh_hessian(model, x, optimizer):
@@ -188,24 +207,24 @@ def refresh_hessian(model, x, optimizer):
 
 def evaluate(model, loader, num_classes, optimizer=None):
     """Loss, accuracy and confusion matrix (rows: true class, columns: predicted)
-    of `model` in eval mode, without building a graph."""
+    of `model` in eval mode, without building a graph. The per-batch results stay
+    on the model's device until the end: two reads in all, not two per batch."""
     model.eval()
     if optimizer is not None and hasattr(optimizer, "eval"):
         optimizer.eval()  # schedule-free rules evaluate their averaged point
-    total_loss, seen = 0.0, 0
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    batch_losses, pairs = [], []
     with minigrad.no_grad():
         for x, y in loader:
             logits = model(x)
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
-            truth = backend.to_numpy(y.data)
-            predicted = backend.to_numpy(logits.data.argmax(axis=1))
-            # one count per (true, predicted) pair: bincount of the flattened pair index
-            confusion += np.bincount(truth * num_classes + predicted,
-                                     minlength=num_classes ** 2).reshape(num_classes, num_classes)
-            seen += len(truth)
-    return {"loss": total_loss / seen, "accuracy": float(np.trace(confusion)) / seen,
-            "confusion": confusion}
+            batch_losses.append(F.cross_entropy(logits, y, reduction="sum").data)
+            # (true, predicted) as one index: its counts are the confusion matrix
+            pairs.append(y.data * num_classes + logits.data.argmax(axis=1))
+    xp = backend.array_module(pairs[0])
+    pairs = backend.to_numpy(xp.concatenate(pairs))
+    confusion = np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    seen = len(pairs)
+    return {"loss": float(read_scalars(batch_losses).sum()) / seen,
+            "accuracy": float(np.trace(confusion)) / seen, "confusion": confusion.astype(np.int64)}
 
 
 # ------------------------------------------------------------------- the run

@@ -102,7 +102,7 @@ def train(lr, weight_decay, data, args, seed):
     weight_decay) for args.epochs epochs; returns (model, optimizer)."""
     train_set, _, inputs, classes = data
     minigrad.manual_seed(seed)  # the initial weights
-    model = mlp(inputs, args.hidden, classes)
+    model = mlp(inputs, args.hidden, classes).to(args.device)
     optimizer, hyper = _training.make_optimizer(args.optimizer, model.parameters(), lr=lr,
                                                weight_decay=weight_decay)
     if "weight_decay" not in hyper:
@@ -110,7 +110,7 @@ def train(lr, weight_decay, data, args, seed):
                          "there is nothing to search over; pick another --optimizer")
     for epoch in range(args.epochs):
         loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                            seed=_training.epoch_seed(seed, epoch))
+                            device=args.device, seed=_training.epoch_seed(seed, epoch))
         try:
             _training.train_epoch(model, loader, optimizer, progress=False)
         except _training.Diverged:
@@ -118,16 +118,17 @@ def train(lr, weight_decay, data, args, seed):
     return model, optimizer
 
 
-def score(model, optimizer, dataset, classes):
+def score(model, optimizer, dataset, classes, device):
     """(accuracy, mean cross-entropy) on `dataset`; a diverged model's nan loss counts as inf."""
-    result = _training.evaluate(model, DataLoader(dataset, batch_size=1000), classes, optimizer)
+    loader = DataLoader(dataset, batch_size=1000, device=device)
+    result = _training.evaluate(model, loader, classes, optimizer)
     return result["accuracy"], (result["loss"] if np.isfinite(result["loss"]) else math.inf)
 
 
 def trial(lr, weight_decay, data, args, seed):
     """Train with (lr, weight_decay) and score on the validation set."""
     model, optimizer = train(lr, weight_decay, data, args, seed)
-    acc, loss = score(model, optimizer, data[1], data[3])
+    acc, loss = score(model, optimizer, data[1], data[3], args.device)
     return {"lr": float(lr), "weight_decay": float(weight_decay), "val_acc": acc, "val_loss": loss}
 
 
@@ -243,7 +244,9 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="synthetic data, a 3x2 grid, 2 epochs: seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
+    _cli.add_device(parser)
     args = parser.parse_args(argv)
+    _cli.check_device(parser, args.device)
     args.out = _cli.output_folder(args.out, "hparam_search", args.smoke)
     if args.smoke:
         args.dataset, args.grid, args.epochs, args.repeats = "synthetic", (3, 2), 2, 1
@@ -287,8 +290,8 @@ def main(argv=None):
                     "val_acc": [], "test_acc": [], "test_loss": []}
     for seed in reevaluation["seeds"]:
         model, optimizer = train(best["lr"], best["weight_decay"], data, args, seed)
-        reevaluation["val_acc"].append(score(model, optimizer, val_set, classes)[0])
-        acc, loss = score(model, optimizer, test_set, classes)
+        reevaluation["val_acc"].append(score(model, optimizer, val_set, classes, args.device)[0])
+        acc, loss = score(model, optimizer, test_set, classes, args.device)
         reevaluation["test_acc"].append(acc)
         reevaluation["test_loss"].append(loss)
     print(f"\nbest: lr {best['lr']:.3g}, weight decay {best['weight_decay']:.3g} "

@@ -45,7 +45,9 @@ def main(argv=None):
                              "or runs/linear_regression-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="a quick run (tests)")
     parser.add_argument("--no-plots", action="store_true")
+    _cli.add_device(parser)
     args = parser.parse_args(argv)
+    _cli.check_device(parser, args.device)
     args.out = _cli.output_folder(args.out, "linear_regression", args.smoke)
     if args.smoke:
         args.samples, args.epochs = 256, 5
@@ -53,21 +55,21 @@ def main(argv=None):
     minigrad.manual_seed(args.seed)
     X, y, w_true, b_true = make_data(args.samples, args.features, args.noise, args.seed)
     loader = DataLoader(TensorDataset(X, y), batch_size=args.batch_size, shuffle=True,
-                        seed=args.seed)
-    model = nn.Linear(args.features, 1)
+                        seed=args.seed, device=args.device)
+    model = nn.Linear(args.features, 1).to(args.device)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
 
     losses = []
     for epoch in range(1, args.epochs + 1):
-        total, count = 0.0, 0
+        total, count = 0.0, 0  # (total: summed on the device, read once an epoch)
         for xb, yb in loader:
             optimizer.zero_grad()
             loss = F.mse_loss(model(xb), yb)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(xb)
+            total = total + loss.data * len(xb)
             count += len(xb)
-        losses.append(total / count)
+        losses.append(float(total) / count)
         print(f"epoch {epoch:3d}  train MSE {losses[-1]:.5f}")
 
     w_learned = model.weight.numpy().ravel()

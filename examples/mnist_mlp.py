@@ -73,7 +73,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=_cli.positive_int, default=10,
                         help="(default 10; an epoch takes about a second on a 2-core CPU)")
     parser.add_argument("--batch-size", type=_cli.positive_int, default=64)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
+    _cli.add_device(parser)
     parser.add_argument("--limit-train", type=_cli.positive_int, default=None, metavar="N")
     parser.add_argument("--limit-test", type=_cli.positive_int, default=None, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
@@ -88,8 +88,7 @@ def main(argv=None):
     if args.smoke:
         args.epochs = min(args.epochs, 3)
     args.out = _cli.output_folder(args.out, "mnist_mlp", args.smoke)
-    if args.device.startswith("cuda") and not minigrad.cuda.is_available():
-        parser.error("--device cuda needs CuPy and a CUDA GPU, and none was found")
+    _cli.check_device(parser, args.device)
 
     minigrad.manual_seed(args.seed)
     train_set, test_set, classes = load_data(args)

@@ -103,10 +103,11 @@ def run(name, args, train_set, val_set):
 
     def train_loader_for(epoch):
         return DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
-                          transform=train_transform, seed=_training.epoch_seed(args.seed, epoch))
+                          transform=train_transform, device=args.device,
+                          seed=_training.epoch_seed(args.seed, epoch))
 
     minigrad.manual_seed(args.seed)  # the same initial weights in every row
-    model = small_cnn(channels, size, config["batch_norm"], config["dropout"])
+    model = small_cnn(channels, size, config["batch_norm"], config["dropout"]).to(args.device)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
                           weight_decay=config["weight_decay"])
     scheduler, interval = _training.make_scheduler(config["schedule"], optimizer, args.epochs,
@@ -114,7 +115,7 @@ def run(name, args, train_set, val_set):
     stopper = optim.EarlyStopping(patience=config["patience"]) if config["patience"] else None
     history = _training.fit(
         model, optimizer, train_loader_for, args.epochs, 10,
-        val_loader=DataLoader(val_set, batch_size=500, transform=eval_transform),
+        val_loader=DataLoader(val_set, batch_size=500, transform=eval_transform, device=args.device),
         scheduler=scheduler, interval=interval, early_stopping=stopper, seed=args.seed,
         progress=False, log=print if args.verbose else (lambda line: None))
     if history.get("interrupted"):  # Ctrl-C: no checkpoints here, so nothing to resume
@@ -163,7 +164,9 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="synthetic data, seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
+    _cli.add_device(parser)
     args = parser.parse_args(argv)
+    _cli.check_device(parser, args.device)
     args.out = _cli.output_folder(args.out, "training_tricks", args.smoke)
     names = _cli.only(parser, args.only, CONFIGS)
     if args.smoke:
