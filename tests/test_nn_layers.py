@@ -13,8 +13,9 @@ import minigrad.nn as nn
 RNG = np.random.default_rng(0)
 
 
-def tensor(shape, dtype=np.float64):
-    return minigrad.tensor(RNG.normal(size=shape).astype(dtype))
+def tensor(shape, dtype=np.float64, device="cpu"):
+    """Random normal values, created on `device` (a layer and its input share one device)."""
+    return minigrad.tensor(RNG.normal(size=shape).astype(dtype), device=device)
 
 
 # --------------------------------------------------------------- NumPy references
@@ -65,14 +66,14 @@ def np_normalize(x, axes, eps):
 
 
 # ------------------------------------------------------------------- forward checks
-def test_linear_matches_numpy_and_pytorch_init():
-    layer = nn.Linear(50, 30)
+def test_linear_matches_numpy_and_pytorch_init(device):
+    layer = nn.Linear(50, 30).to(device)
     bound = 1 / math.sqrt(50)
     w, b = layer.weight.numpy(), layer.bias.numpy()
     assert w.shape == (30, 50) and w.dtype == np.float32
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert np.abs(b).max() <= bound and abs(w.std() - bound / math.sqrt(3)) < 0.1 * bound
-    x = tensor((4, 50), np.float32)
+    x = tensor((4, 50), np.float32, device)
     np.testing.assert_allclose(layer(x).numpy(), x.numpy() @ w.T + b, rtol=1e-5, atol=1e-6)
     assert nn.Linear(3, 2, bias=False).bias is None
 
@@ -80,11 +81,11 @@ def test_linear_matches_numpy_and_pytorch_init():
 @pytest.mark.parametrize("options", [
     dict(), dict(stride=2, padding=1), dict(dilation=2, padding=2), dict(groups=2, bias=False),
     dict(padding="same", kernel_size=4), dict(padding="valid")])
-def test_conv2d_matches_numpy(options):
+def test_conv2d_matches_numpy(options, device):
     options = dict(options)
     kernel = options.pop("kernel_size", 3)
-    layer = nn.Conv2d(4, 6, kernel, **options).double()
-    x = tensor((2, 4, 7, 8))
+    layer = nn.Conv2d(4, 6, kernel, **options).double().to(device)
+    x = tensor((2, 4, 7, 8), device=device)
     padding = layer.padding
     xn = x.numpy()
     if padding == "same":  # total k - 1 = 3: one on top/left, two on bottom/right
@@ -112,9 +113,9 @@ def test_conv_default_init_uses_fan_in_of_the_weight():
     assert np.abs(up.weight.numpy()).max() <= 1 / math.sqrt(54)
 
 
-def test_conv_transpose2d_matches_numpy():
-    layer = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1).double()
-    x = tensor((2, 3, 4, 5))
+def test_conv_transpose2d_matches_numpy(device):
+    layer = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1).double().to(device)
+    x = tensor((2, 3, 4, 5), device=device)
     expected = np_conv_transpose2d(x.numpy(), layer.weight.numpy(), layer.bias.numpy(), (2, 2),
                                    (1, 1), (1, 1))
     out = layer(x)
@@ -124,8 +125,8 @@ def test_conv_transpose2d_matches_numpy():
                            "padding=(1, 1), output_padding=(1, 1))")
 
 
-def test_pooling_layers_match_numpy():
-    x = tensor((2, 3, 6, 7))
+def test_pooling_layers_match_numpy(device):
+    x = tensor((2, 3, 6, 7), device=device)
     xn = x.numpy()
     np.testing.assert_allclose(nn.MaxPool2d(2)(x).numpy(), np_pool(xn, 2, 2, np.max))
     np.testing.assert_allclose(nn.MaxPool2d(3, stride=1)(x).numpy(), np_pool(xn, 3, 1, np.max))
@@ -144,15 +145,16 @@ def test_pooling_layers_match_numpy():
 
 @pytest.mark.parametrize("layer_type, shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (4, 3, 5)),
                                                (nn.BatchNorm2d, (4, 3, 2, 5))])
-def test_batch_norm_train_eval_and_running_statistics(layer_type, shape):
+def test_batch_norm_train_eval_and_running_statistics(layer_type, shape, device):
     bn = layer_type(3, momentum=0.2).double()
     bn.weight.data[...] = [1.0, 2.0, 0.5]
     bn.bias.data[...] = [0.0, -1.0, 3.0]
+    bn.to(device)
     axes = (0,) + tuple(range(2, len(shape)))
     per_channel = lambda v: v.reshape((1, 3) + (1,) * (len(shape) - 2))  # noqa: E731
     mean, var = np.zeros(3), np.ones(3)
     for step in range(2):
-        x = tensor(shape) * 2.0 + 1.0
+        x = tensor(shape, device=device) * 2.0 + 1.0
         xn = x.numpy()
         y = bn(x)
         expected = np_normalize(xn, axes, 1e-5) * per_channel(bn.weight.numpy()) \
@@ -165,36 +167,38 @@ def test_batch_norm_train_eval_and_running_statistics(layer_type, shape):
         np.testing.assert_allclose(bn.running_var.numpy(), var, rtol=1e-12)
         assert bn.num_batches_tracked.item() == step + 1
     bn.eval()
-    x = tensor(shape)
+    x = tensor(shape, device=device)
     expected = (x.numpy() - per_channel(mean)) / np.sqrt(per_channel(var) + 1e-5) \
         * per_channel(bn.weight.numpy()) + per_channel(bn.bias.numpy())
     np.testing.assert_allclose(bn(x).numpy(), expected, rtol=1e-10)
     assert bn.num_batches_tracked.item() == 2  # eval does not count
 
 
-def test_batch_norm_cumulative_average_and_no_running_stats():
-    bn = nn.BatchNorm1d(2, momentum=None).double()
-    batches = [tensor((5, 2)) for _ in range(3)]
+def test_batch_norm_cumulative_average_and_no_running_stats(device):
+    bn = nn.BatchNorm1d(2, momentum=None).double().to(device)
+    batches = [tensor((5, 2), device=device) for _ in range(3)]
     for x in batches:
         bn(x)
     np.testing.assert_allclose(bn.running_mean.numpy(),
                                np.mean([x.numpy().mean(axis=0) for x in batches], axis=0))
-    plain = nn.BatchNorm2d(2, affine=False, track_running_stats=False).double().eval()
+    plain = nn.BatchNorm2d(2, affine=False, track_running_stats=False).double().eval().to(device)
     assert list(plain.state_dict()) == []
-    x = tensor((3, 2, 2, 2))
+    x = tensor((3, 2, 2, 2), device=device)
     np.testing.assert_allclose(plain(x).numpy(), np_normalize(x.numpy(), (0, 2, 3), 1e-5),
                                rtol=1e-10)  # batch statistics even in eval mode
 
 
-def test_layer_norm_and_group_norm_match_numpy():
-    x = tensor((2, 4, 3, 5))
+def test_layer_norm_and_group_norm_match_numpy(device):
+    x = tensor((2, 4, 3, 5), device=device)
     ln = nn.LayerNorm((3, 5)).double()
     ln.weight.data[...] = RNG.normal(size=(3, 5))
     ln.bias.data[...] = RNG.normal(size=(3, 5))
+    ln.to(device)
     expected = np_normalize(x.numpy(), (2, 3), 1e-5) * ln.weight.numpy() + ln.bias.numpy()
     np.testing.assert_allclose(ln(x).numpy(), expected, rtol=1e-10, atol=1e-12)
     gn = nn.GroupNorm(2, 4).double()
     gn.weight.data[...] = [1.0, 2.0, 3.0, 4.0]
+    gn.to(device)
     grouped = np_normalize(x.numpy().reshape(2, 2, -1), (2,), 1e-5).reshape(x.shape)
     np.testing.assert_allclose(gn(x).numpy(), grouped * np.array([1, 2, 3, 4.0])[None, :, None, None],
                                rtol=1e-10, atol=1e-12)
@@ -203,13 +207,14 @@ def test_layer_norm_and_group_norm_match_numpy():
     assert nn.LayerNorm(5, bias=False).bias is None
 
 
-def test_flatten_identity_embedding():
-    x = tensor((2, 3, 4, 5))
+def test_flatten_identity_embedding(device):
+    x = tensor((2, 3, 4, 5), device=device)
     assert nn.Flatten()(x).shape == (2, 60) and nn.Flatten(0, 1)(x).shape == (6, 4, 5)
     assert nn.Identity(3, anything=True)(x) is x
-    emb = nn.Embedding(10, 3)
+    emb = nn.Embedding(10, 3).to(device)
     idx = np.array([[1, 2], [9, 1]])
-    np.testing.assert_array_equal(emb(minigrad.tensor(idx)).numpy(), emb.weight.numpy()[idx])
+    np.testing.assert_array_equal(emb(minigrad.tensor(idx, device=device)).numpy(),
+                                  emb.weight.numpy()[idx])
     assert abs(nn.Embedding(1000, 10).weight.numpy().std() - 1.0) < 0.05  # N(0, 1) init
 
 
@@ -324,3 +329,17 @@ def test_layers_name_themselves_in_input_errors():
     with pytest.raises(ValueError, match=r"GroupNorm: num_channels \(6\) must be divisible by "
                                          r"num_groups \(4\)"):
         nn.GroupNorm(4, 6)
+
+
+@pytest.mark.skipif(not minigrad.cuda.is_available(), reason="CuPy (or its stand-in) is not available")
+@pytest.mark.parametrize("layer, inputs", [
+    (nn.Linear(3, 2), lambda: [minigrad.randn(4, 3)]),
+    (nn.Conv2d(1, 2, 3), lambda: [minigrad.randn(1, 1, 4, 4)]),
+    (nn.BatchNorm1d(3), lambda: [minigrad.randn(4, 3)]),
+    (nn.LayerNorm(3), lambda: [minigrad.randn(4, 3)]),
+    (nn.MultiheadAttention(4, 2), lambda: [minigrad.randn(1, 3, 4)] * 3),
+    (nn.Embedding(5, 2), lambda: [minigrad.tensor([0, 1])])], ids=lambda v: type(v).__name__)
+def test_a_cuda_layer_refuses_a_cpu_input_naming_both_devices(layer, inputs):
+    layer.to("cuda")
+    with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda:0|cuda:0.*cpu).*\.to\("):
+        layer(*inputs())

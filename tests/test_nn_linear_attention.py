@@ -11,15 +11,15 @@ import minigrad.nn as nn
 RNG = np.random.default_rng(0)
 
 
-def t64(shape, grad=True, scale=1.0):
-    return minigrad.tensor(RNG.normal(0, scale, shape), requires_grad=grad)
+def t64(shape, grad=True, scale=1.0, device="cpu"):
+    return minigrad.tensor(RNG.normal(0, scale, shape), requires_grad=grad, device=device)
 
 
 # ---------------------------------------------------------------------- linear
 @pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_linear_forward_and_gradients(x_shape, with_bias):
-    x, w, b = t64(x_shape), t64((5, 4)), t64((5,))
+def test_linear_forward_and_gradients(x_shape, with_bias, device):
+    x, w, b = (t64(shape, device=device) for shape in (x_shape, (5, 4), (5,)))
     args = (x, w, b) if with_bias else (x, w)
     expected = x.numpy() @ w.numpy().T + (b.numpy() if with_bias else 0.0)
     # a dot product of 4 terms of size ~1: round-off (which depends on the BLAS kernel's
@@ -92,28 +92,45 @@ ATTENTION_CASES = {
 
 
 @pytest.mark.parametrize("case", ATTENTION_CASES)
-def test_attention_matches_numpy_and_gradchecks(case):
+def test_attention_matches_numpy_and_gradchecks(case, device):
     options = dict(ATTENTION_CASES[case])
     if case == "bool_mask":
         options["attn_mask"][:, 0] = True  # every query sees some key
-    q, k, v = t64((2, 3, 5)), t64((2, 4, 5)), t64((2, 4, 6))
+    q, k, v = (t64(shape, device=device) for shape in [(2, 3, 5), (2, 4, 5), (2, 4, 6)])
     out = F.scaled_dot_product_attention(q, k, v, **options)
     reference = np_attention(q.numpy(), k.numpy(), v.numpy(), options.get("attn_mask"),
                              options.get("is_causal", False), options.get("scale"))
     np.testing.assert_allclose(out.numpy(), reference, rtol=1e-12, atol=1e-13)  # BLAS: see linear
     fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **options)  # noqa: E731
-    q, k, v = t64((1, 3, 2)), t64((1, 4, 2)), t64((1, 4, 2))
+    q, k, v = (t64(shape, device=device) for shape in [(1, 3, 2), (1, 4, 2), (1, 4, 2)])
     assert minigrad.gradcheck(fn, (q, k, v)) and minigrad.gradgradcheck(fn, (q, k, v))
 
 
-def test_fully_masked_query_gets_zeros_not_nan():
-    q, k, v = t64((3, 2)), t64((4, 2)), t64((4, 2))
+def test_fully_masked_query_gets_zeros_not_nan(device):
+    q, k, v = (t64(shape, device=device) for shape in [(3, 2), (4, 2), (4, 2)])
     mask = np.ones((3, 4), dtype=bool)
     mask[1] = False
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     np.testing.assert_array_equal(out.numpy()[1], 0.0)
     out.sum().backward()
     assert np.isfinite(q.grad.numpy()).all() and np.isfinite(k.grad.numpy()).all()
+
+
+def test_masked_attention_reads_nothing_back_from_the_device(device):
+    """A padded batch trains without waiting for the GPU: the fully-masked-row
+    guard stays on the device (asking `any()` would copy to the host)."""
+    if device == "cpu":
+        pytest.skip("the CPU has no device-to-host transfers")
+    mha = nn.MultiheadAttention(4, 2).double().to(device)
+    x = t64((2, 3, 4), device=device)
+    padding = minigrad.tensor(np.array([[False, False, True], [True, True, True]]), device=device)
+    with minigrad.backend._cupyx.allow_synchronize(False):
+        out, _ = mha(x, x, x, key_padding_mask=padding)
+        out.sum().backward()
+        causal = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+    assert np.isfinite(out.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+    np.testing.assert_allclose(out.numpy()[1], np.broadcast_to(mha.out_proj.bias.numpy(), (3, 4)))
+    np.testing.assert_allclose(causal.numpy()[:, 0], x.numpy()[:, 0], rtol=1e-12)  # sees itself only
 
 
 def test_attention_matches_torch_with_dropout_off():
@@ -162,19 +179,19 @@ def np_mha(x_q, x_kv, state, heads, mask=None):
     return out @ state["out_proj.weight"].T + state["out_proj.bias"], p.mean(axis=1)
 
 
-def test_multihead_attention_matches_numpy_and_gradchecks():
-    mha = nn.MultiheadAttention(6, 2).double()
+def test_multihead_attention_matches_numpy_and_gradchecks(device):
+    mha = nn.MultiheadAttention(6, 2).double().to(device)
     x, kv = RNG.normal(size=(2, 3, 6)), RNG.normal(size=(2, 4, 6))
     padding = np.array([[False, False, True, False], [False, False, False, True]])
-    out, weights = mha(minigrad.tensor(x), minigrad.tensor(kv), minigrad.tensor(kv),
-                       key_padding_mask=padding)
+    on_device = lambda a: minigrad.tensor(a, device=device)  # noqa: E731
+    out, weights = mha(on_device(x), on_device(kv), on_device(kv), key_padding_mask=padding)
     state = {k: v.numpy() for k, v in mha.state_dict().items()}
     expected, expected_weights = np_mha(x, kv, state, 2, np.where(padding, -np.inf, 0)[:, None, None])
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-13)  # BLAS: see linear
     np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-12, atol=1e-13)
-    small = nn.MultiheadAttention(4, 2).double()
+    small = nn.MultiheadAttention(4, 2).double().to(device)
     fn = lambda x: small(x, x, x, attn_mask=np.triu(np.ones((3, 3), bool), 1))[0]  # noqa: E731
-    x = t64((1, 3, 4))
+    x = t64((1, 3, 4), device=device)
     assert minigrad.gradcheck(fn, (x,)) and minigrad.gradgradcheck(fn, (x,), fast_mode=True)
 
 

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import _as_tensors
 from ..tensor import Tensor
 from .dropout import dropout
@@ -57,15 +58,20 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = (q * scale) @ k.swapaxes(-1, -2)  # (..., L, E) @ (..., E, S) -> (..., L, S)
     if is_causal:
-        # Query i may see keys 0..i (the mask is aligned at the top-left, as in PyTorch).
+        # Query i may see keys 0..i (the mask is aligned at the top-left, as in
+        # PyTorch): every query sees key 0, so no row is all -inf.
         length, source = scores.shape[-2], scores.shape[-1]
-        attn_mask = Tensor._wrap(q.xp.tril(q.xp.ones((length, source), dtype=bool)), q.device)
-    if attn_mask is not None:
-        mask = _as_mask(attn_mask, scores)
-        scores = where(mask, scores, -math.inf) if mask.dtype == np.bool_ else scores + mask
+        causal = q.xp.tril(q.xp.ones((length, source), dtype=bool))
+        return softmax(where(Tensor._wrap(causal, q.device), scores, -math.inf), axis=-1)
+    if attn_mask is None:
+        return softmax(scores, axis=-1)
+    mask = _as_mask(attn_mask, scores)
+    scores = where(mask, scores, -math.inf) if mask.dtype == np.bool_ else scores + mask
     # Rows with every key masked: softmax of all -inf is nan; make them zeros.
+    # Asking dead.any() is free on the CPU but makes the CPU wait for a GPU
+    # (a device-to-host copy), so on a GPU the safe path is always taken.
     dead = scores.data.max(axis=-1, keepdims=True) == -np.inf
-    if not dead.any():
+    if backend.is_host_array(dead) and not dead.any():
         return softmax(scores, axis=-1)
     dead = Tensor._wrap(dead, q.device)
     return where(dead, 0.0, softmax(where(dead, 0.0, scores), axis=-1))
