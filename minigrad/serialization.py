@@ -47,6 +47,11 @@ class CheckpointError(ValueError):
     another format, or a checkpoint that is truncated or corrupt."""
 
 
+class _MapLocationError(TypeError):
+    """A map_location function failed or returned something other than an array:
+    the caller's mistake, not a corrupt file."""
+
+
 # ------------------------------------------------------------------- encoding
 def _encode(obj, arrays, where):
     """obj -> JSON-able description; arrays are appended to `arrays` and named."""
@@ -86,26 +91,27 @@ def _encode(obj, arrays, where):
                     "them can be saved (save a model's state_dict(), not the model)")
 
 
-def _decode(node, arrays, device_for):
-    """The inverse of `_encode`. device_for(saved device) -> the device to load onto.
-    A malformed node raises KeyError/TypeError/ValueError, which `load` reports."""
+def _decode(node, arrays, place):
+    """The inverse of `_encode`. place(host array, saved device) -> the array on the
+    device to load onto. A malformed node raises KeyError/TypeError/ValueError, which
+    `load` reports."""
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if "dict" in node:
-        return {key: _decode(value, arrays, device_for) for key, value in node["dict"]}
+        return {key: _decode(value, arrays, place) for key, value in node["dict"]}
     if "list" in node:
-        return [_decode(v, arrays, device_for) for v in node["list"]]
+        return [_decode(v, arrays, place) for v in node["list"]]
     if "tuple" in node:
-        return tuple(_decode(v, arrays, device_for) for v in node["tuple"])
+        return tuple(_decode(v, arrays, place) for v in node["tuple"])
     if "scalar" in node:
         return arrays[node["scalar"]][()]  # a NumPy scalar of the saved dtype
     if "tensor" in node:
-        device = device_for(node["device"])
-        data = backend.to_device(arrays[node["tensor"]], device)
-        return Tensor._wrap(data, device).requires_grad_(bool(node["requires_grad"]))
+        data = place(arrays[node["tensor"]], node["device"])
+        return Tensor._wrap(data, backend.device_of_array(data)).requires_grad_(
+            bool(node["requires_grad"]))
     if "ndarray" in node:
         # a NumPy array saved from the CPU loads as one (as in an optimizer's state dict)
-        return backend.to_device(arrays[node["ndarray"]], device_for(node["device"]))
+        return place(arrays[node["ndarray"]], node["device"])
     raise ValueError(f"unknown entry {node!r}")
 
 
@@ -304,44 +310,84 @@ def _map_location_device(map_location):
         return backend.normalize_device(map_location)
     except ValueError:
         raise ValueError(f"minigrad.load: unknown map_location {map_location!r}: expected None, "
-                         "'cpu', 'cuda' or 'cuda:N' (None: each tensor goes back to the device "
-                         "it was saved from)") from None
+                         "'cpu', 'cuda' or 'cuda:N', a dict {saved device: device} or a function "
+                         "(array, saved device) -> array (None: each tensor goes back to the "
+                         "device it was saved from)") from None
     except RuntimeError as error:
-        wanted = str(map_location).strip().lower()
-        wanted = f"cuda:{wanted}" if isinstance(map_location, int) else \
-            "cuda:0" if wanted == "cuda" else wanted
+        wanted = _device_name(map_location)
         raise RuntimeError(f"minigrad.load: map_location={map_location!r} asks for {wanted}, "
                            f"which is not available here ({error}); pass map_location='cpu' to "
                            "load the tensors onto the CPU") from None
 
 
-def load(path, map_location=None):
-    """Load what `save` wrote. Tensors go to `map_location` ('cpu', 'cuda',
-    'cuda:N'), or back to the device they were saved from when it is None;
-    they keep their dtype.
+def _device_name(device):
+    """'cuda' -> 'cuda:0', 1 -> 'cuda:1', 'CPU' -> 'cpu': how a saved device is written,
+    without asking whether this machine has it."""
+    name = str(device).strip().lower()
+    return f"cuda:{name}" if isinstance(device, int) else "cuda:0" if name == "cuda" else name
 
-    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError)
-    for a file that is not a readable minigrad checkpoint, and RuntimeError
-    when the tensors would go to a GPU this machine does not have."""
-    path = os.fspath(path)
-    target = _map_location_device(map_location)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"minigrad.load: no such file: {path!r}")
-    structure, arrays = _read(path)
 
-    def device_for(saved_device):
-        if target is not None:
-            return target
+def _placement(map_location, path):
+    """place(host array, saved device) -> the array where `map_location` puts it,
+    as torch.load's map_location does: None (back where it was saved), a device
+    (everything there), a dict {saved device: device} (the devices it names
+    move, the rest go back) or a function (array, saved device) -> an array on
+    its device, or None for the default. Devices are checked before reading."""
+    def saved_place(array, saved_device):
         try:
-            return backend.normalize_device(saved_device)
+            return backend.to_device(array, backend.normalize_device(saved_device))
         except RuntimeError as error:
             raise RuntimeError(f"minigrad.load: {path!r} holds tensors saved on {saved_device}, "
                                f"which is not available here ({error}); pass "
                                "map_location='cpu' to load them onto the CPU") from None
 
+    if callable(map_location):
+        def chosen_place(array, saved_device):
+            try:
+                moved = map_location(array, saved_device)
+            except Exception as error:
+                raise _MapLocationError(f"minigrad.load: map_location raised {type(error).__name__} "
+                                        f"for a tensor saved on {saved_device}: {error}") from error
+            if moved is None:
+                return saved_place(array, saved_device)
+            if not backend.is_array(moved):
+                raise _MapLocationError(f"minigrad.load: map_location returned a "
+                                f"{type(moved).__name__} for a tensor saved on {saved_device}; "
+                                "it must return an array (NumPy or CuPy) or None")
+            return moved
+        return chosen_place
+    if isinstance(map_location, dict):
+        moves = {_device_name(saved): _map_location_device(device)
+                 for saved, device in map_location.items()}
+        return lambda array, saved_device: (
+            backend.to_device(array, moves[saved_device]) if saved_device in moves
+            else saved_place(array, saved_device))
+    target = _map_location_device(map_location)
+    if target is None:
+        return saved_place
+    return lambda array, saved_device: backend.to_device(array, target)
+
+
+def load(path, map_location=None):
+    """Load what `save` wrote. Tensors keep their dtype and go where `map_location`
+    says, as in torch.load: None (back to the device they were saved from), a
+    device ('cpu', 'cuda', 'cuda:N': all of them there), a dict
+    {saved device: device} ({'cuda:1': 'cuda:0'}; devices it does not name go
+    back) or a function (host array, saved device) -> the array on its device,
+    or None for the default.
+
+    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError)
+    for a file that is not a readable minigrad checkpoint, and RuntimeError
+    when the tensors would go to a GPU this machine does not have."""
+    path = os.fspath(path)
+    place = _placement(map_location, path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"minigrad.load: no such file: {path!r}")
+    structure, arrays = _read(path)
+
     try:
-        return _decode(structure["root"], arrays, device_for)
-    except CheckpointError:
+        return _decode(structure["root"], arrays, place)
+    except (CheckpointError, _MapLocationError):
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as error:
         raise _corrupt(path, f"its {STRUCTURE_KEY} entry is malformed ({type(error).__name__}: "

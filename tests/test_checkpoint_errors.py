@@ -170,12 +170,25 @@ def test_tensors_saved_on_a_gpu_need_map_location_cpu_here(tmp_path, no_gpu):
     np.testing.assert_array_equal(w.numpy(), np.ones(100, np.float32))
 
 
-@pytest.mark.parametrize("where", ["gpu", "cuda:x", "mps", {"cuda:0": "cpu"}, "cpu:0"])
+@pytest.mark.parametrize("where", ["gpu", "cuda:x", "mps", {"cuda:0": "gpu"}, "cpu:0"])
 def test_an_unknown_map_location_is_a_value_error(tmp_path, where):
     path = checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"minigrad.load: unknown map_location .*expected None, "
                                          r"'cpu', 'cuda' or 'cuda:N'"):
         minigrad.load(path, map_location=where)
+
+
+def test_a_dict_map_location_to_a_missing_gpu_is_refused_before_reading(tmp_path, no_gpu):
+    with pytest.raises(RuntimeError, match=r"asks for cuda:0.*not available.*map_location='cpu'"):
+        minigrad.load(checkpoint(tmp_path), map_location={"cpu": "cuda"})
+
+
+def test_a_map_location_function_that_fails_is_named_not_called_a_corrupt_file(tmp_path):
+    path = checkpoint(tmp_path)
+    with pytest.raises(TypeError, match=r"map_location returned a str for a tensor saved on cpu"):
+        minigrad.load(path, map_location=lambda array, saved: "cpu")
+    with pytest.raises(TypeError, match=r"map_location raised ZeroDivisionError .*saved on cpu"):
+        minigrad.load(path, map_location=lambda array, saved: 1 / 0)
 
 
 def test_map_location_is_checked_before_the_file(tmp_path, no_gpu):

@@ -19,11 +19,11 @@ def make_model():
                          nn.Linear(8, 3))
 
 
-def train_steps(model, opt, steps, seed):
+def train_steps(model, opt, steps, seed, device="cpu"):
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        x = minigrad.tensor(rng.normal(size=(4, 1, 4, 4)).astype(np.float32))
-        y = rng.integers(0, 3, 4)
+        x = minigrad.tensor(rng.normal(size=(4, 1, 4, 4)).astype(np.float32), device=device)
+        y = minigrad.tensor(rng.integers(0, 3, 4), device=device)
         opt.zero_grad()
         nn.CrossEntropyLoss()(model(x), y).backward()
         opt.step()
@@ -31,7 +31,7 @@ def train_steps(model, opt, steps, seed):
 
 def test_model_state_dict_round_trip(tmp_path, device):
     model = make_model().to(device)
-    train_steps(model, optim.SGD(model.parameters(), lr=0.1), 1, 0)
+    train_steps(model, optim.SGD(model.parameters(), lr=0.1), 1, 0, device)
     path = tmp_path / "model.mg"
     minigrad.save(model.state_dict(), path)
     assert os.listdir(tmp_path) == ["model.mg"]  # no temporary file left behind
@@ -48,27 +48,66 @@ def test_model_state_dict_round_trip(tmp_path, device):
     np.testing.assert_array_equal(fresh(x).numpy(), model.to("cpu")(x).numpy())
 
 
-def test_optimizer_state_round_trip_resumes_the_same_trajectory(tmp_path):
+def test_optimizer_state_round_trip_resumes_the_same_trajectory(tmp_path, device):
     minigrad.manual_seed(0)
-    model = make_model()
+    model = make_model().to(device)
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    train_steps(model, opt, 2, 1)
+    train_steps(model, opt, 2, 1, device)
     minigrad.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 2},
                   tmp_path / "checkpoint")
-    train_steps(model, opt, 2, 2)  # the uninterrupted run
+    train_steps(model, opt, 2, 2, device)  # the uninterrupted run
 
     checkpoint = minigrad.load(tmp_path / "checkpoint")
     assert checkpoint["epoch"] == 2
     state = checkpoint["optimizer"]["state"]
-    assert sorted(state) == list(range(6)) and isinstance(state[0]["momentum_buffer"], np.ndarray)
-    resumed = make_model()
+    assert sorted(state) == list(range(6))
+    # (an optimizer's state dict holds host copies; loading moves them to the parameters)
+    assert isinstance(state[0]["momentum_buffer"], np.ndarray)
+    resumed = make_model().to(device)
     resumed.load_state_dict(checkpoint["model"])
     resumed_opt = optim.SGD(resumed.parameters(), lr=0.5)
     resumed_opt.load_state_dict(checkpoint["optimizer"])
     assert resumed_opt.param_groups[0]["lr"] == 0.05 and resumed_opt.param_groups[0]["nesterov"]
-    train_steps(resumed, resumed_opt, 2, 2)
+    train_steps(resumed, resumed_opt, 2, 2, device)
     for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)  # bit for bit
+
+
+def saved_on_both(tmp_path, device):
+    """A checkpoint holding a tensor from the CPU and one (and a raw array) from `device`."""
+    path = tmp_path / "both"
+    minigrad.save({"host": minigrad.arange(3.0), "dev": minigrad.arange(4.0, device=device),
+                   "raw": minigrad.arange(2.0, device=device).data}, path)
+    return path
+
+
+def placed(loaded):
+    return {key: value.device if isinstance(value, minigrad.Tensor)
+            else minigrad.backend.device_of_array(value) for key, value in loaded.items()}
+
+
+def test_map_location_by_device_dict_and_function(tmp_path, device):
+    """As in torch.load: None puts each tensor back where it was saved, a device
+    puts all of them there, a dict moves the devices it names, and a function
+    (array, saved device) -> array decides each one (None: the default)."""
+    path = saved_on_both(tmp_path, device)
+    here = minigrad.tensor(0.0, device=device).device  # ('cuda' -> 'cuda:0')
+    assert placed(minigrad.load(path)) == {"host": "cpu", "dev": here, "raw": here}
+    assert placed(minigrad.load(path, map_location=device)) == {"host": here, "dev": here,
+                                                                "raw": here}
+    assert placed(minigrad.load(path, map_location="cpu")) == {"host": "cpu", "dev": "cpu",
+                                                               "raw": "cpu"}
+    swap = {"cpu": device, here: "cpu"}  # (a key may be written 'cuda' or 'cuda:0')
+    expected = {"host": here, "dev": "cpu", "raw": "cpu"}
+    assert placed(minigrad.load(path, map_location=swap)) == expected
+    seen = []
+    loaded = minigrad.load(path, map_location=lambda array, saved: seen.append(saved))
+    assert placed(loaded) == {"host": "cpu", "dev": here, "raw": here} and len(seen) == 3
+    to_host = minigrad.load(path, map_location=lambda array, saved: array)  # torch's idiom
+    assert placed(to_host) == {"host": "cpu", "dev": "cpu", "raw": "cpu"}
+    for result in (loaded, to_host, minigrad.load(path, map_location=swap)):
+        np.testing.assert_array_equal(result["dev"].numpy(), [0.0, 1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(minigrad.backend.to_numpy(result["raw"]), [0.0, 1.0])
 
 
 def test_every_supported_value_type_round_trips(tmp_path):
