@@ -290,3 +290,15 @@ def test_an_augmenting_batch_needs_its_offsets():
     loader = DeviceLoader(images, labels, augment=True)
     with pytest.raises(ValueError, match="needs top, left and flip"):
         loader.batch(np.arange(2))
+
+
+# ------------------------------------------------------------ the example
+@pytest.mark.parametrize("loader", ["device", "classic"])
+def test_the_cifar10_example_trains_with_either_loader(loader, tmp_path, capsys):
+    import cifar10_cnn  # (examples/ is on pytest's path)
+    summary = cifar10_cnn.main(["--smoke", "--quiet", "--no-plots", "--limit-train", "100",
+                                "--limit-test", "50", "--epochs", "1", "--loader", loader,
+                                "--out", str(tmp_path)])
+    assert f"{loader} loader" in capsys.readouterr().out
+    assert summary["epochs_run"] == 1 and np.isfinite(summary["train_loss"][0])
+    assert 0.0 <= summary["final_test_acc"] <= 1.0 and summary["images_per_s"] > 0
