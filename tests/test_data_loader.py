@@ -210,3 +210,72 @@ def test_bad_arguments_raise_clear_errors():
         DataLoader(42)
     with pytest.raises(ValueError, match="unknown device"):
         DataLoader(ds, device="tpu")
+
+
+# --------------------------------------------------------------- on a device
+def syncs():
+    """Device-to-host reads so far (counted by the CuPy stand-in; 0 elsewhere)."""
+    import cupy_stand_in
+    return sum(cupy_stand_in.sync_counts.values())
+
+
+def test_augmented_batches_reach_the_device_as_on_the_cpu(device):
+    """Transforms run on the host batch; only the finished batch moves to `device`."""
+    images = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    labels = np.arange(12) % 5
+    augment = T.Compose([T.ToTensor(), T.RandomCrop(8, padding=2), T.RandomHorizontalFlip(),
+                         T.Normalize((0.5,) * 3, (0.25,) * 3)])
+    on_cpu, on_device = (DataLoader(TensorDataset(images, labels), batch_size=5, shuffle=True,
+                                    transform=augment, device=where, seed=3)
+                         for where in ("cpu", device))
+    for (cx, cy), (dx, dy) in zip(on_cpu, on_device):
+        assert dx.device == dy.device == minigrad.tensor(0.0, device=device).device
+        assert dx.shape == (len(cy.numpy()), 3, 8, 8) and dx.dtype == np.float32
+        np.testing.assert_array_equal(dx.numpy(), cx.numpy())
+        np.testing.assert_array_equal(dy.numpy(), cy.numpy())
+
+
+def test_a_dataset_already_on_the_device_is_batched_there_without_reads(device):
+    x, y = (minigrad.tensor(a, device=device) for a in xy(10))
+    before = syncs()
+    batches = list(DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, seed=0,
+                              device=device))
+    assert syncs() == before  # no device-to-host round trip per batch
+    assert all(bx.device == x.device and by.device == x.device for bx, by in batches)
+    order = np.concatenate([by.numpy() for _, by in batches])
+    np.testing.assert_array_equal(np.sort(np.concatenate([bx.numpy()[:, 0] for bx, _ in batches])),
+                                  np.arange(0, 20, 2))  # every sample once
+    assert sorted(order.tolist()) == sorted(xy(10)[1].tolist())
+
+
+class OnDevice(Dataset):
+    """A generic dataset (no get_batch) whose samples are Tensors on `device`."""
+
+    def __init__(self, device):
+        self.x = minigrad.arange(12.0, device=device).reshape(6, 2)
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return self.x[i], self.x[i, 0]
+
+
+def test_samples_on_the_device_are_stacked_there(device):
+    before = syncs()
+    (bx, by), = list(DataLoader(OnDevice(device), batch_size=6, device=device, num_workers=0))
+    assert syncs() == before
+    assert bx.device == by.device == OnDevice(device).x.device
+    np.testing.assert_array_equal(bx.numpy(), np.arange(12.0).reshape(6, 2))
+    np.testing.assert_array_equal(by.numpy(), np.arange(0.0, 12.0, 2))
+
+
+def test_a_transform_on_a_device_dataset_says_where_augmentation_runs(device):
+    if device == "cpu":
+        pytest.skip("a CPU dataset is the supported case")
+    images = minigrad.zeros(4, 3, 8, 8, device=device)
+    loader = DataLoader(TensorDataset(images, np.zeros(4)), batch_size=2, device=device,
+                        transform=T.Normalize((0.5,) * 3, (0.25,) * 3), num_workers=0)
+    with pytest.raises(TypeError, match=r"Normalize: the batch is on cuda:0, but transforms work "
+                                        r"on host .*keep the dataset on the CPU.*DeviceLoader"):
+        next(iter(loader))

@@ -41,7 +41,17 @@ def apply_transform(transform, x, rng=None):
     if transform is None:
         return x
     from .transforms import Transform
-    return transform(x, rng=rng) if isinstance(transform, Transform) else transform(x)
+    if not isinstance(transform, Transform):
+        return transform(x)
+    if backend.is_array(x) and not backend.is_host_array(x):
+        # Our transforms draw and index with NumPy on the host (in the loader's worker
+        # threads); a GPU array would need a hidden copy there and back on every batch.
+        raise TypeError(f"{type(transform).__name__}: the batch is on "
+                        f"{backend.device_of_array(x)}, but transforms work on host (NumPy) "
+                        "batches; keep the dataset on the CPU and give the DataLoader device=... "
+                        "(it moves each batch after its transform), or use DeviceLoader to "
+                        "augment on the device")
+    return transform(x, rng=rng)
 
 
 def collate(samples):
@@ -52,16 +62,19 @@ def collate(samples):
         raise ValueError("collate: got an empty list of samples")
     first = samples[0]
     if not isinstance(first, (tuple, list)):
-        return (np.stack([np.asarray(s) for s in samples]),)
+        return (_stack(samples),)
     widths = {len(s) for s in samples}
     if len(widths) != 1:
         raise ValueError(f"collate: samples have different numbers of fields: {sorted(widths)}")
-    fields = zip(*samples)
-    return tuple(np.stack([_as_array(v) for v in field]) for field in fields)
+    return tuple(_stack(field) for field in zip(*samples))
 
 
-def _as_array(value):
-    return value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+def _stack(values):
+    """One field's values (arrays, Tensors, numbers) stacked on the device they are on:
+    samples already on a GPU are stacked there, with no round trip through the host."""
+    arrays = [v.data if isinstance(v, Tensor) else v for v in values]
+    xp = backend.array_module(arrays[0])
+    return xp.stack([xp.asarray(a) for a in arrays])
 
 
 class ArrayDataset(Dataset):
