@@ -14,6 +14,11 @@ import minigrad.nn as nn
 RNG = np.random.default_rng(0)
 
 
+def on(device, array, grad=False):
+    """A tensor on `device`: the input and its targets live where the model does."""
+    return minigrad.tensor(array, device=device, requires_grad=grad)
+
+
 # ------------------------------------------------------------ NumPy references
 def np_cross_entropy(x, y, weight=None, ignore_index=-100, reduction="mean", smoothing=0.0,
                      log_probs=False):
@@ -73,22 +78,23 @@ def _ce_inputs(shape, ignore):
 
 
 @pytest.mark.parametrize("weighted, ignore, reduction, smoothing, shape", CE_CASES)
-def test_cross_entropy_forward_matches_numpy(weighted, ignore, reduction, smoothing, shape):
+def test_cross_entropy_forward_matches_numpy(weighted, ignore, reduction, smoothing, shape, device):
     x, y, weight = _ce_inputs(shape, ignore)
     weight = weight if weighted else None
-    ours = F.cross_entropy(minigrad.tensor(x), y, weight=weight, reduction=reduction,
+    ours = F.cross_entropy(on(device, x), on(device, y), weight=weight, reduction=reduction,
                            label_smoothing=smoothing)
     np.testing.assert_allclose(ours.numpy(), np_cross_entropy(x, y, weight, -100, reduction,
                                                               smoothing), rtol=1e-12)
 
 
 @pytest.mark.parametrize("reduction, smoothing", [("mean", 0.0), ("sum", 0.1), ("none", 0.3)])
-def test_cross_entropy_gradcheck_and_gradgradcheck(reduction, smoothing):
+def test_cross_entropy_gradcheck_and_gradgradcheck(reduction, smoothing, device):
     x, y, weight = _ce_inputs((2, 3, 2), ignore=True)
+    y, weight = on(device, y), on(device, weight)
 
     def fn(x):
         return F.cross_entropy(x, y, weight=weight, reduction=reduction, label_smoothing=smoothing)
-    inputs = (minigrad.tensor(x, requires_grad=True),)
+    inputs = (on(device, x, grad=True),)
     assert minigrad.gradcheck(fn, inputs)
     assert minigrad.gradgradcheck(fn, inputs)
 
@@ -102,15 +108,16 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot():
     np.testing.assert_allclose(xt.grad.numpy(), (softmax - np.eye(5)[y]) / 4, rtol=1e-12)
 
 
-def test_cross_entropy_is_stable_at_huge_logits():
-    x = minigrad.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]], requires_grad=True)
-    loss = F.cross_entropy(x, [1, 1])
+def test_cross_entropy_is_stable_at_huge_logits(device):
+    x = minigrad.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]], requires_grad=True, device=device)
+    loss = F.cross_entropy(x, on(device, [1, 1]))
     loss.backward()
     assert loss.dtype == np.float32
     np.testing.assert_allclose(loss.item(), 1e4, rtol=1e-6)  # (2e4 + 0) / 2
     np.testing.assert_allclose(x.grad.numpy(), [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-7)
-    x64 = minigrad.tensor(np.array([[1e4, -1e4, 2.0]]), requires_grad=True)
-    assert minigrad.gradgradcheck(lambda x: F.cross_entropy(x, [2], label_smoothing=0.1), (x64,))
+    x64 = on(device, np.array([[1e4, -1e4, 2.0]]), grad=True)
+    target = on(device, [2])
+    assert minigrad.gradgradcheck(lambda x: F.cross_entropy(x, target, label_smoothing=0.1), (x64,))
 
 
 def test_cross_entropy_single_sample_and_all_ignored():
@@ -124,15 +131,16 @@ def test_cross_entropy_single_sample_and_all_ignored():
 
 @pytest.mark.parametrize("weighted, ignore, reduction", itertools.product(
     [False, True], [False, True], ["mean", "sum", "none"]))
-def test_nll_loss_forward_gradcheck(weighted, ignore, reduction):
+def test_nll_loss_forward_gradcheck(weighted, ignore, reduction, device):
     x, y, weight = _ce_inputs((4, 3), ignore)
     logp = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
     weight = weight if weighted else None
-    ours = F.nll_loss(minigrad.tensor(logp), y, weight=weight, reduction=reduction)
+    target = on(device, y)
+    ours = F.nll_loss(on(device, logp), target, weight=weight, reduction=reduction)
     np.testing.assert_allclose(ours.numpy(), np_cross_entropy(logp, y, weight, -100, reduction,
                                                               log_probs=True), rtol=1e-12)
-    inputs = (minigrad.tensor(logp, requires_grad=True),)
-    fn = lambda p: F.nll_loss(p, y, weight=weight, reduction=reduction)  # noqa: E731
+    inputs = (on(device, logp, grad=True),)
+    fn = lambda p: F.nll_loss(p, target, weight=weight, reduction=reduction)  # noqa: E731
     assert minigrad.gradcheck(fn, inputs) and minigrad.gradgradcheck(fn, inputs)
 
 
@@ -153,27 +161,27 @@ POINTWISE = {  # name -> (our call, NumPy elementwise loss)
 
 
 @pytest.mark.parametrize("name, reduction", itertools.product(POINTWISE, ["mean", "sum", "none"]))
-def test_regression_losses(name, reduction):
+def test_regression_losses(name, reduction, device):
     ours, reference = POINTWISE[name]
     a, b = _pair()
     b = np.where(np.abs(np.abs(a - b) - 0.65) < 0.06, b + 0.2, b)  # away from the beta/delta kinks
-    result = ours(minigrad.tensor(a), minigrad.tensor(b), reduction)
+    result = ours(on(device, a), on(device, b), reduction)
     np.testing.assert_allclose(result.numpy(), np_reduce(reference(a, b), reduction), rtol=1e-12)
-    inputs = (minigrad.tensor(a, requires_grad=True), minigrad.tensor(b, requires_grad=True))
+    inputs = (on(device, a, grad=True), on(device, b, grad=True))
     fn = lambda x, y: ours(x, y, reduction)  # noqa: E731
     assert minigrad.gradcheck(fn, inputs) and minigrad.gradgradcheck(fn, inputs)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_binary_cross_entropy(reduction):
+def test_binary_cross_entropy(reduction, device):
     p = RNG.uniform(0.05, 0.95, (3, 4))
     y = RNG.uniform(0, 1, (3, 4))
     weight = RNG.uniform(0.5, 2, (4,))
-    result = F.binary_cross_entropy(minigrad.tensor(p), minigrad.tensor(y), weight, reduction)
+    result = F.binary_cross_entropy(on(device, p), on(device, y), on(device, weight), reduction)
     np.testing.assert_allclose(result.numpy(), np_reduce(np_bce(p, y, weight), reduction),
                                rtol=1e-12)
-    inputs = (minigrad.tensor(p, requires_grad=True), minigrad.tensor(y, requires_grad=True))
-    fn = lambda a, b: F.binary_cross_entropy(a, b, weight, reduction)  # noqa: E731
+    inputs = (on(device, p, grad=True), on(device, y, grad=True))
+    fn = lambda a, b: F.binary_cross_entropy(a, b, on(device, weight), reduction)  # noqa: E731
     assert minigrad.gradcheck(fn, inputs) and minigrad.gradgradcheck(fn, inputs)
 
 
@@ -188,23 +196,23 @@ def test_binary_cross_entropy_clamps_log_at_minus_100():
 
 @pytest.mark.parametrize("reduction, with_pos_weight", itertools.product(["mean", "sum", "none"],
                                                                          [False, True]))
-def test_binary_cross_entropy_with_logits(reduction, with_pos_weight):
+def test_binary_cross_entropy_with_logits(reduction, with_pos_weight, device):
     x = RNG.normal(0, 3, (3, 4))
     y = RNG.uniform(0, 1, (3, 4))
     weight = RNG.uniform(0.5, 2, (3, 1))
     pos_weight = RNG.uniform(0.5, 3, (4,)) if with_pos_weight else None
-    result = F.binary_cross_entropy_with_logits(minigrad.tensor(x), minigrad.tensor(y), weight,
+    result = F.binary_cross_entropy_with_logits(on(device, x), on(device, y), weight,
                                                 reduction, pos_weight)
     expected = np_bce_logits(x, y, weight, 1.0 if pos_weight is None else pos_weight)
     np.testing.assert_allclose(result.numpy(), np_reduce(expected, reduction), rtol=1e-10)
-    inputs = (minigrad.tensor(x, requires_grad=True), minigrad.tensor(y, requires_grad=True))
+    inputs = (on(device, x, grad=True), on(device, y, grad=True))
     fn = lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight, reduction, pos_weight)  # noqa
     assert minigrad.gradcheck(fn, inputs) and minigrad.gradgradcheck(fn, inputs)
 
 
-def test_binary_cross_entropy_with_logits_is_stable():
-    x = minigrad.tensor([-1e4, -100.0, 100.0, 1e4], requires_grad=True)
-    y = minigrad.tensor([1.0, 0.0, 1.0, 0.0])
+def test_binary_cross_entropy_with_logits_is_stable(device):
+    x = on(device, [-1e4, -100.0, 100.0, 1e4], grad=True)
+    y = on(device, [1.0, 0.0, 1.0, 0.0])
     loss = F.binary_cross_entropy_with_logits(x, y, reduction="none")
     np.testing.assert_allclose(loss.numpy(), [1e4, 0.0, 0.0, 1e4], atol=1e-30)
     loss.sum().backward()
