@@ -89,7 +89,7 @@ class DeviceLoader:
         self._xp = xp = backend.xp_of_device(self.device)
         with backend.device_scope(self.device):
             self._store(images, labels, layout)
-            self._mean, self._std = _normalisation(mean, std, channels, xp, self.device)
+            self._mean, self._std = _normalisation(mean, std, channels, self.device)
             # Constant index pieces for the crop, made once (see _crop_offsets).
             h, w = self.crop
             plane = (height + 2 * self.padding) * (width + 2 * self.padding)
@@ -140,9 +140,10 @@ class DeviceLoader:
         """Draw an epoch's randomness (an EpochPlan) from the device's generator.
 
         Crop offsets are uniform over the positions where the window fits,
-        0 .. room, drawn as floor(u * (room + 1)) from uniform floats u in [0, 1):
-        on a GPU, CuPy's integer draws (randint) check their samples on the host,
-        a sync; uniform floats and permutation do not."""
+        0 .. room, drawn as floor(u * (room + 1)) from uniform floats u in [0, 1).
+        Not with randint: on a GPU, CuPy's randint redraws out-of-range samples
+        after counting them on the host (a sync) unless room + 1 is a power of 2;
+        uniform floats and permutation (an argsort of random keys) stay on the GPU."""
         n, xp = self.num_samples, self._xp
         with backend.device_scope(self.device):
             rng = backend.rng(self.device)  # asked every epoch: manual_seed replaces it
@@ -270,7 +271,7 @@ def _crop_size(crop, height, width, padding, augment):
     return h, w
 
 
-def _normalisation(mean, std, channels, xp, device):
+def _normalisation(mean, std, channels, device):
     """mean and std as float32 (1, C, 1, 1) arrays on the device, or (None, None)."""
     if mean is None and std is None:
         return None, None
