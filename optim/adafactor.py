@@ -8,8 +8,10 @@ from .optimizer import Optimizer, check_range
 
 
 def _rms(x):
-    """Root mean square of all entries, as a Python float."""
-    return math.sqrt(float((x * x).sum()) / max(x.size, 1))
+    """Root mean square of all entries, as a 0-d float64 array on x's device
+    (float64 as a Python float would be; not a Python float, whose float() would
+    make the step wait for the GPU)."""
+    return np.sqrt((x * x).sum().astype(np.float64) / max(x.size, 1))
 
 
 class Adafactor(Optimizer):
@@ -68,7 +70,7 @@ class Adafactor(Optimizer):
 
         one_minus_beta2 = t ** group["beta2_decay"]
         rho = min(lr, 1.0 / math.sqrt(t))
-        alpha = max(eps2, _rms(param)) * rho
+        alpha = np.maximum(eps2, _rms(param)) * rho
         if wd:
             param *= 1.0 - lr * wd
 
@@ -82,4 +84,4 @@ class Adafactor(Optimizer):
             v_hat = ema_(state["variance"], g2, 1.0 - one_minus_beta2)
 
         u = g / np.sqrt(np.maximum(v_hat, eps1 * eps1))
-        param -= (alpha / max(1.0, _rms(u) / d)) * u
+        param -= (alpha / np.maximum(1.0, _rms(u) / d)).astype(param.dtype) * u

@@ -28,21 +28,29 @@ def project_radial(param, grad, update, delta, wd_ratio, eps):
             and weight decay is multiplied by wd_ratio
 
     The first view that detects scale invariance is used. Tensors with fewer
-    than 2 dimensions (biases) are never projected. Returns (update, ratio).
+    than 2 dimensions (biases) are never projected. Returns (update, ratio),
+    ratio a 0-d float64 array on the device.
     """
+    ratio = np.ones_like(param, dtype=np.float64, shape=())  # a 0-d array on param's device
     if param.ndim < 2:
-        return update, 1.0
-    for rows in (param.shape[0], 1):  # channel-wise, then layer-wise
+        return update, ratio
+    # Both views are tested and the choice is made by np.where, on the device: an
+    # `if` on a device value would make every step wait for the GPU. The layer view
+    # goes first, so the channel view, when it detects, overrides it.
+    projected = update
+    for rows in (1, param.shape[0]):  # layer-wise, then channel-wise (which wins)
         p, g = param.reshape(rows, -1), grad.reshape(rows, -1)
         p_norm = np.sqrt((p * p).sum(axis=1, keepdims=True)) + eps   # (rows, 1)
         g_norm = np.sqrt((g * g).sum(axis=1, keepdims=True)) + eps   # (rows, 1)
         cosine = np.abs((p * g).sum(axis=1, keepdims=True)) / g_norm / p_norm
-        if float(cosine.max()) < delta / math.sqrt(p.shape[1]):
-            p_hat = p / p_norm
-            u = update.reshape(rows, -1)
-            u = u - p_hat * (p_hat * u).sum(axis=1, keepdims=True)
-            return u.reshape(param.shape), wd_ratio
-    return update, 1.0
+        # float64, as the threshold is: comparing in float32 could flip a borderline case
+        invariant = cosine.max().astype(np.float64) < delta / math.sqrt(p.shape[1])
+        p_hat = p / p_norm
+        u = update.reshape(rows, -1)
+        u = u - p_hat * (p_hat * u).sum(axis=1, keepdims=True)
+        projected = np.where(invariant, u.reshape(param.shape), projected)
+        ratio = np.where(invariant, wd_ratio, ratio)
+    return projected, ratio
 
 
 class AdamP(AdamFamily):
@@ -85,7 +93,7 @@ class AdamP(AdamFamily):
                                   group["wd_ratio"], group["eps"])
 
         if group["weight_decay"]:
-            param *= 1.0 - lr * group["weight_decay"] * ratio
+            param *= (1.0 - lr * group["weight_decay"] * ratio).astype(param.dtype)
         param -= (lr / (1.0 - beta1 ** t)) * u
 
 
@@ -134,5 +142,6 @@ class SGDP(Optimizer):
             b[...] = u  # as the reference: the buffer itself is projected, forgetting the radial part
 
         if group["weight_decay"]:
-            param *= 1.0 - lr * group["weight_decay"] * ratio / (1.0 - momentum)
+            decay = 1.0 - lr * group["weight_decay"] * ratio / (1.0 - momentum)
+            param *= decay.astype(param.dtype)
         param -= lr * u

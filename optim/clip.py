@@ -37,7 +37,7 @@ def _vector_norm(x, p):
     return xp.asarray(norm)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     r"""Scale all gradients together so that their joint norm is at most
     max_norm; return the joint norm before clipping (a 0-d Tensor).
 
@@ -50,6 +50,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     math.inf (max |g|). Parameters without a gradient are skipped. With
     error_if_nonfinite=True a nan/inf total raises instead of turning every
     gradient into nan.
+
+    On a GPU nothing is read back to the host: the norm is returned as a 0-d
+    tensor on the gradients' device and the scaling is computed there (call
+    `.item()` on it only when you need to print it). error_if_nonfinite=True
+    is the exception: deciding to raise needs the norm on the host, a sync
+    every call (as in PyTorch). `foreach` is accepted for PyTorch's signature;
+    there is one implementation, so it changes nothing.
     """
     params = _param_list(parameters)
     check_positive(max_norm, "clip_grad_norm_", "max_norm")
@@ -77,13 +84,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return Tensor._wrap(total, device)
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters, clip_value, foreach=None):
     r"""Clamp every gradient entry to [-clip_value, clip_value], in place:
 
         g <- min(max(g, -clip_value), clip_value)
 
     as torch.nn.utils.clip_grad_value_. Parameters without a gradient are
-    skipped."""
+    skipped. No host sync on a GPU; `foreach` is accepted for PyTorch's
+    signature and changes nothing."""
     params = _param_list(parameters)
     check_positive(clip_value, "clip_grad_value_", "clip_value")
     clip_value = float(clip_value)

@@ -53,6 +53,10 @@ class DAdaptSGD(_DAdaptation):
     exactly zero skips the step instead of dividing by zero (so does a step
     where s is still 0; k only counts the steps taken).
     Defaults: lr=1.0, momentum=0, d0=1e-6, growth_rate=inf.
+
+    On a GPU this rule reads two sums per parameter (<g, s> and ||s||^2) back
+    to the host each step: d is a Python number kept in the param groups, and
+    a zero ||s|| skips the step, so the host needs them.
     """
 
     def __init__(self, params, lr=1.0, momentum=0.0, weight_decay=0.0, d0=1e-6,
@@ -137,6 +141,10 @@ class DAdaptAdam(_DAdaptation):
     d0=1e-6, decouple=False, use_bias_correction=False. (optax's
     `dadapt_adamw` always bias-corrects: it equals use_bias_correction=True.)
     If no parameter has a nonzero gradient the step does nothing.
+
+    On a GPU this rule reads two sums per parameter (the numerator term and
+    ||s||_1) back to the host each step: d is a Python number kept in the
+    param groups, and a zero ||s||_1 skips the step, so the host needs them.
     """
 
     def __init__(self, params, lr=1.0, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,

@@ -36,6 +36,9 @@ class EarlyStopping:
     restore_best_weights and the model are given). `restore(model)` does that
     on demand. Any object with state_dict()/load_state_dict() works as the
     model (an nn.Module, an optimizer, ...).
+
+    A metric given as a GPU tensor is read back to the host (one sync per
+    call, once per epoch): deciding to stop is a host decision.
     """
 
     def __init__(self, patience=10, min_delta=0.0, mode="min", restore_best_weights=True):

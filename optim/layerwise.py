@@ -6,7 +6,6 @@ its own size, whatever the scale of its gradient. This is what lets large
 batches (and large learning rates) train stably. "Layer" means "parameter
 tensor": a weight and its bias are two layers.
 """
-import math
 
 import numpy as np
 
@@ -15,8 +14,20 @@ from .optimizer import AdamFamily, Optimizer, check_range
 
 
 def _norm(x):
-    """Euclidean norm of a whole tensor, as a Python float."""
-    return math.sqrt(float((x * x).sum()))
+    """Euclidean norm of a whole tensor, as a 0-d float64 array on x's device.
+
+    Not a Python float: float() of a GPU value waits for the GPU (a sync every
+    step). float64, as a Python float would be, so the ratio below loses nothing."""
+    return np.sqrt((x * x).sum().astype(np.float64))
+
+
+def _trust_ratio(param_norm, update_norm, coefficient=1.0, eps=0.0):
+    """coefficient * param_norm / (update_norm + eps), or 1 if either norm is 0 (a
+    fresh zero tensor still moves). np.where instead of `if`, so that the choice
+    is made on the device; the inner where keeps 0/0 out of the discarded branch."""
+    usable = (param_norm > 0.0) & (update_norm > 0.0)
+    denominator = np.where(usable, update_norm, 1.0) + eps
+    return np.where(usable, coefficient * param_norm / denominator, 1.0)
 
 
 class LAMB(AdamFamily):
@@ -53,9 +64,8 @@ class LAMB(AdamFamily):
         if group["weight_decay"]:
             r = r + group["weight_decay"] * param
 
-        param_norm, r_norm = _norm(param), _norm(r)
-        ratio = param_norm / r_norm if param_norm > 0.0 and r_norm > 0.0 else 1.0
-        param -= (group["lr"] * ratio) * r
+        ratio = _trust_ratio(_norm(param), _norm(r))
+        param -= (group["lr"] * ratio).astype(param.dtype) * r
 
 
 class LARS(Optimizer):
@@ -100,12 +110,11 @@ class LARS(Optimizer):
 
     def update(self, param, grad, state, group):
         momentum, u = group["momentum"], grad
-        ratio = 1.0
         if group["layer_adaptation"]:
-            param_norm, u_norm = _norm(param), _norm(u)
-            if param_norm > 0.0 and u_norm > 0.0:
-                ratio = group["trust_coefficient"] * param_norm / (u_norm + group["eps"])
-        u = (group["lr"] * ratio) * u
+            ratio = _trust_ratio(_norm(param), _norm(u), group["trust_coefficient"], group["eps"])
+            u = (group["lr"] * ratio).astype(u.dtype) * u
+        else:
+            u = group["lr"] * u
 
         v = state["momentum_buffer"]
         v *= momentum
@@ -140,17 +149,19 @@ class NovoGrad(AdamFamily):
                                       grad_averaging=grad_averaging, maximize=maximize))
 
     def init_state(self, param, group):
-        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": 0.0}
+        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param, shape=())}
 
     def update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
         g = grad
-        norm_sq = float((g * g).sum())
+        norm_sq = (g * g).sum()  # stays on the device: no float(), no sync
+        v = state["exp_avg_sq"]  # a 0-d array, in the parameter's dtype
         if state["step"] == 1:
-            state["exp_avg_sq"] = norm_sq
+            v[...] = norm_sq
         else:
-            state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * norm_sq
-        u = g / (math.sqrt(state["exp_avg_sq"]) + group["eps"])
+            v *= beta2
+            v += (1.0 - beta2) * norm_sq
+        u = g / (np.sqrt(v) + group["eps"])
         if group["weight_decay"]:
             u = u + group["weight_decay"] * param
         if group["grad_averaging"]:

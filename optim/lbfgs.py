@@ -53,6 +53,10 @@ class LBFGS(Optimizer):
     been called max_eval times (default max_iter * 5 // 4) in this step.
     The history persists across `step` calls. `step` returns the loss of the
     closure's first evaluation. One parameter group only.
+
+    On a GPU this rule reads scalars back to the host many times per step
+    (the loss, |g|, the dot products of the two-loop recursion and the
+    line search): its stopping tests and step lengths are host decisions.
     """
 
     needs_closure = True

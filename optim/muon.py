@@ -25,7 +25,8 @@ def newton_schulz(update, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1
     a, b, c = coefficients
     tall = update.shape[0] > update.shape[1]
     x = update.T if tall else update
-    x = x / max(float(np.sqrt((x * x).sum())), eps)   # spectral norm <= Frobenius norm <= 1
+    # spectral norm <= Frobenius norm <= 1; np.maximum, not max(float(...)): no GPU sync
+    x = x / np.maximum(np.sqrt((x * x).sum()), eps)
     for _ in range(steps):
         gram = x @ x.T                                 # (rows, rows), rows <= cols
         x = a * x + (b * gram + c * (gram @ gram)) @ x

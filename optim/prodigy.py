@@ -48,6 +48,10 @@ class Prodigy(Optimizer):
     option is not offered (it equals slice_p=1). If no parameter has a
     nonzero gradient the step does nothing, as in the official code.
     Defaults: lr=1.0, betas=(0.9, 0.999), eps=1e-8, d0=1e-6, decouple=True.
+
+    On a GPU this rule reads two sums per parameter (<g, x0 - theta> and
+    ||s||_1) back to the host each step: d is a Python number kept in the
+    param groups, and a zero sum skips the step, so the host needs them.
     """
 
     def __init__(self, params, lr=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8,

@@ -50,8 +50,10 @@ class Rprop(Optimizer):
         step_size = state["step_size"]
 
         s = np.sign(grad * state["prev"])
-        step_size[s > 0] *= eta_plus   # same sign as last step: speed up
-        step_size[s < 0] *= eta_minus  # sign flipped: we overshot, slow down
+        # same sign as last step: speed up; sign flipped: we overshot, slow down.
+        # np.where, not step_size[s > 0] *= ...: a boolean mask would wait for the GPU.
+        factor = np.where(s > 0, eta_plus, np.where(s < 0, eta_minus, 1.0))
+        step_size *= factor.astype(step_size.dtype)
         step_size[...] = np.clip(step_size, step_min, step_max)
 
         g = np.where(s < 0, 0.0, grad)

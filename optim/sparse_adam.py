@@ -49,14 +49,12 @@ class SparseAdam(Optimizer):
     def update(self, param, grad, state, group):
         t, (beta1, beta2) = state["step"], group["betas"]
         touched = grad != 0  # the mask I
-        if not touched.any():
-            return
-        g = grad[touched]
-        # PyTorch's sparse kernel writes both moments as avg + (1 - beta) (x - avg); masked
-        # entries are copies, so the EMA is written out here rather than with ema_
-
+        # np.where(I, new, old) instead of indexing with I: boolean-mask indexing
+        # asks the GPU how many entries are True (a sync every step). Same values.
+        # PyTorch's sparse kernel writes both moments as avg + (1 - beta) (x - avg), so
+        # the EMA is written out here rather than with ema_.
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m[touched] += (1.0 - beta1) * (g - m[touched])
-        v[touched] += (1.0 - beta2) * (g * g - v[touched])
+        m[...] = np.where(touched, m + (1.0 - beta1) * (grad - m), m)
+        v[...] = np.where(touched, v + (1.0 - beta2) * (grad * grad - v), v)
         step_size = group["lr"] * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
-        param[touched] -= step_size * (m[touched] / (np.sqrt(v[touched]) + group["eps"]))
+        param[...] = np.where(touched, param - step_size * (m / (np.sqrt(v) + group["eps"])), param)

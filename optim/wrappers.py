@@ -227,7 +227,8 @@ class SAM(_Delegating, Optimizer):
                     if p.grad is None:
                         continue
                     self._ascent[p] = p.data.copy()
-                    e = (p.data * p.data if group["adaptive"] else 1.0) * p.grad.data * scale
+                    e = (p.data * p.data if group["adaptive"] else 1.0) * p.grad.data * \
+                        scale.astype(p.data.dtype)  # as a Python float would be: no float64 upcast
                     p.data += e
         if zero_grad:
             self.zero_grad()
@@ -263,14 +264,16 @@ class SAM(_Delegating, Optimizer):
         return loss
 
     def _grad_norm(self):
-        """||T g||_2 over every parameter of every group (T = |w| where adaptive)."""
+        """||T g||_2 over every parameter of every group (T = |w| where adaptive),
+        as a 0-d float64 array on the parameters' device: no float(), so the GPU
+        is never waited for."""
         total = 0.0
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     scaled = np.abs(p.data) * p.grad.data if group["adaptive"] else p.grad.data
-                    total += float((scaled * scaled).sum())
-        return total ** 0.5
+                    total = total + (scaled * scaled).sum().astype(np.float64)
+        return np.sqrt(total)
 
     def state_dict(self):
         return self.base_optimizer.state_dict()

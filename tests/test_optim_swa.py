@@ -22,8 +22,10 @@ def perturb(model, k):
     and its BatchNorm statistics as a forward pass would."""
     with minigrad.no_grad():
         for i, p in enumerate(model.parameters()):
-            p.data[...] += np.sin(np.arange(p.size).reshape(p.shape) + 3 * k + i).astype(p.dtype)
-        model(minigrad.Tensor(np.random.default_rng(k).normal(size=(6, 3)).astype(np.float32)))
+            step = np.sin(np.arange(p.size).reshape(p.shape) + 3 * k + i).astype(p.dtype)
+            p.data[...] += minigrad.backend.to_device(step, p.device)
+        x = np.random.default_rng(k).normal(size=(6, 3)).astype(np.float32)
+        model(minigrad.Tensor(x, device=next(iter(model.parameters())).device))
 
 
 def snapshot(model):
@@ -31,8 +33,11 @@ def snapshot(model):
 
 
 def test_swa_is_the_mean_of_the_snapshots(device):
-    model = make_model().to(device)
-    swa = optim.AveragedModel(model)
+    # The copy is made on the cpu and moved (AveragedModel's device=), then the model is
+    # moved: the CuPy stand-in cannot deepcopy a device array (real CuPy can).
+    model = make_model()
+    swa = optim.AveragedModel(model, device=device)
+    model.to(device)
     assert swa.n_averaged == 0
     snapshots = []
     for k in range(5):

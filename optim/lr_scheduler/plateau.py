@@ -24,6 +24,8 @@ class ReduceLROnPlateau(LRScheduler):
     then the cooldown starts and the count resets. `best` starts at +inf
     ('min') or -inf ('max'), so the first metric always improves. It reads
     and writes group["lr"] directly, so it composes with manual changes.
+    A metric given as a GPU tensor is read back to the host (one sync per
+    `step`, once per epoch): comparing it with the best is a host decision.
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,

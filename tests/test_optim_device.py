@@ -1,0 +1,297 @@
+"""Every optimizer, schedule, penalty, clipping function and wrapper on the GPU.
+
+The `cuda` runs use real CuPy when a GPU is there, and the strict CuPy
+stand-in (tests/cupy_stand_in.py) otherwise, so these run on every machine:
+  * each rule's first steps on cuda follow its steps on the cpu;
+  * a state saved on one device resumes on the other;
+  * `optimizer.step()` never waits for the GPU (no device-to-host copy,
+    checked with `cupyx.allow_synchronize(False)`), except for the rules
+    that need a host number by nature, which say so in their docstrings;
+  * LR schedules, clipping, penalties, SWA and EarlyStopping take cuda tensors.
+The problem and the per-rule settings are test_optim_common's.
+"""
+import math
+
+import numpy as np
+import pytest
+from test_optim_common import RULES, Problem
+
+import minigrad
+import minigrad.optim as optim
+from minigrad.optim import lr_scheduler as L
+
+needs_cuda = pytest.mark.skipif(not minigrad.cuda.is_available(),
+                                reason="CuPy with a CUDA GPU (or the CuPy stand-in) is not available")
+pytestmark = needs_cuda
+
+# Rules whose step needs a number on the host, by nature (their docstrings say so).
+READS_HOST = {"LBFGS", "DAdaptSGD", "DAdaptAdam", "Prodigy"}
+# Rules that draw random probes: cuda's generator is not NumPy's, so their
+# trajectories can't match the cpu's; they are checked by their loss instead.
+RANDOM = {"AdaHessian", "SophiaH"}
+# float64 on both devices: the stand-in is NumPy (exact); a GPU sums in
+# another order, and a few steps of Shampoo/SOAP/LBFGS amplify that a little.
+RTOL, ATOL = 1e-7, 1e-10
+CUDA = "cuda:0"  # a tensor's .device
+
+
+def no_sync():
+    """A context in which a device-to-host copy raises (cupyx, through backend)."""
+    return minigrad.backend._cupyx.allow_synchronize(False)
+
+
+def on(device, name, dtype=np.float64, **hyper):
+    """test_optim_common's Problem, moved to `device` before the optimizer is made."""
+    problem = Problem(name, dtype=dtype, **hyper)
+    if device == "cpu":
+        return problem
+    for t in ("x", "y"):
+        setattr(problem, t, getattr(problem, t).to(device))
+    for t in ("w", "b", "unused"):  # new leaves on the device
+        old = getattr(problem, t)
+        setattr(problem, t, minigrad.Tensor(old.data, dtype=old.dtype, device=device,
+                                            requires_grad=True))
+    problem.params = [problem.w, problem.unused] if problem.spec.get("matrix_only") else \
+        [problem.w, problem.b, problem.unused]
+    problem.opt = problem.spec.get("make", getattr(optim, name))(problem.params, **hyper)
+    return problem
+
+
+@pytest.mark.parametrize("name", sorted(set(RULES) - RANDOM))
+def test_cuda_follows_cpu(name):
+    cpu, gpu = on("cpu", name), on("cuda", name)
+    for _ in range(4):
+        cpu.step()
+        gpu.step()
+    for p in gpu.params:
+        assert p.device == CUDA, f"{name}: a parameter left the GPU"
+    for a, b in zip(cpu.values(), gpu.values()):
+        np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL, err_msg=f"{name} on cuda")
+    assert not np.array_equal(gpu.values()[0], on("cpu", name).values()[0]), f"{name} never moved"
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM))
+def test_random_rules_descend_on_cuda(name):
+    problem = on("cuda", name)
+    before = float(problem.loss())
+    for _ in range(10):
+        problem.step()
+    assert float(problem.loss()) < before
+
+
+@pytest.mark.parametrize("name", sorted(set(RULES) - READS_HOST))
+def test_step_never_waits_for_the_gpu(name):
+    """The update runs inside allow_synchronize(False): a float(), .item(),
+    bool(), boolean mask or max() of a device value in step() would raise.
+    The first step (which creates the state) is included."""
+    problem = on("cuda", name, dtype=np.float32)
+    for _ in range(3):
+        if problem.spec.get("closure"):
+            problem.closure()
+            with no_sync():
+                problem.opt.step(problem.closure)
+        else:
+            problem.closure()  # the backward pass is the engine's business, not the rule's
+            with no_sync():
+                problem.opt.step()
+    assert all(p.dtype == minigrad.float32 for p in problem.params)
+
+
+@pytest.mark.parametrize("name", sorted(READS_HOST))
+def test_rules_that_read_the_host_say_so(name):
+    """The exception above is documented where a user reads it, and real."""
+    assert "On a GPU this rule reads" in getattr(optim, name).__doc__
+    problem = on("cuda", name)
+    problem.step()  # the first step may make no update (no signal yet) and so need no sync
+    problem.closure()
+    with pytest.raises(RuntimeError, match="synchroniz"), no_sync():
+        problem.opt.step(problem.closure) if problem.spec.get("closure") else problem.opt.step()
+
+
+@pytest.mark.parametrize("name", sorted(set(RULES) - RANDOM))
+@pytest.mark.parametrize("route", ["cpu->cuda", "cuda->cpu"])
+def test_state_moves_between_devices(name, route):
+    """state_dict() is host arrays; load_state_dict() puts them on the parameters'
+    device, so a run saved on one device continues on the other."""
+    start, finish = route.split("->")
+    straight = on("cpu", name)
+    first = on(start, name)
+    for k in range(5):
+        straight.step()
+        if k < 3:
+            first.step()
+    second = on(finish, name)
+    for p, v in zip(second.params, first.values()):
+        p.data[...] = minigrad.tensor(v, device=finish).data
+    second.opt.load_state_dict(first.opt.state_dict())
+    for state in second.opt.state.values():
+        for value in state.values():
+            if hasattr(value, "shape"):
+                assert minigrad.backend.device_of_array(value) == minigrad.backend.normalize_device(finish)
+    for _ in range(2):
+        second.step()
+    for a, b in zip(straight.values(), second.values()):
+        np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL, err_msg=f"{name} via {route}")
+
+
+# ---------------------------------------------------------------- schedules
+SCHEDULES = {
+    "StepLR": lambda o: L.StepLR(o, step_size=2, gamma=0.5),
+    "MultiStepLR": lambda o: L.MultiStepLR(o, milestones=[1, 3], gamma=0.1),
+    "ExponentialLR": lambda o: L.ExponentialLR(o, gamma=0.9),
+    "LambdaLR": lambda o: L.LambdaLR(o, lambda t: 1.0 / (t + 1)),
+    "MultiplicativeLR": lambda o: L.MultiplicativeLR(o, lambda t: 0.95),
+    "ConstantLR": lambda o: L.ConstantLR(o, factor=0.5, total_iters=2),
+    "LinearLR": lambda o: L.LinearLR(o, start_factor=0.25, total_iters=3),
+    "PolynomialLR": lambda o: L.PolynomialLR(o, total_iters=4, power=2.0),
+    "CosineAnnealingLR": lambda o: L.CosineAnnealingLR(o, T_max=3),
+    "CosineAnnealingWarmRestarts": lambda o: L.CosineAnnealingWarmRestarts(o, T_0=2),
+    "CyclicLR": lambda o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2),
+    "OneCycleLR": lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=6),
+    "SequentialLR": lambda o: L.SequentialLR(o, [L.ConstantLR(o, factor=0.5, total_iters=2),
+                                                 L.ExponentialLR(o, gamma=0.9)], milestones=[2]),
+    "ChainedScheduler": lambda o: L.ChainedScheduler([L.ExponentialLR(o, gamma=0.9),
+                                                      L.StepLR(o, step_size=2)]),
+    "SWALR": lambda o: L.SWALR(o, swa_lr=0.01, anneal_epochs=2),
+    "WarmupCosineLR": lambda o: L.WarmupCosineLR(o, warmup_steps=2, total_steps=6),
+    "WarmupStableDecayLR": lambda o: L.WarmupStableDecayLR(o, warmup_steps=1, stable_steps=2,
+                                                           decay_steps=2),
+    "InverseSqrtLR": lambda o: L.InverseSqrtLR(o, warmup_steps=2),
+}
+
+
+def test_every_schedule_is_covered():
+    assert set(SCHEDULES) | {"ReduceLROnPlateau"} == set(L.__all__) - {"LRScheduler"}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedule_on_cuda_follows_cpu_without_syncs(name):
+    """A schedule writes group["lr"] from the step count: the same Python
+    numbers on both devices, and nothing read from the GPU."""
+    trajectories = {}
+    for device in ("cpu", "cuda"):
+        w = minigrad.ones(3, device=device, requires_grad=True)
+        opt = optim.SGD([w], lr=0.1, momentum=0.9)
+        sched = SCHEDULES[name](opt)
+        lrs = []
+        for _ in range(6):
+            w.grad = w.detach() * 0.5
+            with no_sync() if device == "cuda" else _nothing():
+                opt.step()
+                sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        trajectories[device] = (lrs, w.numpy())
+    assert trajectories["cuda"][0] == trajectories["cpu"][0]
+    assert len(set(trajectories["cpu"][0])) > 1, f"{name}: the lr never changed"
+    np.testing.assert_allclose(trajectories["cuda"][1], trajectories["cpu"][1], rtol=1e-6)
+
+
+def test_plateau_takes_a_cuda_metric():
+    """ReduceLROnPlateau compares the metric on the host (one read per epoch, by nature)."""
+    w = minigrad.ones(2, device="cuda", requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    sched = L.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    for loss in (1.0, 2.0, 3.0):
+        sched.step(minigrad.tensor(loss, device="cuda"))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.025)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ------------------------------------------ clipping, penalties, averaging, stopping
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+def test_clip_grad_norm_never_waits_and_returns_a_device_norm(norm_type):
+    params = [minigrad.zeros(*s, device="cuda", requires_grad=True) for s in [(3, 4), (5,)]]
+    rng = np.random.default_rng(0)
+    grads = [10.0 * rng.normal(size=p.shape) for p in params]
+    for p, g in zip(params, grads):
+        p.grad = minigrad.tensor(g, dtype=p.dtype, device="cuda")
+    with no_sync():
+        total = optim.clip_grad_norm_(params, max_norm=1.0, norm_type=norm_type)
+        optim.clip_grad_value_(params, 0.05)
+    assert total.device == CUDA and total.shape == ()
+    flat = np.concatenate([g.astype(np.float32).ravel() for g in grads])
+    expected = np.abs(flat).max() if norm_type == math.inf else \
+        (np.abs(flat.astype(np.float64)) ** norm_type).sum() ** (1 / norm_type)
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    coef = 1.0 / (expected + 1e-6)
+    for p, g in zip(params, grads):
+        np.testing.assert_allclose(p.grad.numpy(), np.clip(g * coef, -0.05, 0.05), rtol=1e-5)
+
+
+def test_clip_error_if_nonfinite_reads_the_norm():
+    """error_if_nonfinite must look at the norm on the host: it syncs (documented)."""
+    assert "error_if_nonfinite" in optim.clip_grad_norm_.__doc__ and \
+        "sync" in optim.clip_grad_norm_.__doc__
+    p = minigrad.zeros(2, device="cuda", requires_grad=True)
+    p.grad = minigrad.tensor([1.0, float("nan")], device="cuda")
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
+        optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+def test_penalties_on_cuda_never_wait():
+    w = minigrad.tensor([[1.0, -2.0], [0.5, 0.0]], device="cuda", requires_grad=True)
+    with no_sync():
+        loss = 0.1 * optim.l1_penalty([w]) + 0.2 * optim.l2_penalty([w]) + \
+            optim.elastic_net_penalty([w], l1_ratio=0.3)
+        loss.backward()
+    assert loss.device == CUDA
+    ref = minigrad.tensor(w.numpy(), requires_grad=True)
+    ref_loss = 0.1 * optim.l1_penalty([ref]) + 0.2 * optim.l2_penalty([ref]) + \
+        optim.elastic_net_penalty([ref], l1_ratio=0.3)
+    ref_loss.backward()
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), ref.grad.numpy(), rtol=1e-6)
+
+
+def test_swa_and_ema_on_cuda_never_wait():
+    import minigrad.nn as nn
+    # Copied on the cpu, then moved: the stand-in has no ndarray.__deepcopy__ (real CuPy's
+    # copies on the device), so deepcopy of a cuda model can't run on it.
+    model = nn.Linear(3, 2)
+    swa = optim.AveragedModel(model, device="cuda")
+    ema = optim.AveragedModel(model, device="cuda", multi_avg_fn=optim.get_ema_multi_avg_fn(0.9))
+    model.to("cuda")
+    snapshots = []
+    for k in range(3):
+        with minigrad.no_grad():
+            model.weight.data += 0.1 * (k + 1)
+        snapshots.append(model.weight.numpy().copy())
+        with no_sync():
+            swa.update_parameters(model)
+            ema.update_parameters(model)
+    np.testing.assert_allclose(swa.module.weight.numpy(), np.mean(snapshots, axis=0), rtol=1e-6)
+    expected = snapshots[0]
+    for s in snapshots[1:]:
+        expected = 0.9 * expected + 0.1 * s
+    np.testing.assert_allclose(ema.module.weight.numpy(), expected, rtol=1e-6)
+    assert swa.module.weight.device == CUDA
+
+
+def test_early_stopping_takes_cuda_metrics_and_weights():
+    """The metric is read on the host once per epoch (a decision, by nature);
+    best weights are kept on the model's device."""
+    w = minigrad.zeros(2, device="cuda")
+
+    class Model:
+        def state_dict(self):
+            return {"w": w}
+
+        def load_state_dict(self, state):
+            w.data[...] = state["w"].data
+
+    model = Model()
+    stopper = optim.EarlyStopping(patience=2, restore_best_weights=True)
+    for metric in [3.0, 1.0, 2.0, 2.5]:
+        w.data += 1.0
+        if stopper.step(minigrad.tensor(metric, device="cuda"), model):
+            break
+    assert stopper.stopped_epoch == 3 and stopper.best == 1.0
+    np.testing.assert_array_equal(w.numpy(), [2.0, 2.0])
+    assert w.device == CUDA
