@@ -55,8 +55,8 @@ def ref_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, gr
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
-def _tensors(rng, *shapes, dtype=np.float64):
-    return [minigrad.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+def _tensors(rng, *shapes, dtype=np.float64, device="cpu"):
+    return [minigrad.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True, device=device)
             for s in shapes]
 
 
@@ -73,15 +73,15 @@ CONV_CASES = [
 CONV_IDS = [f"x{c[0]}-w{c[1]}-s{c[2]}-p{c[3]}-d{c[4]}-g{c[5]}" for c in CONV_CASES]
 
 
-def _conv_inputs(case, rng, dtype=np.float64):
+def _conv_inputs(case, rng, dtype=np.float64, device="cpu"):
     x_shape, (F_, KH, KW), stride, padding, dilation, groups = case
     C = x_shape[1]
-    return _tensors(rng, x_shape, (F_, C // groups, KH, KW), (F_,), dtype=dtype)
+    return _tensors(rng, x_shape, (F_, C // groups, KH, KW), (F_,), dtype=dtype, device=device)
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_forward_matches_loops(case):
-    x, w, b = _conv_inputs(case, np.random.default_rng(0))
+def test_conv2d_forward_matches_loops(case, device):
+    x, w, b = _conv_inputs(case, np.random.default_rng(0), device=device)
     _, _, stride, padding, dilation, groups = case
     y = F.conv2d(x, w, b, stride, padding, dilation, groups)
     expected = ref_conv2d(x.numpy(), w.numpy(), b.numpy(), stride, padding, dilation, groups)
@@ -89,8 +89,8 @@ def test_conv2d_forward_matches_loops(case):
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_gradcheck_and_gradgradcheck(case):
-    x, w, b = _conv_inputs(case, np.random.default_rng(1))
+def test_conv2d_gradcheck_and_gradgradcheck(case, device):
+    x, w, b = _conv_inputs(case, np.random.default_rng(1), device=device)
     _, _, stride, padding, dilation, groups = case
 
     def fn(x, w, b):
@@ -99,10 +99,10 @@ def test_conv2d_gradcheck_and_gradgradcheck(case):
     assert minigrad.gradgradcheck(fn, (x, w, b), fast_mode=True)
 
 
-def test_conv2d_gradgradcheck_full_jacobian():
+def test_conv2d_gradgradcheck_full_jacobian(device):
     """One case with the exact (not random-direction) second-order check."""
     rng = np.random.default_rng(2)
-    x, w = _tensors(rng, (1, 2, 4, 4), (2, 1, 2, 2))
+    x, w = _tensors(rng, (1, 2, 4, 4), (2, 1, 2, 2), device=device)
     assert minigrad.gradgradcheck(lambda x, w: F.conv2d(x, w, stride=1, padding=1, groups=2),
                                   (x, w))
 
@@ -117,10 +117,10 @@ TRANSPOSE_CASES = [
 
 
 @pytest.mark.parametrize("case", TRANSPOSE_CASES)
-def test_conv_transpose2d_forward_and_gradients(case):
+def test_conv_transpose2d_forward_and_gradients(case, device):
     x_shape, (Og, KH, KW), stride, padding, output_padding, groups, dilation = case
     rng = np.random.default_rng(3)
-    x, w, b = _tensors(rng, x_shape, (x_shape[1], Og, KH, KW), (Og * groups,))
+    x, w, b = _tensors(rng, x_shape, (x_shape[1], Og, KH, KW), (Og * groups,), device=device)
 
     def fn(x, w, b):
         return F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
@@ -131,10 +131,10 @@ def test_conv_transpose2d_forward_and_gradients(case):
     assert minigrad.gradgradcheck(fn, (x, w, b), fast_mode=True)
 
 
-def test_conv_transpose2d_is_the_adjoint_of_conv2d():
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(device):
     """<conv2d(x, w), y> == <x, conv_transpose2d(y, w)> for the same weight."""
     rng = np.random.default_rng(4)
-    x, w, y = _tensors(rng, (2, 4, 7, 6), (6, 2, 3, 2), (2, 6, 4, 4))
+    x, w, y = _tensors(rng, (2, 4, 7, 6), (6, 2, 3, 2), (2, 6, 4, 4), device=device)
     lhs = (F.conv2d(x, w, stride=2, padding=1, groups=2) * y).sum().item()
     rhs = (x * F.conv_transpose2d(y, w, stride=2, padding=1, groups=2)).sum().item()
     assert lhs == pytest.approx(rhs, rel=1e-12)
@@ -185,9 +185,7 @@ def test_both_column_layouts_give_the_same_gradients(case, wide, monkeypatch):
 
 def test_float32_in_float32_out(device):
     rng = np.random.default_rng(6)
-    x, w, b = (t.to(device) for t in _tensors(rng, (2, 3, 8, 8), (4, 3, 3, 3), (4,),
-                                              dtype=np.float32))
-    x, w, b = (t.detach().requires_grad_() for t in (x, w, b))
+    x, w, b = _tensors(rng, (2, 3, 8, 8), (4, 3, 3, 3), (4,), dtype=np.float32, device=device)
     y = F.conv2d(x, w, b, padding=1)
     (y * y).sum().backward()
     assert y.dtype == np.float32 and y.device == x.device
@@ -197,10 +195,10 @@ def test_float32_in_float32_out(device):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_no_gradient_for_an_input_that_does_not_need_one():
+def test_no_gradient_for_an_input_that_does_not_need_one(device):
     rng = np.random.default_rng(7)
-    image = minigrad.tensor(rng.standard_normal((2, 3, 5, 5)))  # data: no requires_grad
-    w, = _tensors(rng, (2, 3, 3, 3))
+    image = minigrad.tensor(rng.standard_normal((2, 3, 5, 5)), device=device)  # no requires_grad
+    w, = _tensors(rng, (2, 3, 3, 3), device=device)
     F.conv2d(image, w).sum().backward()
     assert image.grad is None and w.grad is not None
 
