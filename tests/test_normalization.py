@@ -9,8 +9,9 @@ import minigrad
 import minigrad.functional as F
 
 
-def _t(array, requires_grad=True):
-    return minigrad.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+def _t(array, requires_grad=True, device="cpu"):
+    return minigrad.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad,
+                           device=device)
 
 
 def ref_normalize(x, axes, eps):
@@ -28,14 +29,14 @@ SHAPES = [(6, 3), (4, 3, 2, 5), (3, 2, 4)]
 
 # ---------------------------------------------------------------- batch norm
 @pytest.mark.parametrize("shape", SHAPES)
-def test_batch_norm_training_forward_and_running_stats(shape):
+def test_batch_norm_training_forward_and_running_stats(shape, device):
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal(shape) * 3.0 + 2.0
     w_np, b_np = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
     mean0, var0 = rng.standard_normal(shape[1]), rng.random(shape[1]) + 0.5
-    running_mean, running_var = _t(mean0, False), _t(var0, False)
-    y = F.batch_norm(_t(x_np), running_mean, running_var, _t(w_np), _t(b_np), training=True,
-                     momentum=0.2, eps=1e-3)
+    running_mean, running_var = _t(mean0, False, device), _t(var0, False, device)
+    x, w, b = (_t(a, device=device) for a in (x_np, w_np, b_np))
+    y = F.batch_norm(x, running_mean, running_var, w, b, training=True, momentum=0.2, eps=1e-3)
     axes = (0,) + tuple(range(2, len(shape)))
     expected = (ref_normalize(x_np, axes, 1e-3) * _per_channel(w_np, len(shape))
                 + _per_channel(b_np, len(shape)))
@@ -50,9 +51,9 @@ def test_batch_norm_training_forward_and_running_stats(shape):
                                rtol=1e-13)
 
 
-def test_batch_norm_running_stats_by_hand_on_a_tiny_batch():
-    x = _t([[1.0, 10.0], [3.0, 20.0], [5.0, 60.0]])
-    running_mean, running_var = _t([0.0, 0.0], False), _t([1.0, 1.0], False)
+def test_batch_norm_running_stats_by_hand_on_a_tiny_batch(device):
+    x = _t([[1.0, 10.0], [3.0, 20.0], [5.0, 60.0]], device=device)
+    running_mean, running_var = _t([0.0, 0.0], False, device), _t([1.0, 1.0], False, device)
     F.batch_norm(x, running_mean, running_var, training=True, momentum=0.1)
     # channel 0: mean 3, unbiased var ((-2)^2 + 0 + 2^2) / 2 = 4
     # channel 1: mean 30, unbiased var (400 + 100 + 900) / 2 = 700
@@ -61,13 +62,14 @@ def test_batch_norm_running_stats_by_hand_on_a_tiny_batch():
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape):
+def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape, device):
     rng = np.random.default_rng(1)
     x_np = rng.standard_normal(shape)
     w_np, b_np = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
     mean_np, var_np = rng.standard_normal(shape[1]), rng.random(shape[1]) + 0.5
-    running_mean, running_var = _t(mean_np, False), _t(var_np, False)
-    y = F.batch_norm(_t(x_np), running_mean, running_var, _t(w_np), _t(b_np), training=False)
+    running_mean, running_var = _t(mean_np, False, device), _t(var_np, False, device)
+    x, w, b = (_t(a, device=device) for a in (x_np, w_np, b_np))
+    y = F.batch_norm(x, running_mean, running_var, w, b, training=False)
     n = len(shape)
     expected = ((x_np - _per_channel(mean_np, n)) / np.sqrt(_per_channel(var_np, n) + 1e-5)
                 * _per_channel(w_np, n) + _per_channel(b_np, n))
@@ -76,8 +78,8 @@ def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape):
     np.testing.assert_array_equal(running_var.numpy(), var_np)
 
 
-def test_batch_norm_without_running_stats_always_uses_the_batch():
-    x = _t(np.random.default_rng(2).standard_normal((5, 2)))
+def test_batch_norm_without_running_stats_always_uses_the_batch(device):
+    x = _t(np.random.default_rng(2).standard_normal((5, 2)), device=device)
     y = F.batch_norm(x, None, None, training=False)
     np.testing.assert_allclose(y.numpy(), ref_normalize(x.numpy(), (0,), 1e-5), rtol=1e-12)
 
@@ -96,21 +98,20 @@ def test_batch_norm_train_gradcheck_and_gradgradcheck(shape, affine):
     assert minigrad.gradgradcheck(fn, (x, w, b))
 
 
-def test_batch_norm_when_only_weight_and_bias_need_gradients():
+def test_batch_norm_when_only_weight_and_bias_need_gradients(device):
     rng = np.random.default_rng(11)
-    x = _t(rng.standard_normal((4, 3, 2, 2)), requires_grad=False)
-    w, b = _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
+    x = _t(rng.standard_normal((4, 3, 2, 2)), requires_grad=False, device=device)
+    w, b = _t(rng.standard_normal(3), device=device), _t(rng.standard_normal(3), device=device)
     assert minigrad.gradcheck(lambda w, b: F.batch_norm(x, None, None, w, b, training=True),
                               (w, b))
     F.batch_norm(x, None, None, w, b, training=True).sum().backward()
     assert x.grad is None
 
 
-def test_batch_norm_eval_gradcheck_and_gradgradcheck():
+def test_batch_norm_eval_gradcheck_and_gradgradcheck(device):
     rng = np.random.default_rng(4)
-    x, w, b = _t(rng.standard_normal((3, 2, 2, 2))), _t(rng.standard_normal(2)), \
-        _t(rng.standard_normal(2))
-    running_mean, running_var = _t([0.5, -1.0], False), _t([2.0, 0.5], False)
+    x, w, b = (_t(rng.standard_normal(shape), device=device) for shape in [(3, 2, 2, 2), 2, 2])
+    running_mean, running_var = _t([0.5, -1.0], False, device), _t([2.0, 0.5], False, device)
 
     def fn(x, w, b):
         return F.batch_norm(x, running_mean, running_var, w, b, training=False)
@@ -157,10 +158,9 @@ def test_batch_norm_float32_stays_float32(device):
 
 
 # ---------------------------------------------------------- layer / group norm
-def test_layer_norm_forward_and_gradients():
+def test_layer_norm_forward_and_gradients(device):
     rng = np.random.default_rng(6)
-    x = _t(rng.standard_normal((2, 3, 4)))
-    w, b = _t(rng.standard_normal((3, 4))), _t(rng.standard_normal((3, 4)))
+    x, w, b = (_t(rng.standard_normal(shape), device=device) for shape in [(2, 3, 4), (3, 4), (3, 4)])
     y = F.layer_norm(x, (3, 4), w, b)
     expected = ref_normalize(x.numpy(), (1, 2), 1e-5) * w.numpy() + b.numpy()
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
@@ -170,10 +170,9 @@ def test_layer_norm_forward_and_gradients():
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4])
-def test_group_norm_forward_and_gradients(groups):
+def test_group_norm_forward_and_gradients(groups, device):
     rng = np.random.default_rng(7)
-    x = _t(rng.standard_normal((2, 4, 3, 2)))
-    w, b = _t(rng.standard_normal(4)), _t(rng.standard_normal(4))
+    x, w, b = (_t(rng.standard_normal(shape), device=device) for shape in [(2, 4, 3, 2), 4, 4])
     y = F.group_norm(x, groups, w, b)
     grouped = x.numpy().reshape(2, groups, -1)
     expected = (ref_normalize(grouped, (2,), 1e-5).reshape(x.shape) * _per_channel(w.numpy(), 4)
