@@ -38,7 +38,7 @@ class Adan(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       max_grad_norm=max_grad_norm, no_prox=no_prox,
                                       maximize=maximize))
-        self._grad_scale = 1.0
+        self._grad_scale = None  # the global clipping factor of this step (None: no clipping)
 
     def validate(self, group):
         super().validate(group)
@@ -53,12 +53,14 @@ class Adan(Optimizer):
         super().update_all()
 
     def _clip_factor(self):
+        """min(1, max_norm / (||g||_global + eps)), a 0-d float64 array on the
+        gradients' device (no float(): the GPU is not waited for); None if off."""
         max_norm = self.defaults["max_grad_norm"]
         if not max_norm:
-            return 1.0
-        total = sum(float((p.grad.data * p.grad.data).sum())
+            return None
+        total = sum((p.grad.data * p.grad.data).sum().astype(np.float64)
                     for group in self.param_groups for p in group["params"] if p.grad is not None)
-        return min(max_norm / (math.sqrt(total) + self.defaults["eps"]), 1.0)
+        return np.minimum(max_norm / (np.sqrt(total) + self.defaults["eps"]), 1.0)
 
     def init_state(self, param, group):
         return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_diff": np.zeros_like(param),
@@ -67,7 +69,8 @@ class Adan(Optimizer):
     def update(self, param, grad, state, group):
         t, lr, wd = state["step"], group["lr"], group["weight_decay"]
         beta1, beta2, beta3 = group["betas"]
-        g = grad * self._grad_scale if self._grad_scale != 1.0 else grad
+        # the scale in the gradient's dtype, as a Python float would be (no float64 upcast)
+        g = grad if self._grad_scale is None else grad * self._grad_scale.astype(grad.dtype)
         if t == 1:
             state["previous_grad"][...] = g  # no difference on the first step
 

@@ -40,34 +40,83 @@ def no_sync():
     return minigrad.backend._cupyx.allow_synchronize(False)
 
 
-def on(device, name, dtype=np.float64, **hyper):
-    """test_optim_common's Problem, moved to `device` before the optimizer is made."""
-    problem = Problem(name, dtype=dtype, **hyper)
-    if device == "cpu":
-        return problem
-    for t in ("x", "y"):
-        setattr(problem, t, getattr(problem, t).to(device))
-    for t in ("w", "b", "unused"):  # new leaves on the device
-        old = getattr(problem, t)
-        setattr(problem, t, minigrad.Tensor(old.data, dtype=old.dtype, device=device,
-                                            requires_grad=True))
-    problem.params = [problem.w, problem.unused] if problem.spec.get("matrix_only") else \
-        [problem.w, problem.b, problem.unused]
-    problem.opt = problem.spec.get("make", getattr(optim, name))(problem.params, **hyper)
+# Settings off the defaults, where a rule has branches the defaults don't take.
+VARIANTS = [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.5)),
+    ("Adam", dict(amsgrad=True, weight_decay=0.01)),
+    ("Adam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("AdamW", dict(amsgrad=True)),
+    ("Adamax", dict(weight_decay=0.01)),
+    ("NAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("RAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("RMSprop", dict(centered=True, momentum=0.9, weight_decay=0.01)),
+    ("Adagrad", dict(lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.01)),
+    ("Adadelta", dict(weight_decay=0.01)),
+    ("Lion", dict(lr=0.01, weight_decay=0.1)),
+    ("LAMB", dict(weight_decay=0.1)),
+    ("LARS", dict(lr=0.1, nesterov=True, weight_decay=0.01, eps=1e-3)),
+    ("LARS", dict(lr=0.1, layer_adaptation=False)),
+    ("NovoGrad", dict(grad_averaging=True, weight_decay=0.01)),
+    ("Adan", dict(max_grad_norm=0.1, no_prox=True, weight_decay=0.01)),
+    ("AdaBound", dict(amsbound=True)),
+    ("AdamP", dict(nesterov=True, weight_decay=0.1, delta=10.0)),  # delta 10: always projects
+    ("SGDP", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1, delta=10.0)),
+    ("ADOPT", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("AdaBelief", dict(decoupled_weight_decay=False, weight_decay=0.1)),
+    ("MADGRAD", dict(decouple_decay=True, weight_decay=0.1)),
+    ("Signum", dict(decoupled_weight_decay=False, weight_decay=0.1)),
+    ("ScheduleFreeAdamW", dict(warmup_steps=2, r=1.0, weight_decay=0.1, decay_at_z=True)),
+    ("ScheduleFreeSGD", dict(warmup_steps=2, weight_decay=0.1)),
+    ("AdEMAMix", dict(T_alpha_beta3=10, weight_decay=0.1)),
+    ("ASGD", dict(t0=1, weight_decay=0.01)),
+    ("Adafactor", dict(weight_decay=0.1, d=1.0, eps=(1e-30, 0.1))),
+    ("Muon", dict(lr=0.02, nesterov=False, adjust_lr_fn="match_rms_adamw")),
+    ("Shampoo", dict(momentum=0.9, update_freq=2, weight_decay=0.01)),
+    ("SOAP", dict(precondition_frequency=2, precondition_1d=True)),
+    ("Yogi", dict(weight_decay=0.01)),
+    ("MARS", dict(weight_decay=0.1)),
+]
+STEPS = 6  # RAdam rectifies from step 6 on
+
+
+def cases(names):
+    """(rule, settings) pairs: each rule with test_optim_common's settings (None), and the variants."""
+    return [pytest.param(n, None, id=n) for n in sorted(names)] + \
+        [pytest.param(n, h, id=f"{n}-{i}") for i, (n, h) in enumerate(VARIANTS) if n in names]
+
+
+def on(device, name, hyper=None, dtype=np.float64):
+    """test_optim_common's Problem on `device`, with `hyper` for the rule if given."""
+    problem = Problem(name, dtype=dtype)
+    if device != "cpu":
+        for t in ("x", "y"):
+            setattr(problem, t, getattr(problem, t).to(device))
+        for t in ("w", "b", "unused"):  # new leaves on the device
+            old = getattr(problem, t)
+            setattr(problem, t, minigrad.Tensor(old.data, dtype=old.dtype, device=device,
+                                                requires_grad=True))
+        problem.params = [problem.w, problem.unused] if problem.spec.get("matrix_only") else \
+            [problem.w, problem.b, problem.unused]
+    if hyper is not None:
+        problem.opt = getattr(optim, name)(problem.params, **hyper)
+    elif device != "cpu":
+        problem.opt = problem.spec.get("make", getattr(optim, name))(problem.params)
     return problem
 
 
-@pytest.mark.parametrize("name", sorted(set(RULES) - RANDOM))
-def test_cuda_follows_cpu(name):
-    cpu, gpu = on("cpu", name), on("cuda", name)
-    for _ in range(4):
+@pytest.mark.parametrize("name,hyper", cases(set(RULES) - RANDOM))
+def test_cuda_follows_cpu(name, hyper):
+    cpu, gpu = on("cpu", name, hyper), on("cuda", name, hyper)
+    for _ in range(STEPS):
         cpu.step()
         gpu.step()
     for p in gpu.params:
         assert p.device == CUDA, f"{name}: a parameter left the GPU"
     for a, b in zip(cpu.values(), gpu.values()):
         np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL, err_msg=f"{name} on cuda")
-    assert not np.array_equal(gpu.values()[0], on("cpu", name).values()[0]), f"{name} never moved"
+    assert not np.array_equal(gpu.values()[0], on("cpu", name, hyper).values()[0]), \
+        f"{name} never moved"
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM))
@@ -79,13 +128,13 @@ def test_random_rules_descend_on_cuda(name):
     assert float(problem.loss()) < before
 
 
-@pytest.mark.parametrize("name", sorted(set(RULES) - READS_HOST))
-def test_step_never_waits_for_the_gpu(name):
+@pytest.mark.parametrize("name,hyper", cases(set(RULES) - READS_HOST))
+def test_step_never_waits_for_the_gpu(name, hyper):
     """The update runs inside allow_synchronize(False): a float(), .item(),
     bool(), boolean mask or max() of a device value in step() would raise.
     The first step (which creates the state) is included."""
-    problem = on("cuda", name, dtype=np.float32)
-    for _ in range(3):
+    problem = on("cuda", name, hyper, dtype=np.float32)
+    for _ in range(STEPS):
         if problem.spec.get("closure"):
             problem.closure()
             with no_sync():
