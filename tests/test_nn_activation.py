@@ -56,9 +56,9 @@ def test_forward_matches_numpy(name, device):
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
-def test_gradcheck_and_gradgradcheck(name):
+def test_gradcheck_and_gradgradcheck(name, device):
     fn = ACTIVATIONS[name][0]
-    x = minigrad.tensor(_away_from_kinks((3, 4)), requires_grad=True)
+    x = minigrad.tensor(_away_from_kinks((3, 4)), requires_grad=True, device=device)
     assert minigrad.gradcheck(fn, (x,))
     assert minigrad.gradgradcheck(fn, (x,))
 

@@ -18,18 +18,18 @@ def test_inverted_dropout_scales_the_kept_elements(device):
     assert y.dtype == np.float32
 
 
-def test_eval_mode_and_edge_probabilities():
-    x = minigrad.randn(4, 5)
+def test_eval_mode_and_edge_probabilities(device):
+    x = minigrad.randn(4, 5, device=device)
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
     np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), 0.0)
-    layer = nn.Dropout(0.5)
+    layer = nn.Dropout(0.5).to(device)
     assert layer.eval()(x) is x
     assert not np.array_equal(layer.train()(x).numpy(), x.numpy())
 
 
-def test_same_seed_same_mask():
-    x = minigrad.randn(10, 10)
+def test_same_seed_same_mask(device):
+    x = minigrad.randn(10, 10, device=device)
     minigrad.manual_seed(5)
     a = F.dropout(x, 0.5).numpy()
     minigrad.manual_seed(5)
@@ -39,22 +39,23 @@ def test_same_seed_same_mask():
     assert not np.array_equal(b, c)
 
 
-def test_dropout2d_drops_whole_channels():
-    x = minigrad.ones(20, 30, 4, 5)
+def test_dropout2d_drops_whole_channels(device):
+    x = minigrad.ones(20, 30, 4, 5, device=device)
     y = F.dropout2d(x, p=0.4).numpy()
     per_channel = y.reshape(20, 30, -1)
     # every feature map is all zeros or all 1 / (1 - p)
     assert ((per_channel == 0).all(axis=2) | np.isclose(per_channel, 1 / 0.6).all(axis=2)).all()
     assert 0.3 < (per_channel[..., 0] == 0).mean() < 0.5
-    single = F.dropout2d(minigrad.ones(50, 3, 3), p=0.5).numpy()  # (C, H, W): channels again
+    single = F.dropout2d(minigrad.ones(50, 3, 3, device=device), p=0.5).numpy()  # (C, H, W): channels again
     assert set(np.unique(single.reshape(50, -1).std(axis=1))) == {0.0}
     layer = nn.Dropout2d(0.4).eval()
     assert layer(x) is x
 
 
 @pytest.mark.parametrize("op", [F.dropout, F.dropout2d])
-def test_gradcheck_with_a_fixed_mask(op):
-    x = minigrad.tensor(np.random.default_rng(0).normal(size=(2, 3, 2, 2)), requires_grad=True)
+def test_gradcheck_with_a_fixed_mask(op, device):
+    x = minigrad.tensor(np.random.default_rng(0).normal(size=(2, 3, 2, 2)), requires_grad=True,
+                        device=device)
 
     def fn(x):
         minigrad.manual_seed(11)  # the same mask on every call of the check
