@@ -41,6 +41,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 IS_STAND_IN = True
+installed = False  # set by install(): the fake modules are what `import cupy` gives
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
              "Please use `.get()` to construct a NumPy array explicitly.")
 
@@ -369,6 +370,7 @@ def _make_namespace(module_name, numpy_module, names=None):
 
 cupy = _make_namespace("cupy", np)
 cupy.IS_STAND_IN = True
+installed = False  # set by install(): the fake modules are what `import cupy` gives
 cupy.ndarray = ndarray
 cupy.__version__ = "14.2.0-stand-in"
 cupy.linalg = _make_namespace("cupy.linalg", np.linalg)
@@ -586,6 +588,7 @@ def _scatter(ufunc):
 
 cupyx = types.ModuleType("cupyx")
 cupyx.IS_STAND_IN = True
+installed = False  # set by install(): the fake modules are what `import cupy` gives
 cupyx.scatter_add = _scatter("add")
 cupyx.scatter_max = _scatter("maximum")
 cupyx.scatter_min = _scatter("minimum")
@@ -634,4 +637,6 @@ def install():
             del sys.modules[name]
     sys.modules.update(_MODULE_NAMES)
     os.environ.setdefault("MINIGRAD_FUSED_KERNELS", "0")  # kernels cannot run here
+    global installed
+    installed = True
     return True

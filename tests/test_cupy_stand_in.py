@@ -2,9 +2,9 @@
 import cupy_stand_in
 import numpy as np
 import pytest
-from conftest import STAND_IN
 
-pytestmark = pytest.mark.skipif(not STAND_IN, reason="the stand-in is installed only without a GPU")
+pytestmark = pytest.mark.skipif(not cupy_stand_in.installed,
+                                reason="the stand-in is installed only without a GPU")
 
 
 @pytest.fixture

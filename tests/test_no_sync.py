@@ -8,14 +8,14 @@ backward and `optimizer.step()` of real nets queue work and never wait."""
 import cupy_stand_in
 import numpy as np
 import pytest
-from conftest import STAND_IN
 
 import minigrad
 import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
 
-pytestmark = pytest.mark.skipif(not STAND_IN, reason="counts syncs on the CuPy stand-in")
+pytestmark = pytest.mark.skipif(not cupy_stand_in.installed,
+                                reason="counts syncs on the CuPy stand-in")
 
 
 def lenet():
