@@ -76,6 +76,7 @@ VARIANTS = [
     ("SOAP", dict(precondition_frequency=2, precondition_1d=True)),
     ("Yogi", dict(weight_decay=0.01)),
     ("MARS", dict(weight_decay=0.1)),
+    ("SophiaH", dict(update_period=2, hessian_distribution="rademacher")),
 ]
 STEPS = 6  # RAdam rectifies from step 6 on
 
@@ -144,6 +145,25 @@ def test_step_never_waits_for_the_gpu(name, hyper):
             with no_sync():
                 problem.opt.step()
     assert all(p.dtype == minigrad.float32 for p in problem.params)
+
+
+def test_sophia_g_hessian_refresh_never_waits():
+    """SophiaG's refresh (labels sampled from the model, their gradient squared
+    into h) stays on the device too; only the loss's backward is outside."""
+    import minigrad.functional as F
+    logits = minigrad.tensor(np.random.default_rng(0).normal(size=(4, 3)), device="cuda",
+                             requires_grad=True)
+    opt = optim.SophiaG([logits], lr=0.1, batch_size=4)
+    with no_sync():
+        labels = optim.SophiaG.sample_labels(logits)
+    assert labels.device == CUDA and labels.dtype == minigrad.int64
+    assert 0 <= labels.numpy().min() and labels.numpy().max() <= 2
+    F.cross_entropy(logits, labels).backward()
+    g = logits.grad.numpy()
+    with no_sync():
+        opt.update_hessian()
+    hessian = minigrad.backend.to_numpy(opt.state[logits]["hessian"])
+    np.testing.assert_allclose(hessian, 0.01 * g * g, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(READS_HOST))
@@ -321,6 +341,18 @@ def test_swa_and_ema_on_cuda_never_wait():
         expected = 0.9 * expected + 0.1 * s
     np.testing.assert_allclose(ema.module.weight.numpy(), expected, rtol=1e-6)
     assert swa.module.weight.device == CUDA
+
+
+def test_update_bn_on_cuda_averages_the_batches():
+    import minigrad.nn as nn
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).to("cuda")
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(5, 3)).astype(np.float32) for _ in range(3)]
+    optim.update_bn([minigrad.tensor(b, device="cuda") for b in batches], model)
+    w, b = model[0].weight.numpy(), model[0].bias.numpy()
+    expected = np.mean([(x @ w.T + b).mean(axis=0) for x in batches], axis=0)
+    np.testing.assert_allclose(model[1].running_mean.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert model[1].running_mean.device == CUDA
 
 
 def test_early_stopping_takes_cuda_metrics_and_weights():
