@@ -76,7 +76,8 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+                # a 0-d array, not float(...): reading the count back would wait for a GPU
+                factor = 1.0 / self.num_batches_tracked.data
         # Batch statistics while training, or always when there are no running ones.
         use_batch_stats = self.training or self.running_mean is None
         keep_running = not self.training or self.track_running_stats
