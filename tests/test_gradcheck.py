@@ -31,12 +31,13 @@ class SquareWrongSecondOrder(Function):
         return gy * 2.0 * x_const
 
 
-def x64(shape, seed=0):
-    return minigrad.tensor(np.random.default_rng(seed).normal(size=shape), requires_grad=True)
+def x64(shape, seed=0, device="cpu"):
+    return minigrad.tensor(np.random.default_rng(seed).normal(size=shape), requires_grad=True,
+                           device=device)
 
 
-def test_catches_sign_error_that_ones_cotangent_hides():
-    x = x64((2, 4))
+def test_catches_sign_error_that_ones_cotangent_hides(device):
+    x = x64((2, 4), device=device)
     # With an all-ones upstream gradient the wrong backward gives 0, like the right one:
     y = SoftmaxWrongSign()(x)
     y.backward(minigrad.ones_like(y))
@@ -49,25 +50,26 @@ def test_catches_sign_error_that_ones_cotangent_hides():
     assert not minigrad.gradcheck(lambda a: SoftmaxWrongSign()(a), [x], raise_exception=False)
 
 
-def test_passes_correct_gradients_in_both_modes():
-    x = x64((3, 4))
+def test_passes_correct_gradients_in_both_modes(device):
+    x = x64((3, 4), device=device)
     assert minigrad.gradcheck(lambda a: a.softmax(axis=-1), [x])
     assert minigrad.gradcheck(lambda a: a.softmax(axis=-1), [x], fast_mode=True)
 
 
-def test_gradgradcheck_catches_a_wrong_second_derivative():
-    x = x64((4,))
+def test_gradgradcheck_catches_a_wrong_second_derivative(device):
+    x = x64((4,), device=device)
     assert minigrad.gradcheck(lambda a: SquareWrongSecondOrder()(a), [x])
     with pytest.raises(minigrad.GradcheckError):
         minigrad.gradgradcheck(lambda a: SquareWrongSecondOrder()(a), [x])
     assert minigrad.gradgradcheck(lambda a: a * a, [x])
 
 
-def test_inputs_are_restored_after_probing():
-    x = x64((3, 3))
+def test_inputs_are_restored_after_probing(device):
+    x = x64((3, 3), device=device)
     before = x.numpy().copy()
     minigrad.gradcheck(lambda a: (a * a).sum(axis=0), [x])
     np.testing.assert_array_equal(x.numpy(), before)
+    assert x.device == minigrad.backend.normalize_device(device)
 
 
 def test_float32_inputs_warn():
@@ -77,7 +79,16 @@ def test_float32_inputs_warn():
         minigrad.gradcheck(lambda a: a * a, [x])
 
 
-def test_multiple_inputs_and_outputs_and_constants():
-    a, b = x64((2, 3), 1), x64((3,), 2)
-    c = minigrad.tensor(np.ones(3))  # not requires_grad: treated as a constant
+def test_multiple_inputs_and_outputs_and_constants(device):
+    a, b = x64((2, 3), 1, device), x64((3,), 2, device)
+    c = minigrad.tensor(np.ones(3), device=device)  # not requires_grad: treated as a constant
     assert minigrad.gradcheck(lambda p, q, r: (p * q + r, (p - q).exp()), [a, b, c])
+
+
+def test_outputs_outside_the_graph_count_as_zero_gradients(device):
+    """No output requires grad: backward says 0, which is right for a constant
+    and wrong for a value computed from a detached input."""
+    x = x64((3,), device=device)
+    assert minigrad.gradcheck(lambda a: minigrad.ones(3, dtype=np.float64, device=a.device), [x])
+    with pytest.raises(minigrad.GradcheckError, match=r"input 0 \(shape \(3,\)\)"):
+        minigrad.gradcheck(lambda a: a.detach() * 2.0, [x])
