@@ -72,11 +72,12 @@ def test_inputs_are_restored_after_probing(device):
     assert x.device == minigrad.backend.normalize_device(device)
 
 
-def test_float32_inputs_warn():
-    x = minigrad.tensor(np.random.rand(3), requires_grad=True).astype(np.float32).detach()
-    x.requires_grad_()
+def test_float32_inputs_warn(device):
+    x = minigrad.tensor(np.random.rand(3), dtype=np.float32, requires_grad=True, device=device)
     with pytest.warns(UserWarning, match="float64"):
-        minigrad.gradcheck(lambda a: a * a, [x])
+        assert minigrad.gradcheck(lambda a: a * a, [x])
+    with pytest.warns(UserWarning, match="float64"):
+        assert minigrad.gradgradcheck(lambda a: a * a * a, [x])
 
 
 def test_multiple_inputs_and_outputs_and_constants(device):
