@@ -12,8 +12,9 @@ import minigrad.optim as optim
 from minigrad import gradcheck, gradgradcheck
 
 
-def t64(values, requires_grad=False):
-    return minigrad.tensor(np.asarray(values, dtype=np.float64), requires_grad=requires_grad)
+def t64(values, requires_grad=False, device="cpu"):
+    return minigrad.tensor(np.asarray(values, dtype=np.float64), requires_grad=requires_grad,
+                           device=device)
 
 
 def _setitem(x, index, value):
@@ -111,10 +112,10 @@ def test_result_keeps_the_tensors_dtype():
     assert i.dtype == np.int32 and i.tolist() == [4, 6]
 
 
-def test_copy_fill_and_setitem_cast_like_torch():
+def test_copy_fill_and_setitem_cast_like_torch(device):
     # torch: torch.zeros(3, dtype=torch.long).copy_(torch.tensor([1.7, -2.7, 3.2])) -> [1, -2, 3]
-    x = minigrad.tensor([0, 0, 0])
-    x.copy_(minigrad.tensor([1.7, -2.7, 3.2]))
+    x = minigrad.tensor([0, 0, 0], device=device)
+    x.copy_(minigrad.tensor([1.7, -2.7, 3.2], device=device))
     assert x.dtype == np.int64 and x.tolist() == [1, -2, 3]
     x.fill_(2.9)  # torch: [2, 2, 2]
     assert x.tolist() == [2, 2, 2]
@@ -123,9 +124,9 @@ def test_copy_fill_and_setitem_cast_like_torch():
 
 
 # ------------------------------------------------------------------ shapes
-def test_other_broadcasts_up_to_the_tensor():
-    x = minigrad.zeros((2, 3))
-    x += minigrad.tensor([1.0, 2.0, 3.0])
+def test_other_broadcasts_up_to_the_tensor(device):
+    x = minigrad.zeros((2, 3), device=device)
+    x += minigrad.tensor([1.0, 2.0, 3.0], device=device)
     np.testing.assert_allclose(x.numpy(), [[1, 2, 3], [1, 2, 3]])
 
 
@@ -163,8 +164,8 @@ def test_leaf_that_requires_grad_refuses_with_grad_on(op):
     assert p.tolist() == [1.0, 2.0] and p._version == 0
 
 
-def test_leaf_under_no_grad_is_modified_and_stays_a_leaf():
-    p = minigrad.tensor([1.0, 2.0], requires_grad=True)
+def test_leaf_under_no_grad_is_modified_and_stays_a_leaf(device):
+    p = minigrad.tensor([1.0, 2.0], requires_grad=True, device=device)
     with minigrad.no_grad():
         p.mul_(3.0)
         p[0] = 0.5
@@ -180,13 +181,13 @@ def test_data_is_the_untracked_escape_hatch():
     assert p._version == 0 and p.is_leaf
 
 
-def test_manual_sgd_loop_updates_the_parameters_in_place():
+def test_manual_sgd_loop_updates_the_parameters_in_place(device):
     rng = np.random.default_rng(0)
     features = rng.standard_normal((32, 3))
-    inputs = minigrad.tensor(features)
-    targets = minigrad.tensor(features @ np.array([[1.0], [-2.0], [0.5]]) + 0.3)
-    w = minigrad.zeros((3, 1), requires_grad=True)
-    b = minigrad.zeros(1, requires_grad=True)
+    inputs = minigrad.tensor(features, device=device)
+    targets = minigrad.tensor(features @ np.array([[1.0], [-2.0], [0.5]]) + 0.3, device=device)
+    w = minigrad.zeros((3, 1), requires_grad=True, device=device)
+    b = minigrad.zeros(1, requires_grad=True, device=device)
     optimizer = optim.SGD([w, b], lr=0.1)  # only holds the tensors here
     arrays = (id(w.data), id(b.data))
     losses = []
@@ -227,32 +228,33 @@ def test_detach_shares_the_version_counter():
 
 
 # ------------------------------------------------------- gradients through in-place ops
-def test_gradcheck_through_a_chain_of_inplace_ops():
-    x = t64([0.5, -1.3, 2.0], requires_grad=True)
+def test_gradcheck_through_a_chain_of_inplace_ops(device):
+    x = t64([0.5, -1.3, 2.0], requires_grad=True, device=device)
     assert gradcheck(lambda x: (x * 2).mul_(x).add_(1).sum(), (x,))
     assert gradgradcheck(lambda x: (x * 2).mul_(x).add_(1).sum(), (x,))
 
 
 @pytest.mark.parametrize("name, apply, reference", CASES, ids=IDS)
-def test_gradcheck_of_each_inplace_op_on_a_graph_tensor(name, apply, reference):
-    x = t64(START, requires_grad=True)
-    other = t64(OTHER, requires_grad=True)
+def test_gradcheck_of_each_inplace_op_on_a_graph_tensor(name, apply, reference, device):
+    x = t64(START, requires_grad=True, device=device)
+    other = t64(OTHER, requires_grad=True, device=device)
+    weights = t64([1.0, -2.0, 0.5], device=device)
 
     def f(x, other):
         h = x * 1.0  # a non-leaf: recorded in-place op
         out = apply(h, other)
         assert out is h and h.grad_fn is not None
-        return h * t64([1.0, -2.0, 0.5])
+        return h * weights
 
     assert gradcheck(f, (x, other))
 
 
-def test_inplace_on_a_constant_with_a_grad_operand_is_recorded():
+def test_inplace_on_a_constant_with_a_grad_operand_is_recorded(device):
     # torch: buf = torch.zeros(3); buf.add_(w); buf is no longer a leaf and w gets gradients
-    w = t64([1.0, 2.0, 3.0], requires_grad=True)
+    w = t64([1.0, 2.0, 3.0], requires_grad=True, device=device)
 
     def f(w):
-        buf = minigrad.zeros(3, dtype=minigrad.float64)
+        buf = minigrad.zeros(3, dtype=minigrad.float64, device=device)
         buf.add_(w * w)
         buf[1] = w[0]
         return buf
@@ -261,9 +263,9 @@ def test_inplace_on_a_constant_with_a_grad_operand_is_recorded():
     assert not buf.is_leaf and buf.requires_grad
 
 
-def test_setitem_gradients_on_a_graph_tensor():
-    x = t64([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True)
-    v = t64([3.0, -2.0], requires_grad=True)
+def test_setitem_gradients_on_a_graph_tensor(device):
+    x = t64([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True, device=device)
+    v = t64([3.0, -2.0], requires_grad=True, device=device)
 
     def f(x, v):
         h = x * 2.0
