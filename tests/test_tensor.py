@@ -103,3 +103,35 @@ def test_comparisons_return_boolean_constants():
         assert result.dtype == np.bool_ and not result.requires_grad
     np.testing.assert_array_equal((x > 1.5).numpy(), [False, True, True])
     assert x.argmax().item() == 2
+
+
+def _cpu(*shape):
+    return minigrad.randn(*shape)
+
+
+def _gpu(*shape):
+    return minigrad.randn(*shape, device="cuda")
+
+
+MIXED_DEVICES = {  # one argument on the cpu, the rest on cuda
+    "add": lambda: _cpu(2) + _gpu(2),
+    "matmul": lambda: _cpu(2, 3) @ _gpu(3, 2),
+    "add_": lambda: _gpu(2).add_(_cpu(2)),
+    "concatenate": lambda: minigrad.functional.concatenate([_cpu(2), _gpu(2)]),
+    "where_condition": lambda: minigrad.functional.where(_cpu(2) > 0, _gpu(2), _gpu(2)),
+    "conv2d": lambda: minigrad.functional.conv2d(_gpu(1, 1, 4, 4), _gpu(2, 1, 3, 3), _cpu(2)),
+    "linear": lambda: minigrad.functional.linear(_gpu(2, 3), _cpu(4, 3)),
+    "batch_norm_running_stats": lambda: minigrad.functional.batch_norm(
+        _gpu(4, 3), minigrad.zeros(3), minigrad.ones(3), training=True),
+    "layer_norm": lambda: minigrad.functional.layer_norm(_gpu(2, 3), (3,), _cpu(3)),
+    "attention_mask": lambda: minigrad.functional.scaled_dot_product_attention(
+        _gpu(1, 2, 3), _gpu(1, 2, 3), _gpu(1, 2, 3), attn_mask=minigrad.tensor(np.ones((2, 2), bool))),
+    "mse_loss": lambda: minigrad.functional.mse_loss(_gpu(2), _cpu(2)),
+}
+
+
+@pytest.mark.skipif(not minigrad.cuda.is_available(), reason="CuPy (or its stand-in) is not available")
+@pytest.mark.parametrize("call", MIXED_DEVICES.values(), ids=MIXED_DEVICES)
+def test_mixing_devices_is_an_error_naming_both_and_the_fix(call):
+    with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda:0|cuda:0.*cpu).*\.to\('"):
+        call()

@@ -292,7 +292,11 @@ def clip(x, min=None, max=None):
 
 def where(condition, x, y):
     x, y = _as_tensors((x, y), "where")
-    condition = condition.data if isinstance(condition, Tensor) else x.xp.asarray(condition)
+    if isinstance(condition, Tensor):
+        _as_tensors((condition, x), "where")  # on x's device too, or an error naming both
+        condition = condition.data
+    else:
+        condition = x.xp.asarray(condition)  # a host mask (NumPy, list) moves to x's device
     try:
         np.broadcast_shapes(condition.shape, x.shape, y.shape)
     except ValueError:

@@ -147,6 +147,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         _check_per_channel(op, name, t, C)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    _as_tensors((x,) + ((running_mean, running_var) if running_mean is not None else ()), op)  # one device
     weight = Tensor._constant(1.0, like=x).reshape(1).expand(C) if weight is None else weight
     bias = Tensor._constant(0.0, like=x).reshape(1).expand(C) if bias is None else bias
     if not (training or running_mean is None):
