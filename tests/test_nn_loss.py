@@ -273,25 +273,31 @@ def test_losses_match_torch(name, options, shape):
 
 
 # --------------------------------------------------------------------- modules, errors
-def test_loss_modules_match_functions_and_keep_weight_as_buffer():
+def test_loss_modules_match_functions_and_keep_weight_as_buffer(device):
     x, y, weight = _ce_inputs((4, 3), ignore=False)
-    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1)
-    expected = F.cross_entropy(minigrad.tensor(x), y, weight=weight, label_smoothing=0.1)
-    np.testing.assert_allclose(criterion(minigrad.tensor(x), y).item(), expected.item())
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1).to(device)
+    assert criterion.weight.device == minigrad.backend.normalize_device(device)  # moved with .to
+    x, y = on(device, x), on(device, y)
+    expected = F.cross_entropy(x, y, weight=on(device, weight), label_smoothing=0.1)
+    np.testing.assert_allclose(criterion(x, y).item(), expected.item())
     assert list(criterion.state_dict()) == ["weight"]
-    assert list(nn.BCEWithLogitsLoss(pos_weight=np.ones(3)).state_dict()) == ["pos_weight"]
+    with_pos_weight = nn.BCEWithLogitsLoss(pos_weight=np.full(3, 2.0)).to(device)
+    assert list(with_pos_weight.state_dict()) == ["pos_weight"]
+    logits, labels = on(device, np.array([[0.5, -1.0, 2.0]])), on(device, np.array([[1.0, 0.0, 1.0]]))
+    np.testing.assert_allclose(with_pos_weight(logits, labels).item(), F.binary_cross_entropy_with_logits(
+        logits, labels, pos_weight=on(device, np.full(3, 2.0))).item())
     a, b = _pair()
-    ta, tb = minigrad.tensor(a), minigrad.tensor(b)
+    ta, tb = on(device, a), on(device, b)
     pairs = [(nn.MSELoss(reduction="sum"), F.mse_loss(ta, tb, "sum")),
              (nn.L1Loss(), F.l1_loss(ta, tb)),
              (nn.SmoothL1Loss(beta=0.5), F.smooth_l1_loss(ta, tb, beta=0.5)),
              (nn.HuberLoss(delta=0.5), F.huber_loss(ta, tb, delta=0.5))]
     for module, value in pairs:
         np.testing.assert_allclose(module(ta, tb).item(), value.item())
-    p = minigrad.tensor(RNG.uniform(0.1, 0.9, (3, 4)))
+    p = on(device, RNG.uniform(0.1, 0.9, (3, 4)))
     np.testing.assert_allclose(nn.BCELoss()(p, tb.sigmoid()).item(),
                                F.binary_cross_entropy(p, tb.sigmoid()).item())
-    logp = minigrad.tensor(x).log_softmax(axis=1)
+    logp = x.log_softmax(axis=1)
     np.testing.assert_allclose(nn.NLLLoss()(logp, y).item(), F.nll_loss(logp, y).item())
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
 
