@@ -255,7 +255,9 @@ def col2im(col, g, n, wide=False):
     In the wide layout the columns of the extra grid positions must be zero
     (they land on real pixels). Returns a channels-first view of scratch
     memory: assign it into an (n, C, H, W) array right away."""
-    if kernels.use_for(col):  # on a GPU, one kernel: each input element sums its own entries
+    # On a GPU with stride 1, one kernel: each input element sums its own entries
+    # (2x faster on an H200; with stride 2 the strided additions below were faster).
+    if g.stride == (1, 1) and kernels.use_for(col):
         return kernels.col2im(col, g, n, wide)
     (KH, KW), (DH, DW), (GH, GW), (HP, WP) = g.kernel, g.dilation, grid(g, wide), g.padded_size
     col = col.reshape(-1, KH * KW, n, GH * GW)                # (C, KH*KW, n, GH*GW)
