@@ -52,12 +52,12 @@ def test_initializers_draw_from_the_documented_distribution(fill, low, high, std
     np.testing.assert_array_equal(fill(minigrad.empty(400, 200, device=device)).numpy(), again)
 
 
-def test_constant_zeros_ones_and_orthogonal():
-    t = minigrad.empty(3, 4)
+def test_constant_zeros_ones_and_orthogonal(device):
+    t = minigrad.empty(3, 4, device=device)
     assert (init.constant_(t, 2.5).numpy() == 2.5).all()
     assert (init.zeros_(t).numpy() == 0).all() and (init.ones_(t).numpy() == 1).all()
     for shape in [(5, 3), (3, 5), (4, 2, 3)]:
-        w = init.orthogonal_(minigrad.empty(*shape, dtype=np.float64), gain=2.0).numpy()
+        w = init.orthogonal_(minigrad.empty(*shape, dtype=np.float64, device=device), gain=2.0).numpy()
         flat = w.reshape(shape[0], -1)
         small = min(flat.shape)
         gram = flat.T @ flat if flat.shape[0] >= flat.shape[1] else flat @ flat.T
