@@ -48,7 +48,8 @@ def use_for(*arrays):
     """True when the fused kernels are enabled and every array is a CuPy array
     whose floating dtype (if any) is one the kernels cover, float32 or float64,
     the same for all of them. Anything else takes the readable NumPy path.
-    None entries (optional state buffers) are skipped."""
+    None entries (optional state buffers) are skipped. Never True on the test
+    suite's CuPy stand-in (IS_STAND_IN), a NumPy imitation that cannot run kernels."""
     if not _enabled or backend._cupy is None or getattr(backend._cupy, "IS_STAND_IN", False):
         return False
     dtypes = set()
