@@ -68,13 +68,14 @@ def test_shared_parameters_are_listed_once():
     assert "1.weight" in net.state_dict()  # the state dict names it under both, as PyTorch
 
 
-def test_load_state_dict_round_trip_in_place():
-    a, b = Net(), Net()
+def test_load_state_dict_round_trip_in_place(device):
+    a, b = Net(), Net().to(device)  # a cpu state loads into a cuda model, onto its device
     params_before = list(b.parameters())
     b.load_state_dict(a.state_dict())
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         np.testing.assert_array_equal(pa.numpy(), pb.numpy(), err_msg=name)
     assert all(p is q for p, q in zip(params_before, b.parameters()))  # same objects
+    assert all(p.device == minigrad.backend.normalize_device(device) for p in b.parameters())
     # values may be NumPy arrays too, and are cast to the parameter's dtype
     b.load_state_dict({k: v.numpy().astype(np.float64) for k, v in a.state_dict().items()})
     assert b.block.fc.weight.dtype == np.float32
@@ -130,9 +131,9 @@ def test_to_dtype_moves_in_place_and_keeps_the_optimizer_working(device):
     assert all(p.dtype == np.float32 for p in net.parameters())
 
 
-def test_zero_grad_apply_requires_grad():
-    net = Net()
-    net.block(minigrad.randn(2, 3)).sum().backward()
+def test_zero_grad_apply_requires_grad(device):
+    net = Net().to(device)
+    net.block(minigrad.randn(2, 3, device=device)).sum().backward()
     net.zero_grad(set_to_none=False)
     assert (net.block.fc.weight.grad.numpy() == 0).all()
     net.zero_grad()
