@@ -170,7 +170,9 @@ def main(argv=None):
     args.out = _cli.output_folder(args.out, "training_tricks", args.smoke)
     names = _cli.only(parser, args.only, CONFIGS)
     if args.smoke:
-        args.train_size, args.val_size, args.epochs = 256, 128, 2
+        # (at most: a test may ask for a smaller smoke run)
+        args.train_size, args.val_size = min(args.train_size, 256), min(args.val_size, 128)
+        args.epochs = min(args.epochs, 2)
 
     train_set, val_set = load_data(args)
     data = f"SYNTHETIC {args.dataset}-shaped data (--smoke)" if args.smoke else args.dataset
