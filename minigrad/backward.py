@@ -195,7 +195,8 @@ def _accumulate_leaf_grad(x, g, create_graph, handed_out):
         # A leaf's .grad must own its memory: optimizers and clipping modify it
         # in place, so a read-only broadcast view, or one array shared by two
         # leaves (a + b hands the same gradient to both), would go wrong.
-        if data.base is not None or not data.flags.writeable or id(data) in handed_out:
+        read_only = not getattr(data.flags, "writeable", True)  # CuPy's flags have no writeable
+        if data.base is not None or read_only or id(data) in handed_out:
             data = data.copy()
         handed_out.add(id(data))
         x.grad = autograd.Tensor._wrap(data, x.device)

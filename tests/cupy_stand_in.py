@@ -147,6 +147,18 @@ def _unwrap_index(key):
 
 
 # ---------------------------------------------------------------- ndarray
+class _Flags:
+    """CuPy's `ndarray.flags`: contiguity and ownership only (no `writeable`)."""
+
+    def __init__(self, flags):
+        self.c_contiguous, self.f_contiguous = flags.c_contiguous, flags.f_contiguous
+        self.owndata = flags.owndata
+
+    def __getitem__(self, name):
+        return getattr(self, {"C_CONTIGUOUS": "c_contiguous", "F_CONTIGUOUS": "f_contiguous",
+                              "OWNDATA": "owndata"}[name])
+
+
 _REDUCING_UFUNCS = {"add", "multiply"}
 _AT_UFUNCS = {"add", "subtract", "maximum", "minimum", "bitwise_and", "bitwise_or", "bitwise_xor"}
 
@@ -204,7 +216,7 @@ class ndarray(NDArrayOperatorsMixin):
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
-    flags = property(lambda self: self._a.flags)
+    flags = property(lambda self: _Flags(self._a.flags))
     T = property(lambda self: _wrap(self._a.T))
     mT = property(lambda self: _wrap(self._a.mT))
     real = property(lambda self: _wrap(self._a.real))

@@ -265,3 +265,29 @@ def test_conv2d_through_the_kernels(dtype):
     reference, fused = _both(run)
     for r, f in zip(reference, fused):
         _close(f, r, dtype, summed=4 * 13 * 11)
+
+
+# ------------------------------------------------------------------ the ops' dispatch
+@requires_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_and_max_pool_ops_dispatch_to_the_same_results(dtype):
+    """F.cross_entropy and F.max_pool2d give the NumPy path's loss and gradients with
+    the kernels on (ignored targets included); second order still works (Tensor ops)."""
+    rng = np.random.default_rng(3)
+    x_np = rng.standard_normal((5, 3, 9, 9)).astype(dtype)
+    target = minigrad.tensor(np.array([0, 3, -100, 8, 2]), device="cuda")
+
+    def run():
+        x = _cuda(x_np, requires_grad=True)
+        logits = F.max_pool2d(x, 3, stride=2).reshape((5, -1))[:, :9]
+        loss = F.cross_entropy(logits, target)
+        loss.backward()
+        return backend.to_numpy(loss.data), backend.to_numpy(x.grad.data)
+
+    (loss_ref, grad_ref), (loss, grad) = _both(run)
+    _close(loss, loss_ref, dtype, summed=9)
+    _close(grad, grad_ref, dtype, summed=9)
+    x = _cuda(x_np, requires_grad=True)
+    logits = F.max_pool2d(x, 3, stride=2).reshape((5, -1))[:, :9]
+    g, = minigrad.grad(F.cross_entropy(logits, target), [x], create_graph=True)
+    assert g.grad_fn is not None  # create_graph keeps the differentiable path

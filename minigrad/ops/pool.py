@@ -16,7 +16,7 @@ gradient evenly over its window) are each other's adjoints.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .im2col import crop, geometry, pad, tap_slices
@@ -35,6 +35,10 @@ class MaxPool2d(Function):
         self.g = geometry
 
     def forward(self, x):
+        if kernels.use_for(x):  # on a GPU: output and winners in one fused kernel
+            y, winner = kernels.max_pool2d_forward(x, self.g)
+            self.save_for_backward(winner)
+            return y
         x_padded = pad(x, self.g, value=-np.inf)                       # (N, C, HP, WP)
         taps = [x_padded[:, :, rows, cols] for rows, cols in tap_slices(self.g)]
         y = taps[0].copy()                                             # (N, C, OH, OW)
@@ -73,6 +77,8 @@ class MaxPool2dScatter(Function):
         self.g, self.winner = geometry, winner
 
     def forward(self, gy):
+        if kernels.use_for(gy):  # on a GPU: one thread per input gathers from its windows
+            return kernels.max_pool2d_backward(gy, self.winner, self.g)
         g = self.g
         N, C = gy.shape[:2]
         # When the windows tile the input exactly (the usual 2x2, stride 2),
