@@ -79,12 +79,12 @@ def test_an_invalid_target_on_the_gpu_makes_the_loss_nan_without_a_sync():
     assert np.isnan(loss.item())
     assert F.cross_entropy(logits, minigrad.tensor([0, 2], device="cuda")).item() == pytest.approx(
         np.log(3))
-    minigrad.backend.set_device_value_checks(True)
+    minigrad.cuda.set_value_checks(True)
     try:
         with pytest.raises(IndexError, match=r"class indices in \[0, 3\).*from 0 to 3"):
             F.cross_entropy(logits, target)
     finally:
-        minigrad.backend.set_device_value_checks(False)
+        minigrad.cuda.set_value_checks(False)
 
 
 def test_max_pool_nan_on_the_gpu_matches_the_cpu():
