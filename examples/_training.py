@@ -22,6 +22,10 @@ epochs, a new learning rate: the schedule is re-planned as a fresh run with
 the new settings would have it from that epoch on) or refuses, naming each
 difference. Training stops at the first non-finite loss (`Diverged`), and
 Ctrl-C stops after keeping the last completed epoch's checkpoint.
+
+On a GPU, reading a value back (`loss.item()`) waits for every queued kernel
+to finish, so the loop keeps the losses and correct counts on the device and
+reads them once per log interval, not once per step.
 """
 import inspect
 import math
