@@ -151,8 +151,10 @@ def _batch_norm(x, w, b):
     return F.batch_norm(x, running_mean, running_var, w, b, training=True)
 
 
-# Second derivatives of layers on cuda take the longest: a representative few run
-# there (conv, max-pool, batch norm, cross-entropy, attention); every one runs on cpu.
+# Second derivatives on cuda are the slowest checks (finite differences of a
+# backward): a representative few layers run them there (conv, max-pool, batch
+# norm, cross-entropy, attention), every one runs on cpu. The layer test files
+# (test_conv.py, test_nn_loss.py, ...) likewise check second order on cpu only.
 CUDA_SECOND_ORDER = "cuda_second_order"
 _CLASSES = np.array([2, 0, 1])  # targets for a (3, C >= 3) batch of logits
 

@@ -103,7 +103,9 @@ def test_attention_matches_numpy_and_gradchecks(case, device):
     np.testing.assert_allclose(out.numpy(), reference, rtol=1e-12, atol=1e-13)  # BLAS: see linear
     fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **options)  # noqa: E731
     q, k, v = (t64(shape, device=device) for shape in [(1, 3, 2), (1, 4, 2), (1, 4, 2)])
-    assert minigrad.gradcheck(fn, (q, k, v)) and minigrad.gradgradcheck(fn, (q, k, v))
+    assert minigrad.gradcheck(fn, (q, k, v))
+    if device == "cpu":  # cuda: second order in op_registry's few
+        assert minigrad.gradgradcheck(fn, (q, k, v))
 
 
 def test_fully_masked_query_gets_zeros_not_nan(device):
