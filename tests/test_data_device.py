@@ -102,9 +102,11 @@ def test_without_shuffle_the_samples_come_in_order(device):
     np.testing.assert_array_equal(np.concatenate([host(y) for _, y in loader]), np.arange(9) * 3)
 
 
+@pytest.mark.filterwarnings("ignore:cupyx.allow_synchronize:UserWarning")  # (deprecated in CuPy)
 def test_an_epoch_reads_nothing_back_from_the_device(device):
-    # cupyx.allow_synchronize(False) raises at any device-to-host transfer (float(),
-    # .item(), boolean-mask indexing, ...): on a real GPU and on the stand-in alike.
+    # cupyx.allow_synchronize(False) raises at a device-to-host transfer (float(),
+    # .item(), boolean-mask indexing, ...): on the stand-in, and at CuPy's own sync
+    # points on a real GPU.
     if device == "cpu":
         pytest.skip("the CPU has no device-to-host transfers")
     images, labels = random_images(30, 8, 8)
