@@ -448,6 +448,9 @@ class _LegacyRandom(types.ModuleType):
                                               _unwrap(scale, "normal")), size, dtype)
 
     def randint(self, low, high=None, size=None, dtype=int):
+        span = low if high is None else high - low
+        if span & (span - 1):  # CuPy's rejection sampling counts the rejected draws on the host
+            _sync("cupy.random.randint over a range that is not a power of two")
         return _wrap(np.asarray(self._state.randint(low, high, size=size, dtype=dtype)))
 
     def binomial(self, n, p, size=None, dtype=int):
