@@ -134,7 +134,9 @@ class NovoGrad(AdamFamily):
     grad_averaging=False). Step t = 1, 2, ...:
 
         v     <- ||g||^2                                  on the first step
-        v     <- beta2 * v + (1 - beta2) * ||g||^2        afterwards     (a scalar per tensor)
+        v     <- beta2 * v + (1 - beta2) * ||g||^2        afterwards     (a scalar per tensor: a
+                                                          0-d array in the parameter's dtype, on
+                                                          its device, as the references keep it)
         u     =  g / (sqrt(v) + eps) + weight_decay * theta
         m     <- beta1 * m + c * u       (c = 1 - beta1 if grad_averaging else 1; m starts at 0)
         theta <- theta - lr * m
