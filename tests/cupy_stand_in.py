@@ -284,9 +284,14 @@ class ndarray(NDArrayOperatorsMixin):
 
     __str__ = __repr__
 
-    def __reduce__(self):
-        raise TypeError("pickling a device array here would hide a device-to-host copy: "
-                        "call .get() first")
+    def __reduce__(self):  # as CuPy: pickling copies to the host (a sync), unpickling back
+        return _from_host, (self.get(),)
+
+    def __copy__(self):
+        return _wrap(self._a.copy())
+
+    def __deepcopy__(self, memo):  # as CuPy: a copy on the device, no sync
+        return _wrap(self._a.copy())
 
     # -- methods that stay on the device
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
@@ -309,6 +314,10 @@ class ndarray(NDArrayOperatorsMixin):
 
     def set(self, arr, stream=None):
         self._a[...] = arr
+
+
+def _from_host(array):
+    return _wrap(np.array(array, copy=True))
 
 
 def _device_method(name):
