@@ -185,7 +185,7 @@ def train(name, args, images, labels):
     kind, activation, init, batch_norm, residual = CONFIGS[name]
     minigrad.manual_seed(args.seed)
     model = DeepNet(kind, activation, init, batch_norm, residual, args.depth,
-                    args.width if kind == "mlp" else args.channels, images.shape[-1])
+                    args.width if kind == "mlp" else args.channels, images.shape[-1]).to(args.device)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     rng = np.random.default_rng(args.seed)  # the same batches for every configuration
     losses, first, last, diverged_at = [], None, None, None
@@ -196,11 +196,11 @@ def train(name, args, images, labels):
             if keep:
                 activations, hooks = record_outputs(model)
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(minigrad.tensor(images[batch])),
-                                   minigrad.tensor(labels[batch]))
+            loss = F.cross_entropy(model(minigrad.tensor(images[batch], device=args.device)),
+                                   minigrad.tensor(labels[batch], device=args.device))
             for hook in hooks if keep else []:
                 hook.remove()
-            losses.append(float(loss.item()))
+            losses.append(float(loss.item()))  # (a read per step: this lesson wants every loss)
             if not math.isfinite(losses[-1]):
                 diverged_at = step
                 break
@@ -324,7 +324,9 @@ def main(argv=None):
                                                     "or runs/gradient_flow-smoke with --smoke)")
     parser.add_argument("--smoke", action="store_true", help="a few steps on a few images, seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
+    _cli.add_device(parser)
     args = parser.parse_args(argv)
+    _cli.check_device(parser, args.device)
     args.out = _cli.output_folder(args.out, "gradient_flow", args.smoke)
     names = _cli.only(parser, args.only, CONFIGS)
     if args.smoke:

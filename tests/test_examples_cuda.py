@@ -5,12 +5,13 @@ interval, not once per step, and still stops at the first non-finite loss.
 
 Examples without --device: optimizer_zoo, gradient_descent and higher_order
 (a few scalar parameters: a GPU only adds a kernel launch per operation),
-lr_schedules (it trains nothing) and gradient_flow (it reads every step's
-loss and activation statistics on the host by design)."""
+and lr_schedules (it trains nothing). gradient_flow runs on cuda but reads
+every step's loss by design (the lesson plots each one)."""
 import os
 
 import _training
 import cifar10_cnn
+import gradient_flow
 import hparam_search
 import linear_regression
 import mnist_mlp
@@ -52,6 +53,9 @@ RUNS = {
     "hparam_search": (hparam_search, SMOKE,
                       lambda r: sorted(t["val_loss"] for t in r["leaderboard"])),
     "linear_regression": (linear_regression, SMOKE, lambda r: r["losses"]),
+    "gradient_flow": (gradient_flow, SMOKE + ["--only", "relu-he,relu-he-bn,cnn-he"],
+                      lambda r: [loss for x in r["results"].values() for loss in x["losses"]]
+                      + [n for x in r["results"].values() for n in x["init"]["grad_norms"]]),
 }
 
 
