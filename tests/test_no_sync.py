@@ -100,3 +100,15 @@ def test_max_pool_nan_on_the_gpu_matches_the_cpu():
     np.testing.assert_array_equal(grads["cpu"][0], grads["cuda"][0])
     np.testing.assert_array_equal(grads["cpu"][1], grads["cuda"][1])
     assert np.isnan(grads["cpu"][0][0, 0, 0, 0]) and grads["cpu"][1][0, 0, 1, 0] == 1
+
+
+@pytest.mark.parametrize("argument", ["target", "weight"])
+def test_a_target_or_weight_on_another_device_names_both(argument):
+    logits = minigrad.zeros((2, 3), device="cuda")
+    target, weight = minigrad.tensor([0, 1], device="cuda"), minigrad.ones((3,), device="cuda")
+    if argument == "target":
+        target = target.to("cpu")
+    else:
+        weight = weight.to("cpu")
+    with pytest.raises(RuntimeError, match=r"cross_entropy: .*cuda:0.*cpu.*\.to\("):
+        F.cross_entropy(logits, target, weight=weight)

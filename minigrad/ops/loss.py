@@ -46,6 +46,8 @@ class ClassTargets:
     PyTorch does)."""
 
     def __init__(self, scores, target, weight, ignore_index, op_name):
+        _as_tensors([scores] + [v for v in (target, weight) if isinstance(v, Tensor)],
+                    op_name)  # a target or weight Tensor on another device: a clear error
         xp = scores.xp
         target = target.data if isinstance(target, Tensor) else xp.asarray(target)
         if target.dtype.kind not in "iu":
