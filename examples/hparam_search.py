@@ -17,6 +17,15 @@ tried, and plots the validation accuracy against the lr alone.
 The winner is then re-trained from new random initializations (`--repeats`),
 to see how much of its lead is luck of the seed, and evaluated on the test set.
 
+`--sampler tpe` runs a third search instead: Bayesian optimisation on Optuna
+(an extra: pip install -e ".[tune]"), which picks each trial from the results of
+the earlier ones and stops hopeless trials after an epoch (pruning). Its study
+is kept in a database (by default an SQLite file in the run's folder), so a
+killed search resumes where it stopped, and worker processes on one machine
+(--n-workers) or on several (--storage URL, --worker) share one study: see
+examples/_optuna_search.py. It plots the optimisation history and what mattered
+(the parameters' importances).
+
 The data: a subset of Fashion-MNIST (28x28 clothing images, 10 classes),
 read from /usr/share/datasets/fashion-mnist where the Debian package
 `dataset-fashion-mnist` puts it, or a synthetic problem (labels from a random
@@ -26,11 +35,14 @@ teacher network, with some flipped) when it is not there or with
     python examples/hparam_search.py                     # ~2 minutes on 2 CPU cores
     python examples/hparam_search.py --optimizer SGD --lr-range 1e-3 1
     python examples/hparam_search.py --dataset synthetic --smoke    # seconds
+    python examples/hparam_search.py --sampler tpe --trials 40 --n-workers 2
 """
 import math
 import os
+import sys
 
 import _cli
+import _optuna_search
 import _plots
 import _training
 import numpy as np
@@ -97,9 +109,10 @@ def mlp(inputs, hidden, classes):
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
 
-def train(lr, weight_decay, data, args, seed):
+def train(lr, weight_decay, data, args, seed, after_epoch=None):
     """A fresh MLP (initialized from `seed`) trained with optim.<args.optimizer>(lr,
-    weight_decay) for args.epochs epochs; returns (model, optimizer)."""
+    weight_decay) for args.epochs epochs, calling after_epoch(epoch, model, optimizer)
+    after each when given; returns (model, optimizer)."""
     train_set, _, inputs, classes = data
     minigrad.manual_seed(seed)  # the initial weights
     model = mlp(inputs, args.hidden, classes).to(args.device)
@@ -115,6 +128,8 @@ def train(lr, weight_decay, data, args, seed):
             _training.train_epoch(model, loader, optimizer, progress=False)
         except _training.Diverged:
             break  # a non-finite loss: this lr is too large; score() counts it as a failure
+        if after_epoch is not None:
+            after_epoch(epoch, model, optimizer)
     return model, optimizer
 
 
@@ -125,9 +140,13 @@ def score(model, optimizer, dataset, classes, device):
     return result["accuracy"], (result["loss"] if np.isfinite(result["loss"]) else math.inf)
 
 
-def trial(lr, weight_decay, data, args, seed):
-    """Train with (lr, weight_decay) and score on the validation set."""
-    model, optimizer = train(lr, weight_decay, data, args, seed)
+def trial(lr, weight_decay, data, args, seed, report=None):
+    """Train with (lr, weight_decay) and score on the validation set. `report(epoch,
+    validation accuracy)`, when given, sees every epoch's (Optuna's pruning: it may stop
+    the trial there by raising)."""
+    def after_epoch(epoch, model, optimizer):
+        report(epoch, score(model, optimizer, data[1], data[3], args.device)[0])
+    model, optimizer = train(lr, weight_decay, data, args, seed, report and after_epoch)
     acc, loss = score(model, optimizer, data[1], data[3], args.device)
     return {"lr": float(lr), "weight_decay": float(weight_decay), "val_acc": acc, "val_loss": loss}
 
@@ -217,6 +236,9 @@ def plot_random(random, grid, best, path, data):
 # ----------------------------------------------------------------------- main
 def main(argv=None):
     parser = _cli.parser(__doc__)
+    parser.add_argument("--sampler", choices=("grid-random", "tpe", "random"), default="grid-random",
+                        help="grid-random: the two plain searches, compared (default); tpe: "
+                             "Bayesian optimisation on Optuna; random: Optuna's random sampler")
     parser.add_argument("--dataset", choices=("auto", "fashion-mnist", "synthetic"),
                         default="auto", help="auto: Fashion-MNIST when found, else synthetic")
     parser.add_argument("--optimizer", default="AdamW", metavar="NAME",
@@ -244,6 +266,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="synthetic data, a 3x2 grid, 2 epochs: seconds (tests)")
     parser.add_argument("--no-plots", action="store_true")
+    _optuna_search.add_arguments(parser)
     _cli.add_device(parser)
     args = parser.parse_args(argv)
     _cli.check_device(parser, args.device)
@@ -255,6 +278,7 @@ def main(argv=None):
         low, high = getattr(args, name)
         if not 0 < low < high:
             parser.error(f"--{name.replace('_', '-')} needs 0 < LOW < HIGH, got {low} {high}")
+    _optuna_search.check_arguments(parser, args, grid_size=args.grid[0] * args.grid[1])
 
     trainval, test_set, inputs, classes, description = load_data(args)
     train_set, val_set = random_split(trainval, [1.0 - args.val_fraction, args.val_fraction],
@@ -264,15 +288,24 @@ def main(argv=None):
     print(f"model: MLP {inputs}-{args.hidden}-{classes}, {args.optimizer}, {args.epochs} epochs, "
           f"batch {args.batch_size}")
 
-    grid_pairs, lrs, wds = grid_configs(args)
-    searches = {"grid": grid_pairs, "random": random_configs(args, len(grid_pairs))}
-    trials = []
-    for search, pairs in searches.items():
-        print(f"{search} search: {len(pairs)} trials", end="", flush=True)
-        for lr, wd in pairs:
-            trials.append(dict(trial(lr, wd, data, args, args.seed), search=search))
-            print(".", end="", flush=True)
-        print()
+    if args.sampler == "grid-random":
+        grid_pairs, lrs, wds = grid_configs(args)
+        trials = []
+        for search, pairs in (("grid", grid_pairs), ("random", random_configs(args, len(grid_pairs)))):
+            print(f"{search} search: {len(pairs)} trials", end="", flush=True)
+            for lr, wd in pairs:
+                trials.append(dict(trial(lr, wd, data, args, args.seed), search=search))
+                print(".", end="", flush=True)
+            print()
+    else:  # Optuna: each trial picked from the results so far, maybe in several processes
+        study = _optuna_search.search(args, sys.argv[1:] if argv is None else argv, description,
+                                      lambda lr, wd, report: trial(lr, wd, data, args, args.seed, report))
+        if study is None:
+            return None  # a --worker: the process that started the study reports
+        trials = _optuna_search.leaderboard_trials(study, args)
+        if not trials:
+            _cli.stop(f"hparam_search: the study {args.study_name!r} has no complete trial to report")
+    searches = list(dict.fromkeys(t["search"] for t in trials))
     board = rank(trials)
     for i, t in enumerate(board):
         t["rank"] = i + 1
@@ -280,7 +313,7 @@ def main(argv=None):
 
     best = board[0]
     best_of = {s: rank([t for t in trials if t["search"] == s])[0] for s in searches}
-    distinct = {s: len({round(lr, 12) for lr, _ in pairs}) for s, pairs in searches.items()}
+    distinct = {s: len({round(t["lr"], 12) for t in trials if t["search"] == s}) for s in searches}
     for s in searches:
         print(f"best of {s:6s}: {best_of[s]['val_acc']:.2%} at lr {best_of[s]['lr']:.3g}, "
               f"wd {best_of[s]['weight_decay']:.3g} ({distinct[s]} distinct lrs tried)")
@@ -301,8 +334,14 @@ def main(argv=None):
           f"test accuracy {np.mean(reevaluation['test_acc']):.2%} "
           f"+- {np.std(reevaluation['test_acc']):.2%}")
 
-    plots = []
-    if not args.no_plots:
+    plots, importances = [], None
+    if args.sampler != "grid-random":
+        importances = _optuna_search.importances(study)
+        print("what mattered (PED-ANOVA importance): "
+              + ", ".join(f"{name} {value:.2f}" for name, value in importances.items()))
+        if not args.no_plots:
+            plots = _optuna_search.plots(study, importances, args, description)
+    elif not args.no_plots:
         os.makedirs(args.out, exist_ok=True)
         grid_trials = [t for t in trials if t["search"] == "grid"]
         random_trials = [t for t in trials if t["search"] == "random"]
@@ -310,11 +349,13 @@ def main(argv=None):
                                os.path.join(args.out, "hparam_grid.png"), description))
         plots.append(plot_random(random_trials, grid_trials, best,
                                  os.path.join(args.out, "hparam_random.png"), description))
+    if plots:
         print("plots written to " + " and ".join(plots))
     return {"dataset": description,
             "sizes": {"train": len(train_set), "val": len(val_set), "test": len(test_set)},
             "leaderboard": board, "best": best, "best_of": best_of,
-            "distinct_lrs": distinct, "reevaluation": reevaluation, "plots": plots}
+            "distinct_lrs": distinct, "reevaluation": reevaluation, "plots": plots,
+            "importances": importances}
 
 
 if __name__ == "__main__":
