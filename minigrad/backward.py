@@ -134,7 +134,20 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False, 
                 node.release()
         for leaf, g in held.values():
             finish_leaf(Edge(None, 0, leaf), _run_hooks(leaf._grad_hooks, g))
+    while _final_callbacks:  # queued by hooks during this walk (queue_callback)
+        _final_callbacks.pop(0)()
     return None if wanted is None else [wanted[_edge_key(_edge_to(x))] for x in inputs]
+
+
+_final_callbacks = []
+
+
+def queue_callback(callback):
+    """Call `callback()` when the backward walk now running has finished, every
+    leaf's .grad written. A hook queues it: DistributedDataParallel's gradient
+    hooks start all-reduces, and its callback waits for them and writes the
+    averaged gradients (PyTorch: Variable._execution_engine.queue_callback)."""
+    _final_callbacks.append(callback)
 
 
 def _run_hooks(hooks, grad):

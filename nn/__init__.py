@@ -9,7 +9,7 @@ Layers hold parameters and call `minigrad.functional` (also reachable as
 """
 from minigrad import functional
 
-from . import init
+from . import init, parallel
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, Sequential
@@ -30,3 +30,4 @@ from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .sync_batchnorm import SyncBatchNorm

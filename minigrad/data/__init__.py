@@ -12,7 +12,8 @@ Files, from the simplest: dataset.py (Dataset, TensorDataset, Subset,
 random_split), dataloader.py, transforms.py, device_loader.py (a whole image
 dataset kept on the device, batches cropped, flipped and normalised there),
 then the real data sets and their plumbing: image_folder.py, cifar.py,
-mnist.py, download.py, storage.py.
+mnist.py, download.py, storage.py; sampler.py (DistributedSampler, each
+rank's share for data-parallel training).
 """
 from . import transforms
 from .cifar import CIFAR10, find_cifar10
@@ -22,9 +23,10 @@ from .device_loader import DeviceLoader
 from .download import ChecksumError, DownloadError, download_url, md5sum
 from .image_folder import ImageFolder
 from .mnist import MNIST, FashionMNIST, read_idx
+from .sampler import DistributedSampler
 from .storage import CorruptFileError
 
 __all__ = ["transforms", "CIFAR10", "find_cifar10", "DataLoader", "DeviceLoader", "ArrayDataset",
            "Dataset", "Subset", "TensorDataset", "random_split", "ChecksumError", "DownloadError",
            "download_url", "md5sum", "ImageFolder", "MNIST", "FashionMNIST", "read_idx",
-           "CorruptFileError"]
+           "CorruptFileError", "DistributedSampler"]

@@ -4,7 +4,8 @@ One epoch, step by step:
 
 1. Order the sample indices: 0..N-1, or a fresh random permutation when
    `shuffle=True`, drawn from the loader's own seeded generator (so epochs
-   differ from each other, yet the whole run repeats exactly from `seed`).
+   differ from each other, yet the whole run repeats exactly from `seed`),
+   or whatever a `sampler` yields (e.g. DistributedSampler: this rank's share).
 2. Cut the order into batches of `batch_size` (the last one shorter, or
    dropped with `drop_last=True`).
 3. Fetch each batch: ONE fancy-index per array for array datasets
@@ -41,6 +42,8 @@ class DataLoader:
                  are batched by fancy-indexing, others sample by sample.
     batch_size:  samples per batch.
     shuffle:     a new random order every epoch (from the loader's own generator).
+    sampler:     an iterable of indices with a len (e.g. DistributedSampler) giving the order
+                 instead; excludes shuffle=True (the sampler decides the order).
     drop_last:   drop the last batch if it is smaller than `batch_size`.
     transform:   applied to the inputs of each whole batch (a NumPy array, NCHW for images),
                  after the dataset's own transform.
@@ -54,7 +57,10 @@ class DataLoader:
     is the number of batches per epoch."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, transform=None,
-                 device=None, seed=None, num_workers=1, prefetch=2):
+                 device=None, seed=None, num_workers=1, prefetch=2, sampler=None):
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle=True; "
+                             "let the sampler shuffle (DistributedSampler(..., shuffle=True))")
         if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not (isinstance(num_workers, (int, np.integer)) and num_workers >= 0):
@@ -68,6 +74,7 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.sampler = sampler
         self.drop_last = drop_last
         self.transform = transform
         self.device = backend.normalize_device(device)
@@ -80,7 +87,7 @@ class DataLoader:
         self.epoch = 0
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __repr__(self):
@@ -94,6 +101,9 @@ class DataLoader:
         """This epoch's list of index arrays, one per batch."""
         n = len(self.dataset)
         order = self._order_rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.int64)
+            n = len(order)
         stop = len(self) * self.batch_size if self.drop_last else n
         return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
 
