@@ -332,11 +332,14 @@ def leaderboard_trials(study, args):
             for t in study.get_trials(deepcopy=False, states=states(("COMPLETE",)))]
 
 
-def importances(study):
+def importances(study, least=10):
     """Each parameter's share of the variation in validation accuracy, by PED-ANOVA: it
-    compares the density of the best trials' values with that of all trials, and needs
-    nothing beyond Optuna (fANOVA and mean decrease impurity need scikit-learn)."""
+    compares where the best 10% of the trials lie with where all of them do, and needs
+    nothing beyond Optuna (fANOVA and mean decrease impurity need scikit-learn). None
+    with fewer than `least` complete trials: no best 10% to speak of."""
     import optuna
+    if len(study.get_trials(deepcopy=False, states=states(("COMPLETE",)))) < least:
+        return None
     evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
 

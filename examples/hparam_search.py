@@ -337,8 +337,9 @@ def main(argv=None):
     plots, importances = [], None
     if args.sampler != "grid-random":
         importances = _optuna_search.importances(study)
-        print("what mattered (PED-ANOVA importance): "
-              + ", ".join(f"{name} {value:.2f}" for name, value in importances.items()))
+        print("what mattered (PED-ANOVA importance): " + (", ".join(
+            f"{name} {value:.2f}" for name, value in importances.items()) if importances
+            else "too few complete trials to tell"))
         if not args.no_plots:
             plots = _optuna_search.plots(study, importances, args, description)
     elif not args.no_plots:
