@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from minigrad import backend
+
 from .moments import ema_, ema_square_
 from .optimizer import AdamFamily, Optimizer, check_range
 
@@ -31,7 +33,8 @@ def project_radial(param, grad, update, delta, wd_ratio, eps):
     than 2 dimensions (biases) are never projected. Returns (update, ratio),
     ratio a 0-d float64 array on the device.
     """
-    ratio = np.ones_like(param, dtype=np.float64, shape=())  # a 0-d array on param's device
+    # A 0-d array on param's device (not ones_like(param, shape=()): CuPy reads () as no shape)
+    ratio = backend.array_module(param).ones((), np.float64)
     if param.ndim < 2:
         return update, ratio
     # Both views are tested and the choice is made by np.where, on the device: an

@@ -9,6 +9,8 @@ tensor": a weight and its bias are two layers.
 
 import numpy as np
 
+from minigrad import backend
+
 from .moments import ema_, ema_square_
 from .optimizer import AdamFamily, Optimizer, check_range
 
@@ -151,7 +153,10 @@ class NovoGrad(AdamFamily):
                                       grad_averaging=grad_averaging, maximize=maximize))
 
     def init_state(self, param, group):
-        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param, shape=())}
+        # A 0-d array on the parameter's device. Not zeros_like(param, shape=()): CuPy
+        # takes an empty shape for "no shape given" and returns param's shape.
+        xp = backend.array_module(param)
+        return {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": xp.zeros((), param.dtype)}
 
     def update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]

@@ -147,6 +147,14 @@ def _unwrap_index(key):
 
 
 # ---------------------------------------------------------------- ndarray
+class _MemoryPointer:
+    """`cupy.ndarray.data` is a pointer to device memory, not an array: code that
+    takes `x.data` for "the array of a Tensor" must not get one from a raw array."""
+
+    def __init__(self, array):
+        self.ptr, self.mem = id(array._a), None
+
+
 class _Flags:
     """CuPy's `ndarray.flags`: contiguity and ownership only (no `writeable`)."""
 
@@ -222,6 +230,7 @@ class ndarray(NDArrayOperatorsMixin):
     real = property(lambda self: _wrap(self._a.real))
     imag = property(lambda self: _wrap(self._a.imag))
     device = property(lambda self: cuda.Device(0))
+    data = property(lambda self: _MemoryPointer(self))  # CuPy: the memory, not an array
     base = property(_base_of)
 
     def __len__(self):
@@ -363,6 +372,8 @@ def _device_function(name, numpy_function):
     else:
         def function(*args, **kwargs):
             where = f"cupy.{name}"
+            if name.endswith("_like") and kwargs.get("shape") == ():
+                kwargs.pop("shape")  # CuPy 14 reads an empty shape as "none given" (seen on an H200)
             _check_dtype(kwargs.get("dtype"))
             if name in _SYNCING:
                 _sync(f"cupy.{name}")

@@ -105,3 +105,10 @@ def test_kernels_cannot_run(cp):
     kernel = cp.ElementwiseKernel("T x", "T y", "y = x", "copy")
     with pytest.raises(RuntimeError, match="real GPU"):
         kernel(cp.ones(2))
+
+
+def test_cupy_quirks_seen_on_a_real_gpu(cp):
+    """Two CuPy behaviours that broke code the stand-in once let through."""
+    a = cp.ones((3, 4))
+    assert np.zeros_like(a, shape=()).shape == (3, 4)    # an empty shape means "none given"
+    assert not isinstance(a.data, cp.ndarray)            # .data is the memory pointer

@@ -22,7 +22,8 @@ def random_images(n=12, height=6, width=7, channels=3, seed=0):
 
 
 def host(tensor_or_array):
-    array = getattr(tensor_or_array, "data", tensor_or_array)
+    # Not getattr(x, "data", x): a CuPy array has a .data too (its memory pointer).
+    array = tensor_or_array.data if isinstance(tensor_or_array, minigrad.Tensor) else tensor_or_array
     return backend.to_numpy(array)
 
 

