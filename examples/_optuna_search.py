@@ -73,6 +73,9 @@ def import_optuna():
                   'install it with  pip install -e ".[tune]"')
     # one line of ours per trial (print_trial) instead of Optuna's log lines
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # Optuna (4 more than 5) calls the heartbeat, multivariate TPE and the constant liar
+    # "experimental": their interface may change, which is no news to the user of this script
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
 
@@ -118,15 +121,13 @@ def startup_trials(args):
 
 def open_study(args, data_description, seed):
     """The study named --study-name in the storage: created, or loaded when it exists."""
-    import optuna
+    optuna = import_optuna()
     url = storage_url(args)
     engine = None
     if url.startswith("sqlite:///"):
         os.makedirs(args.out, exist_ok=True)
         engine = {"connect_args": {"timeout": 60}}  # wait for another worker's write, not fail after 5 s
-    with warnings.catch_warnings():  # (Optuna calls heartbeats experimental; we only use them to
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # see dead workers)
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S)
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S)
     study = optuna.create_study(storage=storage, study_name=args.study_name, direction="maximize",
                                 sampler=make_sampler(args, seed),
                                 pruner=make_pruner(args), load_if_exists=True)
@@ -200,6 +201,7 @@ def make_objective(args, evaluate):
     validation accuracy. `evaluate(lr, wd, report)` trains and scores a pair (hparam_search's
     trial) and calls report(epoch, validation accuracy) after every epoch."""
     import optuna
+
     def objective(trial):
         if budget_taken(trial, args.trials):
             trial.set_user_attr("surplus", True)
@@ -297,7 +299,6 @@ def wait_for_others(study):
 
 def search(args, argv, data_description, evaluate):
     """Run (or join, or resume) the study; returns it, or None for a --worker."""
-    import_optuna()
     # one worker: a seeded sampler, the same trials every run; several: the order trials
     # finish in changes from run to run anyway, and each worker's sampler needs its own seed
     seed = args.seed if args.n_workers == 1 and not args.worker else None
@@ -312,7 +313,8 @@ def search(args, argv, data_description, evaluate):
               f"finished" + (f"; {failed} cut off by a crash marked failed" if failed else "")
               + (f"; {args.n_workers} workers" if args.n_workers > 1 else ""), flush=True)
         if done >= args.trials:
-            pass  # nothing left to run: report the study as it stands
+            print("nothing left to run: the report of the study as it stands (more --trials "
+                  "carry it on; another --study-name starts a new one)")
         elif args.n_workers == 1:
             run_trials(study, args, evaluate)
         else:
@@ -332,11 +334,11 @@ def leaderboard_trials(study, args):
             for t in study.get_trials(deepcopy=False, states=states(("COMPLETE",)))]
 
 
-def importances(study, least=10):
+def importances(study, least=20):
     """Each parameter's share of the variation in validation accuracy, by PED-ANOVA: it
     compares where the best 10% of the trials lie with where all of them do, and needs
     nothing beyond Optuna (fANOVA and mean decrease impurity need scikit-learn). None
-    with fewer than `least` complete trials: no best 10% to speak of."""
+    with fewer than `least` complete trials: their best 10% is one trial, and noise."""
     import optuna
     if len(study.get_trials(deepcopy=False, states=states(("COMPLETE",)))) < least:
         return None

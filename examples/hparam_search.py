@@ -1,4 +1,4 @@
-"""Grid search and random search over learning rate and weight decay.
+"""Grid search, random search and Bayesian optimisation over learning rate and weight decay.
 
 Both searches train the same small network (an MLP with one hidden layer)
 with the same budget of trials, and score each trial on a VALIDATION split
@@ -19,12 +19,13 @@ to see how much of its lead is luck of the seed, and evaluated on the test set.
 
 `--sampler tpe` runs a third search instead: Bayesian optimisation on Optuna
 (an extra: pip install -e ".[tune]"), which picks each trial from the results of
-the earlier ones and stops hopeless trials after an epoch (pruning). Its study
-is kept in a database (by default an SQLite file in the run's folder), so a
-killed search resumes where it stopped, and worker processes on one machine
-(--n-workers) or on several (--storage URL, --worker) share one study: see
-examples/_optuna_search.py. It plots the optimisation history and what mattered
-(the parameters' importances).
+the earlier ones and stops hopeless trials after an epoch (pruning); `--sampler
+random` runs Optuna's random sampler with the same pruning, the baseline to
+compare it with. The study is kept in a database (by default an SQLite file in
+the run's folder), so a killed search resumes where it stopped, and worker
+processes on one machine (--n-workers) or on several (--storage URL, --worker)
+share one study: see examples/_optuna_search.py. It plots the optimisation
+history and what mattered (the parameters' importances).
 
 The data: a subset of Fashion-MNIST (28x28 clothing images, 10 classes),
 read from /usr/share/datasets/fashion-mnist where the Debian package
