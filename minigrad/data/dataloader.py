@@ -40,7 +40,7 @@ class DataLoader:
 
     dataset:     a Dataset (`len` and `[i]`); array datasets that offer `get_batch(indices)`
                  are batched by fancy-indexing, others sample by sample.
-    batch_size:  samples per batch.
+    batch_size:  samples per batch (can be changed between epochs: `loader.batch_size = 512`).
     shuffle:     a new random order every epoch (from the loader's own generator).
     sampler:     an iterable of indices with a len (e.g. DistributedSampler) giving the order
                  instead; excludes shuffle=True (the sampler decides the order).
@@ -61,8 +61,6 @@ class DataLoader:
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle=True; "
                              "let the sampler shuffle (DistributedSampler(..., shuffle=True))")
-        if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not (isinstance(num_workers, (int, np.integer)) and num_workers >= 0):
             raise ValueError(f"DataLoader: num_workers must be an int >= 0 (0 = no background "
                              f"threads), got {num_workers!r}")
@@ -72,7 +70,7 @@ class DataLoader:
             raise TypeError(f"DataLoader: the dataset must support len() and [index], got a "
                             f"{type(dataset).__name__}; wrap arrays in TensorDataset(x, y)")
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size  # (checked by the property below)
         self.shuffle = shuffle
         self.sampler = sampler
         self.drop_last = drop_last
@@ -86,6 +84,19 @@ class DataLoader:
         self._order_rng = np.random.default_rng(seed)  # the permutations, one per epoch
         self.epoch = 0
 
+    @property
+    def batch_size(self):
+        """Samples per batch. It may be changed between epochs (a batch-size schedule):
+        an epoch cuts its batches when its iteration starts, so one in progress keeps its own."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, batch_size):
+        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+                and batch_size >= 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self._batch_size = int(batch_size)
+
     def __len__(self):
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
@@ -95,6 +106,17 @@ class DataLoader:
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, device={self.device!r}, "
                 f"num_workers={self.num_workers})")
+
+    # ------------------------------------------------------------- resuming
+    def state_dict(self):
+        """Where the loader is in its run (for an exact resume): the number of epochs
+        drawn and the state of the generator that shuffles them."""
+        return {"epoch": self.epoch, "order_rng": self._order_rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        """Continue from `state_dict()`: the next epoch is the one it would have drawn."""
+        self.epoch = int(state["epoch"])
+        self._order_rng.bit_generator.state = state["order_rng"]
 
     # ------------------------------------------------------------- one epoch
     def _batches(self):

@@ -53,7 +53,7 @@ class DeviceLoader:
     images:     uint8 array (N, H, W, C) or (N, C, H, W), the raw pixels (a NumPy or
                 CuPy array, or a Tensor).
     labels:     integer array (N,); served as int64.
-    batch_size: samples per batch.
+    batch_size: samples per batch (can be changed between epochs).
     shuffle:    a new random order every epoch.
     drop_last:  drop the last batch if it is smaller than `batch_size`.
     augment:    a random `crop` window of the image padded by `padding` zero pixels,
@@ -71,12 +71,11 @@ class DeviceLoader:
     def __init__(self, images, labels, batch_size=1, shuffle=False, drop_last=False,
                  augment=False, padding=4, crop=None, mean=None, std=None, device=None,
                  layout=None):
-        if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-            raise ValueError(f"DeviceLoader: batch_size must be a positive int, got {batch_size!r}")
         if not (isinstance(padding, (int, np.integer)) and padding >= 0):
             raise ValueError(f"DeviceLoader: padding must be an int >= 0, got {padding!r}")
         self.device = backend.normalize_device(device)
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        self.batch_size = batch_size  # (checked by the property)
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.augment = augment
         self.padding = int(padding) if augment else 0  # (padding only serves the random crop)
         images, labels, layout = _check_arrays(images, labels, layout)
@@ -124,6 +123,18 @@ class DeviceLoader:
         return cls(images, labels, **options)
 
     # ------------------------------------------------------------- sizes
+    @property
+    def batch_size(self):
+        """Samples per batch; may be changed between epochs (a batch-size schedule)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, batch_size):
+        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+                and batch_size >= 1):
+            raise ValueError(f"DeviceLoader: batch_size must be a positive int, got {batch_size!r}")
+        self._batch_size = int(batch_size)
+
     def __len__(self):
         if self.drop_last:
             return self.num_samples // self.batch_size
@@ -165,9 +176,10 @@ class DeviceLoader:
         return self._batches(plan)
 
     def _batches(self, plan):
-        stop = len(self) * self.batch_size if self.drop_last else self.num_samples
-        for start in range(0, stop, self.batch_size):
-            part = slice(start, start + self.batch_size)  # slices of device arrays: views
+        size = self.batch_size  # (read once: the epoch keeps it if it is changed meanwhile)
+        stop = len(self) * size if self.drop_last else self.num_samples
+        for start in range(0, stop, size):
+            part = slice(start, start + size)  # slices of device arrays: views
             if self.augment:
                 yield self.batch(plan.order[part], plan.top[part], plan.left[part],
                                  plan.flip[part])
