@@ -350,11 +350,10 @@ def importances(study, least=20):
 def plots(study, importances, args, data):
     """The optimisation history, and the importances (when there are any to show)."""
     os.makedirs(args.out, exist_ok=True)
-    paths = [plot_history(study, args, os.path.join(args.out, f"hparam_{args.sampler}_history.png"), data)]
+    start = os.path.join(args.out, f"hparam_{args.sampler}_")
+    paths = [plot_history(study, args, start + "history.png", data)]
     if importances:
-        count = len(study.get_trials(deepcopy=False, states=states(("COMPLETE",))))
-        paths.append(plot_importances(importances, count, args, os.path.join(
-            args.out, f"hparam_{args.sampler}_importances.png"), data))
+        paths.append(plot_importances(study, importances, args, start + "importances.png", data))
     return paths
 
 
@@ -368,9 +367,9 @@ def plot_history(study, args, path, data):
     if args.sampler == "tpe":
         ax.axvspan(-0.5, startup_trials(args) - 0.5, color="0.92", label="random start")
     ax.scatter([t.number for t in done], [t.value for t in done], s=25, label="complete")
-    ax.scatter([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)]
-                                            for t in pruned],
-               marker="x", color="0.5", label="pruned (its last reported accuracy)")
+    last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+    ax.scatter([t.number for t in pruned], last, marker="x", color="0.5",
+               label="pruned (its last reported accuracy)")
     numbers = [t.number for t in done]
     ax.step(numbers, np.maximum.accumulate([t.value for t in done]), where="post", color="red",
             label=f"best so far ({study.best_value:.1%})")
@@ -393,8 +392,9 @@ def plot_history(study, args, path, data):
     return _plots.save(fig, path)
 
 
-def plot_importances(values, count, args, path, data):
+def plot_importances(study, values, args, path, data):
     plt = _plots.pyplot()
+    count = len(study.get_trials(deepcopy=False, states=states(("COMPLETE",))))
     fig, ax = plt.subplots(figsize=(6, 2.6))
     names = list(values)[::-1]
     ax.barh(names, [values[n] for n in names])
