@@ -189,3 +189,72 @@ def test_wrong_shapes_raise_clear_errors():
         T.RandomHorizontalFlip()(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="interpolation"):
         T.RandomRotation(10, interpolation="cubic")
+
+
+# ------------------------------------------- statistics from the training set
+def train_and_val(seed=0):
+    """Two float32 batches with very different channel ranges, as (train, validation)."""
+    rng = np.random.default_rng(seed)
+    scale = np.array([2.0, 30.0, 0.5], np.float32)[:, None, None]  # (C, 1, 1)
+    shift = np.array([1.0, -40.0, 3.0], np.float32)[:, None, None]
+    return ((rng.standard_normal((20, 3, 4, 5)) * scale + shift).astype(np.float32),
+            (rng.standard_normal((7, 3, 4, 5)) * scale + shift).astype(np.float32))
+
+
+def test_min_max_scale_fits_the_training_range_per_channel():
+    train, val = train_and_val()
+    scale = T.MinMaxScale().fit(train)
+    for c in range(3):  # the statistics: one loop per channel, written out
+        assert scale.min[c] == float(train[:, c].min()) and scale.max[c] == float(train[:, c].max())
+    out = scale(train)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.min(axis=(0, 2, 3)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(out.max(axis=(0, 2, 3)), 1.0, atol=1e-6)
+    # validation images go through the TRAINING map (not their own range)
+    out = T.MinMaxScale((-1, 1)).fit(train)(val)
+    for c in range(3):
+        lo, hi = train[:, c].min(), train[:, c].max()
+        np.testing.assert_allclose(out[:, c], -1 + 2 * (val[:, c] - lo) / (hi - lo), atol=1e-5)
+    # known statistics instead of fit(), and one image (C, H, W) at a time
+    given = T.MinMaxScale(min=(0, -100, 2), max=(2, 100, 4))
+    np.testing.assert_allclose(given(val[0])[1], (val[0, 1] + 100) / 200, atol=1e-6)
+
+
+def test_min_max_scale_constant_channel_and_errors():
+    x = batch()
+    x[:, 1] = 0.25  # a constant channel maps to low, with no division by zero
+    out = T.MinMaxScale().fit(x)(x)
+    assert np.all(out[:, 1] == 0.0) and np.isfinite(out).all()
+    with pytest.raises(RuntimeError, match=r"call \.fit\(train_images\) first"):
+        T.MinMaxScale()(x)
+    with pytest.raises(ValueError, match="low < high"):
+        T.MinMaxScale((1, 0))
+    with pytest.raises(ValueError, match="both min and max"):
+        T.MinMaxScale(min=0)
+    with pytest.raises(ValueError, match="apply ToTensor"):
+        T.MinMaxScale().fit(np.zeros((2, 4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="3 channels"):
+        T.MinMaxScale().fit(x[:, :2])(x)
+
+
+def test_standardize_fits_mean_and_std_per_channel():
+    train, val = train_and_val(1)
+    standardize = T.Standardize().fit(train)
+    for c in range(3):
+        np.testing.assert_allclose(standardize.mean[c], train[:, c].astype(np.float64).mean(),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(standardize.std[c], train[:, c].astype(np.float64).std(),
+                                   rtol=1e-12)
+    out = standardize(train)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 2, 3)), 1.0, rtol=1e-5)
+    # the validation set through the training statistics: Normalize with those numbers
+    np.testing.assert_allclose(standardize(val), T.Normalize(standardize.mean, standardize.std)(val),
+                               rtol=1e-6)
+    x = batch()
+    x[:, 2] = 3.0  # constant: std 1, so the channel becomes 0
+    assert np.all(T.Standardize().fit(x)(x)[:, 2] == 0.0)
+    with pytest.raises(RuntimeError, match=r"call \.fit\(train_images\) first"):
+        T.Standardize()(x)
+    assert T.Standardize(0.5, 0.25)(x).dtype == np.float32  # given statistics: Normalize

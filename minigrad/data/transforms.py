@@ -27,8 +27,9 @@ import numpy as np
 
 from .. import backend
 
-__all__ = ["Transform", "Compose", "ToTensor", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomRotation", "GaussianNoise", "SaltAndPepperNoise", "Cutout"]
+__all__ = ["Transform", "Compose", "ToTensor", "Normalize", "Standardize", "MinMaxScale",
+           "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "GaussianNoise",
+           "SaltAndPepperNoise", "Cutout"]
 
 
 class Transform:
@@ -140,6 +141,101 @@ class Normalize(Transform):
         mean = np.asarray(self.mean, dtype=x.dtype).reshape(-1, 1, 1)  # (C, 1, 1): broadcasts
         std = np.asarray(self.std, dtype=x.dtype).reshape(-1, 1, 1)
         return (x - mean) / std
+
+
+def _channel_stats(name, images):
+    """Check training images (N, C, H, W) for fit(); return them as a NumPy array."""
+    images = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
+    if images.ndim != 4 or images.dtype.kind != "f" or len(images) == 0:
+        raise ValueError(f"{name}.fit: expects the training images as the transform will see "
+                         f"them, a float batch (N, C, H, W) with N >= 1, got {images.dtype} of "
+                         f"shape {images.shape}; apply ToTensor() to uint8 (N, H, W, C) images first")
+    return images
+
+
+class Standardize(Normalize):
+    """Normalize with the mean and std of each channel measured on the TRAINING images
+    (as scikit-learn's StandardScaler):
+
+        scale = T.Standardize().fit(train_images)   # train_images: float (N, C, H, W)
+        y[:, c] = (x[:, c] - mean[c]) / std[c],   mean, std over the N*H*W training values
+
+    so the training inputs have mean 0 and std 1 per channel, and the validation and
+    test inputs go through the same map (their own statistics would leak them into the
+    preprocessing). std is the population one (ddof=0); a constant channel gets std 1."""
+
+    def __init__(self, mean=None, std=None):
+        Transform.__init__(self)
+        self.mean = self.std = None
+        if mean is not None or std is not None:
+            super().__init__(mean, std)
+
+    def fit(self, images):
+        """Measure mean and std per channel on `images` (the training set); returns self."""
+        x = _channel_stats("Standardize", images)
+        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
+        std = x.std(axis=(0, 2, 3), dtype=np.float64)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) if s > 0 else 1.0 for s in std)
+        return self
+
+    def apply(self, x, rng):
+        if self.mean is None:
+            raise RuntimeError("Standardize: no statistics yet; call .fit(train_images) first, "
+                               "or give mean and std")
+        return super().apply(x, rng)
+
+
+class MinMaxScale(Transform):
+    """Map each channel's TRAINING range [min[c], max[c]] onto feature_range = (low, high)
+    (as scikit-learn's MinMaxScaler):
+
+        scale = T.MinMaxScale().fit(train_images)   # train_images: float (N, C, H, W)
+        y[:, c] = low + (x[:, c] - min[c]) * (high - low) / (max[c] - min[c])
+
+    Training inputs land in [low, high] exactly; other inputs may fall a little outside
+    (no clipping). A constant channel (max = min) gets a range of 1, so it maps to low.
+    min, max: give them instead of fit() when they are known (one per channel, or one
+    for all). Keeps the input's dtype."""
+
+    def __init__(self, feature_range=(0.0, 1.0), min=None, max=None):
+        super().__init__()
+        low, high = (float(v) for v in feature_range)
+        if not low < high:
+            raise ValueError(f"MinMaxScale: feature_range must be (low, high) with low < high, "
+                             f"got {feature_range!r}")
+        self.feature_range = (low, high)
+        if (min is None) != (max is None):
+            raise ValueError("MinMaxScale: give both min and max, or neither (then call .fit)")
+        self.min = None if min is None else tuple(float(m) for m in np.atleast_1d(min))
+        self.max = None if max is None else tuple(float(m) for m in np.atleast_1d(max))
+        if min is not None and (len(self.min) != len(self.max)
+                                or any(a > b for a, b in zip(self.min, self.max))):
+            raise ValueError(f"MinMaxScale: min and max need one value per channel each, with "
+                             f"min <= max, got min={self.min}, max={self.max}")
+
+    def fit(self, images):
+        """Measure min and max per channel on `images` (the training set); returns self."""
+        x = _channel_stats("MinMaxScale", images)
+        self.min = tuple(float(m) for m in x.min(axis=(0, 2, 3)))
+        self.max = tuple(float(m) for m in x.max(axis=(0, 2, 3)))
+        return self
+
+    def apply(self, x, rng):
+        _float_only("MinMaxScale", x)
+        if self.min is None:
+            raise RuntimeError("MinMaxScale: no statistics yet; call .fit(train_images) first, "
+                               "or give min and max")
+        if len(self.min) not in (1, x.shape[1]):
+            raise ValueError(f"MinMaxScale: {len(self.min)} min/max values for images with "
+                             f"{x.shape[1]} channels (batch shape {x.shape}); fit it on images "
+                             "with the same channels")
+        low, high = self.feature_range
+        lo = np.asarray(self.min, dtype=np.float64).reshape(-1, 1, 1)  # (C, 1, 1): broadcasts
+        span = np.asarray(self.max, dtype=np.float64).reshape(-1, 1, 1) - lo
+        span[span == 0] = 1.0  # a constant channel: no division by 0
+        scale = ((high - low) / span).astype(x.dtype)
+        return (x - lo.astype(x.dtype)) * scale + np.asarray(low, dtype=x.dtype)
 
 
 class RandomCrop(Transform):
