@@ -210,3 +210,41 @@ def test_batch_size_schedule_rejects_bad_schedules():
         with pytest.raises(ValueError, match="DataLoader: batch_size must be a positive int"):
             loader.batch_size = bad
     assert loader.batch_size == 2
+
+
+# ----------------------------------------------------------------- through fit
+def test_fit_stops_on_the_gradient_criterion_and_follows_the_batch_size_schedule():
+    from minigrad.training import fit
+    x, y = regression()
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(x), num_workers=0)  # full batch
+    model = linear_model()
+    stopper = GradientNormStopping(tol=1e-6, patience=2)
+    history = fit(model, loader, loss_fn=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.3),
+                  epochs=500, callbacks=[stopper], metrics=(), progress=False, seed=0)
+    assert len(history["train_loss"]) == stopper.stopped_epoch + 1 < 500
+    assert stopper.norms[-1] < 1e-6 and len(stopper.norms) == len(history["train_loss"])
+
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, num_workers=0)
+    schedule = BatchSizeSchedule({2: 16, 3: 64})
+    history = fit(model, loader, loss_fn=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.01),
+                  epochs=5, callbacks=[schedule], metrics=(), progress=False, seed=0)
+    assert history["steps"] == [8, 8, 4, 1, 1]  # 64 samples in batches of 8, 8, 16, 64, 64
+
+
+def test_callback_states_survive_a_save_and_load(tmp_path):
+    stopper = GradientNormStopping(tol=0.1, patience=3)
+    drive(stopper, [[0.05], [0.05]])  # two epochs below tol out of the three needed
+    minigrad.save({"s": stopper.state_dict()}, str(tmp_path / "state.npz"))
+    resumed = GradientNormStopping(tol=0.1, patience=3)
+    resumed.load_state_dict(minigrad.load(str(tmp_path / "state.npz"))["s"])
+    assert resumed.wait == 2 and resumed.norms == stopper.norms and resumed.stopped_epoch is None
+    # carried on from epoch 2 (on_train_begin of a resumed run keeps the state): stops at once
+    trainer = next(fake_gradients([[]]))[0]
+    trainer.epoch = 2
+    resumed.on_train_begin(trainer)
+    assert drive(resumed, [[0.05]]) == 1 and resumed.wait == 3
+    schedule = BatchSizeSchedule({1: 64})
+    schedule.on_train_begin(types.SimpleNamespace(train_loader=DataLoader([1, 2], batch_size=4)))
+    again = BatchSizeSchedule({1: 64})
+    again.load_state_dict(schedule.state_dict())
+    assert again.initial_batch_size == 4 and again.batch_size_at(0, again.initial_batch_size) == 4

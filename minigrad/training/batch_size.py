@@ -20,10 +20,12 @@ number of steps per epoch changes with the batch size.
 """
 from numbers import Integral
 
+from .callbacks import Callback
+
 __all__ = ["BatchSizeSchedule"]
 
 
-class BatchSizeSchedule:
+class BatchSizeSchedule(Callback):
     """A training callback: from each given 0-based epoch on, the training loader uses the
     given batch size; before the first given epoch, the loader's own batch size.
 
@@ -64,20 +66,19 @@ class BatchSizeSchedule:
         if self.initial_batch_size is None:  # (a second fit on the same loader keeps the first)
             self.initial_batch_size = loader.batch_size
 
-    def on_train_end(self, trainer):
-        pass
-
     def on_epoch_begin(self, trainer, epoch):
         loader = trainer.train_loader
         if self.initial_batch_size is None:
             self.on_train_begin(trainer)
         loader.batch_size = self.batch_size_at(epoch, self.initial_batch_size)
 
-    def on_epoch_end(self, trainer, epoch, logs):
-        pass
+    def state_dict(self):
+        return {"initial_batch_size": -1 if self.initial_batch_size is None
+                else self.initial_batch_size}
 
-    def on_batch_end(self, trainer, step, logs):
-        pass
+    def load_state_dict(self, state):
+        size = int(state["initial_batch_size"])
+        self.initial_batch_size = None if size < 0 else size
 
     def __repr__(self):
         return f"BatchSizeSchedule({self.schedule})"

@@ -24,6 +24,7 @@ import math
 from numbers import Integral, Real
 
 from .. import backend
+from .callbacks import Callback
 
 __all__ = ["GradientNormStopping", "global_grad_norm"]
 
@@ -55,7 +56,7 @@ def global_grad_norm(parameters, norm_type=2.0):
     return xp.sqrt(parts.sum()) if norm_type == 2.0 else parts.sum() ** (1.0 / norm_type)
 
 
-class GradientNormStopping:
+class GradientNormStopping(Callback):
     r"""A training callback: stop when the epoch's mean global gradient norm has stayed
     below `tol` for `patience` epochs in a row (see the module docstring).
 
@@ -66,7 +67,8 @@ class GradientNormStopping:
     norm_type: p of the norm, > 0 or math.inf (2: the Euclidean norm, as clip_grad_norm_).
 
     After training: `norms` holds each epoch's mean gradient norm (floats), and
-    `stopped_epoch` the 0-based epoch after which it stopped (None if it did not)."""
+    `stopped_epoch` the 0-based epoch after which it stopped (None if it did not).
+    A run resumed from a Checkpoint carries on with the saved count (state_dict)."""
 
     def __init__(self, tol, patience=1, norm_type=2.0):
         if not (isinstance(tol, Real) and math.isfinite(tol) and tol > 0):
@@ -83,10 +85,8 @@ class GradientNormStopping:
         self._sum, self._batches = None, 0
 
     def on_train_begin(self, trainer):
-        self.norms, self.stopped_epoch, self.wait = [], None, 0
-
-    def on_train_end(self, trainer):
-        pass
+        if getattr(trainer, "epoch", 0) == 0:  # a new run (a resumed one keeps its state)
+            self.norms, self.stopped_epoch, self.wait = [], None, 0
 
     def on_epoch_begin(self, trainer, epoch):
         self._sum, self._batches = None, 0
@@ -107,6 +107,14 @@ class GradientNormStopping:
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             trainer.stop_training = True
+
+    def state_dict(self):
+        return {"wait": self.wait, "norms": list(self.norms),
+                "stopped_epoch": -1 if self.stopped_epoch is None else self.stopped_epoch}
+
+    def load_state_dict(self, state):
+        self.wait, self.norms = int(state["wait"]), [float(n) for n in state["norms"]]
+        self.stopped_epoch = None if int(state["stopped_epoch"]) < 0 else int(state["stopped_epoch"])
 
     def __repr__(self):
         return (f"GradientNormStopping(tol={self.tol:g}, patience={self.patience}, "
