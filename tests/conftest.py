@@ -8,7 +8,7 @@ import cupy_stand_in  # before minigrad: without a GPU, `import cupy` finds the 
 import numpy as np
 import pytest
 
-STAND_IN = cupy_stand_in.install()
+cupy_stand_in.install()
 
 import minigrad  # noqa: E402
 
