@@ -8,6 +8,12 @@ and keep the weights of the best epoch.
             break              # the model now holds the best epoch's weights
     print(stopper.best, stopper.best_epoch)
 
+As a callback of `minigrad.training.fit` it watches a history key after
+every epoch (the validation loss by default) and sets `trainer.stop_training`:
+
+    fit(model, train, ..., val_loader=val,
+        callbacks=[optim.EarlyStopping(monitor="val_accuracy", patience=5)])  # mode: max
+
 Training loss keeps falling while the validation loss turns up once the
 model starts to memorise the training set; stopping at the best validation
 epoch is a cheap regularizer (and saves the wasted epochs).
@@ -39,9 +45,20 @@ class EarlyStopping:
 
     A metric given as a GPU tensor is read back to the host (one sync per
     call, once per epoch): deciding to stop is a host decision.
+
+    As a callback of `fit` (duck-typed: optim never imports the training
+    package), `on_epoch_end` steps on `logs[monitor]` with `trainer.model`
+    and sets `trainer.stop_training` when it asks to stop. `mode=None`
+    infers the direction from `monitor`: 'max' for an accuracy, else 'min'.
     """
 
-    def __init__(self, patience=10, min_delta=0.0, mode="min", restore_best_weights=True):
+    def __init__(self, patience=10, min_delta=0.0, mode=None, restore_best_weights=True,
+                 monitor="val_loss"):
+        if not isinstance(monitor, str):
+            raise TypeError(f"EarlyStopping: monitor must be a history key such as 'val_loss', "
+                            f"got {monitor!r}")
+        if mode is None:  # a loss goes down, an accuracy up
+            mode = "max" if monitor.endswith(("accuracy", "acc")) else "min"
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be a non-negative integer (steps "
                              f"without improvement to allow), got {patience!r}")
@@ -51,6 +68,7 @@ class EarlyStopping:
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min' (e.g. a loss) or 'max' "
                              f"(e.g. an accuracy), got {mode!r}")
+        self.monitor = monitor
         self.patience = patience
         self.min_delta = float(min_delta)
         self.mode = mode
@@ -91,6 +109,14 @@ class EarlyStopping:
             self.restore(model)
         return True
 
+    def on_epoch_end(self, trainer, epoch, logs):
+        """fit's hook: one step on this epoch's monitored value."""
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: monitor={self.monitor!r} is not among the epoch's logs "
+                           f"({', '.join(logs)}); a val_ key needs fit(..., val_loader=...)")
+        if self.step(logs[self.monitor], trainer.model):
+            trainer.stop_training = True
+
     def restore(self, model):
         """Load the best epoch's weights into `model`."""
         if self.best_state is None:
@@ -105,8 +131,9 @@ class EarlyStopping:
         self.__dict__.update({k: _copy_state(v) for k, v in state_dict.items()})
 
     def __repr__(self):
-        return (f"EarlyStopping(mode={self.mode!r}, patience={self.patience}, best={self.best}, "
-                f"best_epoch={self.best_epoch}, bad_epochs={self.num_bad_epochs})")
+        return (f"EarlyStopping(monitor={self.monitor!r}, mode={self.mode!r}, "
+                f"patience={self.patience}, best={self.best}, best_epoch={self.best_epoch}, "
+                f"bad_epochs={self.num_bad_epochs})")
 
 
 def _copy_state(value):

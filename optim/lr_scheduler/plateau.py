@@ -28,6 +28,8 @@ class ReduceLROnPlateau(LRScheduler):
     `step`, once per epoch): comparing it with the best is a host decision.
     """
 
+    steps_on_metric = True  # a training loop calls step(metric) (once per epoch), not step()
+
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
         check_optimizer(self, optimizer)

@@ -1,0 +1,324 @@
+"""`fit` and `evaluate`: the loop every training script writes, written once.
+
+One epoch of `fit`, step by step:
+
+    model.train()
+    for step, (x, y) in enumerate(train_loader):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()              # create_graph=True for second-order rules
+        (clip the gradients)         # grad_clip
+        optimizer.step()             # step(closure) for LBFGS / SAM
+        (callbacks: on_batch_end)
+        (per-step scheduler: scheduler.step())
+    validation under no_grad, in eval mode
+    (per-epoch scheduler: scheduler.step(), or scheduler.step(val_loss) for ReduceLROnPlateau)
+    (callbacks: on_epoch_end, which may set trainer.stop_training)
+
+The optimizer says what its rule needs from the loop (class attributes, read
+here instead of matching class names): `needs_closure`, `needs_create_graph`,
+`hessian_refresh_every` (SophiaG's curvature refresh on sampled labels).
+
+On a GPU, reading a value back (`loss.item()`) waits for every queued kernel,
+so the summed losses and correct counts stay on the device and are read once,
+at the end of the epoch (on the CPU a read is free, so each step's loss is
+checked at once and a non-finite loss stops the run at its step).
+"""
+import math
+import time
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..creation import manual_seed
+from .callbacks import call_hook
+from .metrics import metric_functions
+
+__all__ = ["fit", "evaluate", "History", "Trainer", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became inf or nan: the run can't recover from it, so `fit` stops.
+    `epoch` and `step` (0-based) say where."""
+
+    def __init__(self, message, epoch=None, step=None):
+        super().__init__(message)
+        self.epoch, self.step = epoch, step
+
+
+class History(dict):
+    """{key: one value per completed epoch}: train_loss, train_<metric>, val_loss,
+    val_<metric>, lr (at the epoch's start), seconds, steps (optimizer steps).
+    `interrupted` is True when Ctrl-C ended the run."""
+
+    interrupted = False
+
+    def append(self, logs):
+        for key, value in logs.items():
+            self.setdefault(key, []).append(value)
+
+
+class Trainer:
+    """What the callbacks see: the run's objects (`model`, `optimizer`, `scheduler`,
+    `train_loader`, `val_loader`, `callbacks`), its `history`, the current `epoch`
+    (0-based), `run_epochs` (the epochs asked for), `seed` (the run's base seed),
+    `global_step` (optimizer steps so far),
+    and `stop_training`: set it True to stop after the current batch or epoch."""
+
+    def __init__(self, **objects):
+        self.__dict__.update(objects)
+        self.stop_training = False
+
+
+def epoch_seed(seed, epoch):
+    """An independent seed for epoch `epoch` of a run seeded with `seed`."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def fit(model, train_loader, *, loss_fn, optimizer, epochs, val_loader=None, scheduler=None,
+        scheduler_interval="epoch", callbacks=(), device=None, grad_clip=None,
+        metrics=("accuracy",), progress=None, initial_epoch=0, history=None, seed=None):
+    """Train `model` for epochs `initial_epoch` .. `epochs - 1`; returns the History.
+
+    loss_fn(output, y) -> the batch's mean loss (e.g. minigrad.functional.cross_entropy).
+    metrics: names ("accuracy") or functions metric(output, y) -> the batch's SUM (a 0-d
+             array or Tensor on the device); the epoch's value is that sum over the samples.
+    scheduler_interval: "epoch" (step after each epoch) or "step" (after each optimizer
+             step). A scheduler with `steps_on_metric` (ReduceLROnPlateau) is stepped after
+             each epoch with the validation loss (the training loss without a val_loader).
+    grad_clip: a max global L2 norm of the gradients, or a function of the parameter list
+             (e.g. `lambda ps: optim.clip_grad_value_(ps, 0.5)`), called before each step.
+    device:  moves the model (`model.to(device)`) and each batch there.
+    progress: None: a progress bar when the output is a terminal; True/False: always/never.
+    seed:    epoch e reseeds minigrad's generator from (seed, e) (dropout masks, a
+             DeviceLoader's shuffling), so an epoch does not depend on what ran before it:
+             a resumed run repeats the uninterrupted one exactly. None: drawn from
+             minigrad's generator (so `minigrad.manual_seed` fixes it).
+    initial_epoch, history, seed: where a resumed run continues (see `resume`).
+
+    Raises TrainingDiverged at the first non-finite loss, naming its epoch and step.
+    Ctrl-C stops cleanly: the history keeps the completed epochs and is marked
+    `interrupted`, the callbacks' on_train_end runs, then KeyboardInterrupt is raised again.
+    """
+    if scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got "
+                         f"{scheduler_interval!r}")
+    if getattr(scheduler, "steps_on_metric", False) and scheduler_interval == "step":
+        raise ValueError(f"fit: {type(scheduler).__name__} steps on a metric measured once per "
+                         "epoch (the validation loss); use scheduler_interval='epoch'")
+    if device is not None and hasattr(model, "to"):
+        model.to(device)
+    if seed is None:
+        seed = int(backend.rng("cpu").integers(2**63))
+    history = History(history or {})
+    trainer = Trainer(model=model, optimizer=optimizer, scheduler=scheduler,
+                      train_loader=train_loader, val_loader=val_loader, callbacks=list(callbacks),
+                      history=history, epoch=initial_epoch, seed=seed, run_epochs=epochs,
+                      global_step=int(sum(history.get("steps", []))))
+    run = dict(loss_fn=loss_fn, metrics=metric_functions(metrics), device=device,
+               grad_clip=grad_clip, interval=scheduler_interval, progress=progress, epochs=epochs)
+    interrupted = None
+    call_hook(trainer.callbacks, "on_train_begin", trainer)
+    try:
+        for epoch in range(initial_epoch, epochs):
+            trainer.epoch = epoch
+            manual_seed(epoch_seed(seed, epoch))  # this epoch's dropout masks, shuffles
+            call_hook(trainer.callbacks, "on_epoch_begin", trainer, epoch)
+            logs = run_epoch(trainer, **run)
+            history.append(logs)
+            call_hook(trainer.callbacks, "on_epoch_end", trainer, epoch, logs)
+            if trainer.stop_training:
+                break
+    except KeyboardInterrupt as error:  # the history holds the completed epochs only
+        history.interrupted = True
+        interrupted = error
+    call_hook(trainer.callbacks, "on_train_end", trainer)
+    if interrupted is not None:
+        raise interrupted
+    return history
+
+
+def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, epochs):
+    """Train one epoch, validate, step the per-epoch scheduler; returns the epoch's logs."""
+    model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
+    lr = optimizer.param_groups[0]["lr"]
+    start = time.perf_counter()
+    train = train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress,
+                        desc=f"epoch {trainer.epoch + 1}/{epochs}")
+    steps = train.pop("steps")
+    logs = {f"train_{name}": value for name, value in train.items()}
+    if trainer.val_loader is not None:
+        if hasattr(optimizer, "eval"):  # schedule-free rules evaluate their averaged point
+            optimizer.eval()
+        result = evaluate(model, trainer.val_loader, loss_fn=loss_fn, metrics=metrics,
+                          device=device)
+        if not math.isfinite(result["loss"]):  # the weights went to inf on the last step
+            raise TrainingDiverged(f"fit: the validation loss after epoch {trainer.epoch} is "
+                                   f"{result['loss']}: the weights are no longer finite; try a "
+                                   "smaller learning rate", trainer.epoch)
+        logs.update({f"val_{name}": value for name, value in result.items()})
+    logs.update(lr=lr, seconds=time.perf_counter() - start, steps=steps)
+    if scheduler is not None and getattr(scheduler, "steps_on_metric", False):
+        scheduler.step(logs.get("val_loss", logs["train_loss"]))
+    elif scheduler is not None and interval == "epoch":
+        scheduler.step()
+    return logs
+
+
+def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, desc):
+    """One pass over the training loader; returns {"loss", metric names..., "steps"}."""
+    from tqdm import tqdm
+    model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
+    model.train()
+    if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
+        optimizer.train()
+    sums = dict.fromkeys(["loss", *metrics], 0.0)  # (0-d device arrays after the first step)
+    losses, seen, step = [], 0, -1  # losses: each step's, on the device, checked for inf/nan
+    # disable=None: tqdm switches itself off when stderr is not a terminal, so logs stay clean
+    bar = tqdm(trainer.train_loader, desc=desc, unit="batch", leave=False, mininterval=0.5,
+               disable=None if progress is None else not progress)
+    for step, batch in enumerate(bar):
+        x, y = to_device(batch, device)
+        loss, output = optimizer_step(model, optimizer, loss_fn, x, y, grad_clip)
+        trainer.global_step += 1
+        call_hook(trainer.callbacks, "on_batch_end", trainer, step, {"loss": loss.detach()})
+        refresh = optimizer.hessian_refresh_every
+        if refresh and trainer.global_step % refresh == 0:
+            refresh_hessian(model, optimizer, loss_fn, x)
+        if scheduler is not None and interval == "step":
+            scheduler.step()
+        n = y.shape[0]
+        losses.append(loss.data)
+        sums["loss"] = sums["loss"] + loss.data.astype(np.float64) * n
+        for name, metric in metrics.items():
+            sums[name] = sums[name] + as_array(metric(output, y)).astype(np.float64)
+        seen += n
+        if backend.device_of_array(loss.data) == "cpu":  # a free read: stop at the bad step
+            check_finite(losses[-1:], trainer.epoch, step)
+            bar.set_postfix(loss=f"{float(loss.data):.4f}", refresh=False)
+        if trainer.stop_training:
+            break
+    if seen == 0:
+        raise ValueError(f"fit: the training loader yielded no batch in epoch {trainer.epoch}")
+    check_finite(losses, trainer.epoch, 0)  # on a GPU: the epoch's one read of its losses
+    names = list(sums)
+    values = read_scalars([sums[k] for k in names])  # one device-to-host copy
+    return {**{k: float(v) / seen for k, v in zip(names, values)}, "steps": step + 1}
+
+
+def optimizer_step(model, optimizer, loss_fn, x, y, grad_clip):
+    """One update, as the rule asks for it; returns (the loss, the model's output)."""
+    if optimizer.needs_closure:
+        optimizer.zero_grad()  # SAM takes its first gradient from the closure when none is left
+
+        def closure():  # the rule calls it (maybe several times) to re-evaluate the loss
+            optimizer.zero_grad()
+            closure.output = model(x)
+            loss = loss_fn(closure.output, y)
+            loss.backward()
+            clip(optimizer, grad_clip)
+            return loss
+        loss = optimizer.step(closure)
+        return loss, closure.output
+    optimizer.zero_grad()
+    output = model(x)
+    loss = loss_fn(output, y)
+    loss.backward(create_graph=optimizer.needs_create_graph)
+    clip(optimizer, grad_clip)
+    optimizer.step()
+    return loss, output
+
+
+def clip(optimizer, grad_clip):
+    """Rescale all gradients together so that their global L2 norm is at most grad_clip:
+        g <- g * min(1, max_norm / (||g|| + 1e-6))       (as optim.clip_grad_norm_)
+    or call grad_clip(parameters) when it is a function."""
+    if grad_clip is None:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if callable(grad_clip):
+        grad_clip(params)
+        return
+    grads = [p.grad.data for p in params if p.grad is not None]
+    if grads:
+        xp = backend.array_module(grads[0])
+        total = xp.sqrt(sum((g * g).sum() for g in grads))  # on the device: no read
+        for g in grads:
+            g *= xp.minimum(grad_clip / (total + 1e-6), 1.0).astype(g.dtype)
+
+
+def refresh_hessian(model, optimizer, loss_fn, x):
+    """SophiaG's curvature estimate: the squared gradient of the loss on labels
+    sampled from the model's own predictions (not the true labels)."""
+    optimizer.zero_grad()
+    output = model(x)
+    loss_fn(output, optimizer.sample_labels(output)).backward()
+    optimizer.update_hessian()
+    optimizer.zero_grad()
+
+
+def evaluate(model, loader, *, loss_fn, metrics=("accuracy",), device=None):
+    """{"loss": mean over the samples, metric name: sum over the samples / their number}
+    of `model` on `loader`, in eval mode and without building a graph. The sums stay on
+    the device until the end: one read in all. A model in training mode is put back in it."""
+    metrics = metric_functions(metrics)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    sums, seen = dict.fromkeys(["loss", *metrics], 0.0), 0
+    with no_grad():
+        for batch in loader:
+            x, y = to_device(batch, device)
+            output = model(x)
+            n = y.shape[0]
+            sums["loss"] = sums["loss"] + loss_fn(output, y).data.astype(np.float64) * n
+            for name, metric in metrics.items():
+                sums[name] = sums[name] + as_array(metric(output, y)).astype(np.float64)
+            seen += n
+    if was_training:
+        model.train()
+    if seen == 0:
+        raise ValueError("evaluate: the loader yielded no batch; give it at least one sample")
+    names = list(sums)
+    return {k: float(v) / seen for k, v in zip(names, read_scalars([sums[k] for k in names]))}
+
+
+# ----------------------------------------------------------------- helpers
+def to_device(batch, device):
+    """A loader's (x, y) batch, moved to `device` when one is given."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TypeError(f"fit/evaluate: each batch must be a pair (inputs, targets), got a "
+                        f"{type(batch).__name__}{f' of {len(batch)}' if hasattr(batch, '__len__') else ''}; "
+                        "wrap the data in a TensorDataset(x, y) or yield (x, y) from the loader")
+    if device is None:
+        return tuple(batch)
+    return tuple(t.to(device) for t in batch)
+
+
+def as_array(value):
+    """A metric's value: a Tensor's array, or the array itself."""
+    return value.data if hasattr(value, "grad_fn") else value
+
+
+def read_scalars(values):
+    """0-d arrays (on one device) as host floats, read in one transfer."""
+    arrays = [v for v in values if backend.is_array(v)]
+    if not arrays:
+        return np.asarray(values, dtype=np.float64)
+    xp = backend.array_module(arrays[0])
+    stacked = xp.stack([xp.asarray(v, dtype=xp.float64) for v in values])
+    return backend.to_numpy(stacked)
+
+
+def check_finite(losses, epoch, first_step):
+    """Raise TrainingDiverged naming the first step whose loss is inf or nan."""
+    if not losses:
+        return
+    read = read_scalars(losses)
+    bad = np.flatnonzero(~np.isfinite(read))
+    if bad.size:
+        step = first_step + int(bad[0])
+        raise TrainingDiverged(f"fit: the training loss is {read[bad[0]]} at epoch {epoch}, step "
+                               f"{step} (0-based); the learning rate is probably too large (try "
+                               "a smaller one) or the loss takes the log of 0", epoch, step)
+
