@@ -32,8 +32,17 @@ that resumes it (exit 130).
     python examples/cifar10_cnn.py --model vgg --optimizer adamw --lr 0.002 --schedule onecycle
     python examples/cifar10_cnn.py --epochs 40 --resume             # carry on a run
     python examples/cifar10_cnn.py --smoke                          # seconds, synthetic data
+    mpiexec -n 2 python examples/cifar10_cnn.py --distributed       # data-parallel, 2 processes
+
+--distributed (launched by mpiexec; set up with pip install -e ".[mpi]"):
+each process trains the same model (DistributedDataParallel averages the
+gradients) on its own share of the training set (a DistributedSampler
+share, drawn once from --seed; --batch-size is per process). Rank 0 alone
+prints, writes the checkpoint and the plots; every rank reads the
+checkpoint to --resume, with any number of processes.
 """
 import os
+import sys
 import time
 
 import _cli
@@ -42,9 +51,18 @@ import _training
 import numpy as np
 
 import minigrad
+import minigrad.distributed as dist
 import minigrad.nn as nn
 import minigrad.optim as optim
-from minigrad.data import CIFAR10, DataLoader, DeviceLoader, TensorDataset, random_split
+from minigrad.data import (
+    CIFAR10,
+    DataLoader,
+    DeviceLoader,
+    DistributedSampler,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from minigrad.data import transforms as T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,6 +210,8 @@ def parse_args(argv):
     parser.add_argument("--smoke", action="store_true",
                         help="a few batches of synthetic CIFAR-shaped data (seconds; tests)")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the processes started by mpiexec -n N (MPI)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -204,8 +224,22 @@ def parse_args(argv):
     return args
 
 
+def start_distributed(args):
+    """Join the MPI process group; ranks other than 0 go quiet (no output, no files)."""
+    dist.init_process_group("mpi")
+    if dist.get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
+        args.quiet = args.no_plots = True
+        # Only rank 0 writes the checkpoint (all ranks hold the same model); every
+        # rank still reads it to --resume.
+        _training.save_checkpoint = lambda *_, **__: None
+    print(f"distributed: {dist.get_world_size()} processes (MPI), batch {args.batch_size} each")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.distributed:
+        start_distributed(args)
     minigrad.manual_seed(args.seed)
     train_set, test_set = load_data(args)
     val_set = None
@@ -217,9 +251,14 @@ def main(argv=None):
                                                       args.val_size], seed=args.seed)
     train_set = _training.random_subset(train_set, args.limit_train, args.seed)
     test_set = _training.random_subset(test_set, args.limit_test, args.seed)
+    if args.distributed:  # this rank's share; equal shares (drop_last): equal steps per rank
+        train_set = Subset(train_set, DistributedSampler(train_set, seed=args.seed,
+                                                         drop_last=True).indices())
     train_loader_for, val_loader, test_loader = make_loaders(args, train_set, val_set, test_set)
 
     model = MODELS[args.model]().to(args.device)
+    if args.distributed:  # rank 0's initial weights everywhere; gradients averaged over ranks
+        model = nn.parallel.DistributedDataParallel(model)
     optimizer, hyper = _training.make_optimizer(
         args.optimizer, model.parameters(), lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, batch_size=args.batch_size)
