@@ -6,8 +6,11 @@ from .creation import (
                        arange,
                        empty,
                        eye,
+                       from_numpy,
                        full,
                        full_like,
+                       linspace,
+                       logspace,
                        manual_seed,
                        ones,
                        ones_like,
@@ -19,6 +22,7 @@ from .creation import (
                        zeros_like,
 )
 from .functional import concatenate, maximum, minimum, split, stack, where
+from .functional import cat, concat, einsum, meshgrid  # issue 10, part C: PyTorch's top-level names
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64

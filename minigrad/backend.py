@@ -151,6 +151,16 @@ def add_at(target, indices, values):
     return target
 
 
+def extreme_at(target, indices, values, largest):
+    """target[indices] = max(target[indices], values) (or min), unbuffered, so a
+    repeated index takes the max of all its values (scatter_reduce amax/amin)."""
+    if isinstance(target, np.ndarray):
+        (np.maximum if largest else np.minimum).at(target, indices, values)
+    else:
+        (_cupyx.scatter_max if largest else _cupyx.scatter_min)(target, indices, values)
+    return target
+
+
 def array_module(array):
     """numpy or cupy, whichever `array` belongs to (for code on raw arrays)."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):

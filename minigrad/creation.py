@@ -5,7 +5,8 @@ from . import backend
 from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "eye", "rand", "randn", "randint",
-           "zeros_like", "ones_like", "full_like", "empty", "manual_seed"]
+           "zeros_like", "ones_like", "full_like", "empty", "manual_seed", "linspace", "logspace",
+           "from_numpy"]
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
@@ -102,3 +103,32 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 manual_seed = backend.manual_seed
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """torch.linspace: `steps` evenly spaced values from start to end, both included
+    (float32 unless dtype says otherwise)."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: steps must be non-negative, got {steps}")
+    return _make(lambda xp, s, d: xp.linspace(start, end, int(steps)).astype(d), (), dtype, device,
+                 requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    """torch.logspace: base ** linspace(start, end, steps)."""
+    if steps < 0:
+        raise RuntimeError(f"logspace: steps must be non-negative, got {steps}")
+    return _make(lambda xp, s, d: (base ** xp.linspace(start, end, int(steps))).astype(d), (), dtype,
+                 device, requires_grad)
+
+
+def from_numpy(array):
+    """torch.from_numpy: a cpu tensor that SHARES the NumPy array's memory (no
+    copy): writing to one changes the other. minigrad.tensor(array) copies."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}; "
+                        "use minigrad.tensor(data) for other data")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; expected a bool, "
+                        "integer or floating-point array")
+    return Tensor._wrap(array, "cpu")

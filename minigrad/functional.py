@@ -12,14 +12,19 @@ from .ops.activation import *  # noqa: F401,F403
 from .ops.attention import *  # noqa: F401,F403
 from .ops.conv import *  # noqa: F401,F403
 from .ops.dropout import *  # noqa: F401,F403
+from .ops.einsum import *  # noqa: F401,F403
 from .ops.elementwise import *  # noqa: F401,F403
+from .ops.indexing import *  # noqa: F401,F403
 from .ops.inplace import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
 from .ops.normalization import *  # noqa: F401,F403
 from .ops.pool import *  # noqa: F401,F403
+from .ops.rearrange import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
+from .ops.scan import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
+from .ops.sort import *  # noqa: F401,F403
 
 _tensor.use_functional(sys.modules[__name__])

@@ -388,6 +388,52 @@ class Tensor:
     def T(self):
         return F.transpose(self)
 
+    # ---- issue 10, part C: reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
+    # indexing.py, rearrange.py)
+    def prod(self, dim=None, keepdim=False, dtype=None): return F.prod(self, dim, keepdim, dtype)
+    def cumsum(self, dim, dtype=None): return F.cumsum(self, dim, dtype)
+    def cumprod(self, dim, dtype=None): return F.cumprod(self, dim, dtype)
+    def cummax(self, dim): return F.cummax(self, dim)
+    def cummin(self, dim): return F.cummin(self, dim)
+    def logcumsumexp(self, dim): return F.logcumsumexp(self, dim)
+    def amax(self, dim=(), keepdim=False): return F.amax(self, dim, keepdim)
+    def amin(self, dim=(), keepdim=False): return F.amin(self, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim=False): return F.norm(self, p, dim, keepdim)
+    def sort(self, dim=-1, descending=False, stable=False): return F.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False, stable=False): return F.argsort(self, dim, descending)
+    def msort(self): return F.msort(self)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return F.topk(self, k, dim, largest, sorted)
+    def kthvalue(self, k, dim=-1, keepdim=False): return F.kthvalue(self, k, dim, keepdim)
+    def median(self, dim=None, keepdim=False): return F.median(self, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return F.mode(self, dim, keepdim)
+    def gather(self, dim, index): return F.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        return F.scatter(self, dim, index, src, value, reduce)
+    def scatter_add(self, dim, index, src): return F.scatter_add(self, dim, index, src)
+    def scatter_reduce(self, dim, index, src, reduce, include_self=True):
+        return F.scatter_reduce(self, dim, index, src, reduce, include_self)
+    def index_select(self, dim, index): return F.index_select(self, dim, index)
+    def index_add(self, dim, index, source, alpha=1): return F.index_add(self, dim, index, source, alpha)
+    def masked_fill(self, mask, value): return F.masked_fill(self, mask, value)
+    def masked_select(self, mask): return F.masked_select(self, mask)
+    def nonzero(self, as_tuple=False): return F.nonzero(self, as_tuple)
+    def take(self, index): return F.take(self, index)
+    def tril(self, diagonal=0): return F.tril(self, diagonal)
+    def triu(self, diagonal=0): return F.triu(self, diagonal)
+    def diag(self, diagonal=0): return F.diag(self, diagonal)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return F.diagonal(self, offset, dim1, dim2)
+    def flip(self, *dims): return F.flip(self, _shape_args(dims))
+    def roll(self, shifts, dims=None): return F.roll(self, shifts, dims)
+    def repeat(self, *sizes): return F.repeat(self, *_shape_args(sizes))
+    def repeat_interleave(self, repeats, dim=None): return F.repeat_interleave(self, repeats, dim)
+    def tile(self, *dims): return F.tile(self, _shape_args(dims))
+    def unflatten(self, dim, sizes): return F.unflatten(self, dim, sizes)
+    def movedim(self, source, destination): return F.movedim(self, source, destination)
+    moveaxis = movedim
+    def narrow(self, dim, start, length): return F.narrow(self, dim, start, length)
+    def chunk(self, chunks, dim=0): return F.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return F.unbind(self, dim)
+
 
 def _shape_args(args):
     """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""

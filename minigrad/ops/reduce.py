@@ -196,3 +196,58 @@ argmax = _index_reduction(np.argmax, "argmax")
 argmin = _index_reduction(np.argmin, "argmin")
 any = _index_reduction(np.any, "any")
 all = _index_reduction(np.all, "all")
+
+
+# ---- issue 10, part C: reductions as PyTorch names them (dim=, keepdim=)
+def _torch_dims(dim):
+    """PyTorch's dim for amax/amin/norm: None or () mean every dim."""
+    return None if dim is None or (isinstance(dim, (tuple, list)) and not dim) else dim
+
+
+def amax(x, dim=(), keepdim=False):
+    """torch.amax: max over dim (every dim by default); ties share the gradient evenly."""
+    return max(x, _torch_dims(dim), keepdim)
+
+
+def amin(x, dim=(), keepdim=False):
+    """torch.amin: min over dim (every dim by default); ties share the gradient evenly."""
+    return min(x, _torch_dims(dim), keepdim)
+
+
+def var_mean(x, dim=None, keepdim=False, correction=1):
+    """torch.var_mean: (var, mean). PyTorch's default correction=1 divides by N - 1
+    (the unbiased variance), unlike var's NumPy default ddof=0."""
+    return var(x, dim, keepdim, ddof=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, keepdim=False, correction=1):
+    """torch.std_mean: (std, mean), std = sqrt(var) with var_mean's correction."""
+    variance, average = var_mean(x, dim, keepdim, correction)
+    return variance.sqrt(), average
+
+
+def norm(x, p="fro", dim=None, keepdim=False):
+    """torch.norm for vectors: (sum |x_i|^p)^(1/p) over dim (every dim by default).
+
+    p=2 or "fro": sqrt(sum x^2), whose gradient x / norm is taken as 0 at x = 0
+    (PyTorch's choice; 0/0 otherwise). p=inf: max |x_i|; p=-inf: min |x_i|;
+    p=0: the number of non-zeros (no gradient). "nuc" (a matrix norm) is not here."""
+    dim = _torch_dims(dim)
+    if p in ("fro", 2, 2.0):
+        squares = sum(x * x, dim, keepdim)
+        # zero is a constant 0/1 mask: sqrt(squares + zero) * (1 - zero) is the
+        # norm everywhere, and at a zero norm its gradient is multiplied by 0.
+        zero = Tensor._wrap((squares.data == 0).astype(x.dtype), x.device)
+        return (squares + zero).sqrt() * (1 - zero)
+    if p == math.inf:
+        return max(x.abs(), dim, keepdim)
+    if p == -math.inf:
+        return min(x.abs(), dim, keepdim)
+    if p == 0:
+        return sum((x != 0).astype(x.dtype), dim, keepdim)
+    if not isinstance(p, (int, float)):
+        raise NotImplementedError(f"norm: p={p!r} is not supported; use a number, inf, -inf or 'fro'")
+    return sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
+
+
+__all__ += ["amax", "amin", "var_mean", "std_mean", "norm"]

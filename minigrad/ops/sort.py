@@ -1,0 +1,131 @@
+"""Sorting and order statistics: sort, argsort, topk, kthvalue, median, mode.
+
+Each finds indices first (argsort, on raw arrays: indices have no gradient),
+then reads the values as `gather(x, dim, indices)`. So every one has gather's
+gradient, the incoming gradient sent back to the position each value came
+from, and second derivatives come for free.
+
+Sorts are stable (equal elements keep their order), on NumPy as on CuPy,
+whose sorts are all stable: cpu and cuda give the same indices.
+"""
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from .indexing import dim_index, gather
+from .rearrange import narrow
+from .scan import ValuesIndices
+from .shape import reshape, squeeze
+
+__all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median", "mode"]
+
+
+def _argsort(data, dim, descending):
+    """Stable argsort of raw arrays; descending keeps equal elements in order too
+    (sort the reversed array ascending, then map the indices back)."""
+    xp = backend.array_module(data)
+    kind = {"kind": "stable"} if xp is np else {}  # CuPy's sorts are stable, and take no kind
+    if not descending:
+        return xp.argsort(data, axis=dim, **kind)
+    n = data.shape[dim]
+    reversed_ = xp.flip(data, axis=dim)
+    order = xp.argsort(reversed_, axis=dim, **kind)  # ascending; ties: latest first
+    return n - 1 - xp.flip(order, axis=dim)          # descending; ties: earliest first
+
+
+def _indices(x, dim, descending):
+    if x.ndim == 0:
+        return Tensor._wrap(x.xp.zeros((), np.int64), x.device)
+    return Tensor._wrap(_argsort(x.data, dim, descending).astype(np.int64), x.device)
+
+
+def argsort(x, dim=-1, descending=False, stable=False):
+    """torch.argsort: the indices that sort x along dim (always stable here)."""
+    return _indices(x, dim_index(dim, x.ndim, "argsort"), descending)
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    """torch.sort: (values, indices), values = x gathered at argsort(x)."""
+    dim = dim_index(dim, x.ndim, "sort")
+    index = _indices(x, dim, descending)
+    return ValuesIndices(gather(x, dim, index) if x.ndim else x, index)
+
+
+def msort(x):
+    """torch.msort: x sorted along dim 0."""
+    return sort(x, 0).values
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """torch.topk: the k largest (or smallest) elements along dim, as (values, indices),
+    largest first (sorted=False gives the same order here)."""
+    dim = dim_index(dim, x.ndim, "topk")
+    size = x.shape[dim] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk: k={k} is out of range for dim {dim} of size {size} "
+                           f"(shape {x.shape})")
+    if x.ndim == 0:
+        return ValuesIndices(x, _indices(x, 0, largest))
+    index = narrow(_indices(x, dim, largest), dim, 0, k)
+    return ValuesIndices(gather(x, dim, index), index)
+
+
+def _select(x, dim, rank, keepdim, op_name):
+    """The element of the given rank (0 = smallest) along dim, and its index."""
+    if x.ndim == 0:
+        return ValuesIndices(x, _indices(x, 0, False))
+    index = narrow(_indices(x, dim, False), dim, rank, 1)
+    values = gather(x, dim, index)
+    if keepdim:
+        return ValuesIndices(values, index)
+    return ValuesIndices(squeeze(values, dim), squeeze(index, dim))
+
+
+def kthvalue(x, k, dim=-1, keepdim=False):
+    """torch.kthvalue: the k-th smallest element along dim (k counts from 1), and its index."""
+    dim = dim_index(dim, x.ndim, "kthvalue")
+    size = x.shape[dim] if x.ndim else 1
+    if not 1 <= k <= size:
+        raise RuntimeError(f"kthvalue: k={k} is out of range for dim {dim} of size {size} "
+                           f"(shape {x.shape}); k counts from 1")
+    return _select(x, dim, k - 1, keepdim, "kthvalue")
+
+
+def median(x, dim=None, keepdim=False):
+    """torch.median: the lower median, the element of rank (n - 1) // 2 (not the
+    mean of the two middle ones). Without dim: a 0-d tensor over all of x;
+    with dim: (values, indices)."""
+    if dim is None:
+        if x.size == 0:
+            raise RuntimeError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
+        flat = reshape(x, (-1,))
+        return _select(flat, 0, (flat.shape[0] - 1) // 2, False, "median").values
+    dim = dim_index(dim, x.ndim, "median")
+    size = x.shape[dim] if x.ndim else 1
+    if size == 0:
+        raise IndexError(f"median: dim {dim} of shape {x.shape} is empty")
+    return _select(x, dim, (size - 1) // 2, keepdim, "median")
+
+
+def mode(x, dim=-1, keepdim=False):
+    """torch.mode: the most frequent value along dim (the smallest of several) and
+    the index of its last occurrence.
+
+    Counting compares every pair of elements along dim: n^2 memory per row,
+    fine for the rows of a lesson, not for rows of 10^5 elements."""
+    dim = dim_index(dim, x.ndim, "mode")
+    if x.ndim == 0:
+        return ValuesIndices(x, _indices(x, 0, False))
+    xp = x.xp
+    order = _argsort(x.data, dim, False)                     # stable: equal values in index order
+    ordered = xp.moveaxis(xp.take_along_axis(x.data, order, axis=dim), dim, -1)
+    counts = (ordered[..., :, None] == ordered[..., None, :]).sum(axis=-1)
+    first = xp.argmax(counts, axis=-1)                       # first of the smallest most-frequent value
+    last = first + xp.take_along_axis(counts, first[..., None], axis=-1)[..., 0] - 1
+    picked = xp.take_along_axis(xp.moveaxis(order, dim, -1), last[..., None], axis=-1)
+    index = Tensor._wrap(xp.moveaxis(picked, -1, dim).astype(np.int64), x.device)
+    values = gather(x, dim, index)
+    if keepdim:
+        return ValuesIndices(values, index)
+    return ValuesIndices(squeeze(values, dim), squeeze(index, dim))
+
