@@ -1,7 +1,8 @@
 """Which training tricks help? An ablation on a subset of CIFAR-10 (or Fashion-MNIST).
 
 Every row trains the same small CNN from the same initial weights on the same
-images for the same number of epochs, changing ONE thing from the baseline:
+images for the same number of epochs (with `minigrad.training.fit`), changing
+ONE thing from the baseline:
 
     baseline        conv-ReLU-pool x2 + linear; SGD (momentum 0.9), constant lr, batch 128
     + augmentation  random crops (padding 4 for 32x32 images, 3 for 28x28) and flips
@@ -13,6 +14,14 @@ images for the same number of epochs, changing ONE thing from the baseline:
                     keep the best weights
     batch 32 / 512  other batch sizes at the same epochs (so 4x more / fewer steps)
                     and the same learning rate
+    + grad-norm stop  the gradient criterion: stop when the epoch's mean gradient norm
+                    stays below 0.5 for 2 epochs (GradientNormStopping)
+    + lr drop       the lr divided by 4 half-way through the run (MultiStepLR)
+    + batch growth  instead, the batch multiplied by 4 half-way (BatchSizeSchedule):
+                    the same drop of SGD's noise scale lr * N / B, in 4x fewer steps
+    standardize     inputs scaled per channel by the training images' mean and std
+    min-max         ... or mapped from the training images' [min, max] to [0, 1]
+                    (the baseline uses a fixed (x - 0.5) / 0.5)
 
 The table gives the training accuracy (measured during the epoch, so with
 augmentation/dropout on) and validation accuracy of the final weights (with
@@ -39,15 +48,18 @@ import _training
 import numpy as np
 
 import minigrad
+import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import CIFAR10, DataLoader, FashionMNIST, Subset, TensorDataset
 from minigrad.data import transforms as T
+from minigrad.training import BatchSizeSchedule, GradientNormStopping, TrainingDiverged, fit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 BASELINE = {"augment": False, "batch_norm": False, "dropout": 0.0, "weight_decay": 0.0,
-            "schedule": "none", "patience": 0, "batch_size": 128}
+            "schedule": "none", "patience": 0, "batch_size": 128, "grad_tol": 0.0,
+            "batch_growth": False, "scaling": "fixed"}
 CONFIGS = {  # name: what it changes from the baseline
     "baseline": {},
     "augmentation": {"augment": True},
@@ -58,7 +70,13 @@ CONFIGS = {  # name: what it changes from the baseline
     "early-stopping": {"patience": 3},
     "batch-32": {"batch_size": 32},
     "batch-512": {"batch_size": 512},
+    "grad-norm-stop": {"grad_tol": 0.5},
+    "lr-drop": {"schedule": "drop"},
+    "batch-growth": {"batch_growth": True},
+    "standardize": {"scaling": "standardize"},
+    "min-max": {"scaling": "min-max"},
 }
+GROWTH = 4  # half-way through the run, lr-drop divides the lr by it, batch-growth multiplies the batch
 # (channels, size, mean, std) of each data set's images
 SHAPES = {"cifar10": (3, 32, 0.5, 0.5), "fashion": (1, 28, 0.2860, 0.3530)}
 
@@ -91,42 +109,88 @@ def load_data(args):
     return Subset(full, order[:n_train]), Subset(full, order[n_train:n_train + args.val_size])
 
 
+class SeededEpochs:
+    """The training batches, from a DataLoader made for each epoch e and seeded from
+    (seed, e): an epoch's shuffle and augmentation do not depend on the epochs before
+    it, so every row sees the same images in the same order (the same batch size
+    given). `batch_size` can change between epochs, as a DataLoader's can."""
+
+    def __init__(self, make_loader, batch_size, seed):
+        self.make_loader, self.batch_size, self.seed, self.epoch = make_loader, batch_size, seed, 0
+
+    def __len__(self):
+        return len(self.make_loader(self.batch_size, self.seed))
+
+    def __iter__(self):
+        loader = self.make_loader(self.batch_size, _training.epoch_seed(self.seed, self.epoch))
+        self.epoch += 1
+        return iter(loader)
+
+
+def scaling(kind, channels, mean, std, train_set):
+    """The inputs' scaling after ToTensor: fixed (mean, std) for the data set, or per
+    channel statistics measured on the training images (Standardize, MinMaxScale)."""
+    if kind == "fixed":
+        return T.Normalize((mean,) * channels, (std,) * channels)
+    pixels = DataLoader(train_set, batch_size=len(train_set), transform=T.ToTensor(),
+                        num_workers=0, seed=0)
+    images = next(iter(pixels))[0].numpy()  # the training images, float (N, C, H, W)
+    return (T.Standardize() if kind == "standardize" else T.MinMaxScale()).fit(images)
+
+
 def run(name, args, train_set, val_set):
     """Train one configuration; returns its row of the table."""
     config = {**BASELINE, "batch_size": args.batch_size, **CONFIGS[name]}
     channels, size, mean, std = SHAPES[args.dataset]
+    scale = scaling(config["scaling"], channels, mean, std, train_set)
     steps = [T.ToTensor()]
     if config["augment"]:
         steps += [T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip()]
-    train_transform = T.Compose(steps + [T.Normalize((mean,) * channels, (std,) * channels)])
-    eval_transform = T.Compose([T.ToTensor(), T.Normalize((mean,) * channels, (std,) * channels)])
+    train_transform = T.Compose(steps + [scale])
+    eval_transform = T.Compose([T.ToTensor(), scale])
 
-    def train_loader_for(epoch):
-        return DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
-                          transform=train_transform, device=args.device,
-                          seed=_training.epoch_seed(args.seed, epoch))
+    def make_loader(batch_size, seed):
+        return DataLoader(train_set, batch_size=batch_size, shuffle=True,
+                          transform=train_transform, device=args.device, seed=seed)
 
+    train_loader = SeededEpochs(make_loader, config["batch_size"], args.seed)
     minigrad.manual_seed(args.seed)  # the same initial weights in every row
     model = small_cnn(channels, size, config["batch_norm"], config["dropout"]).to(args.device)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
                           weight_decay=config["weight_decay"])
-    scheduler, interval = _training.make_scheduler(config["schedule"], optimizer, args.epochs,
-                                                  len(train_loader_for(0)))
-    stopper = optim.EarlyStopping(patience=config["patience"]) if config["patience"] else None
-    history = _training.fit(
-        model, optimizer, train_loader_for, args.epochs, 10,
-        val_loader=DataLoader(val_set, batch_size=500, transform=eval_transform, device=args.device),
-        scheduler=scheduler, interval=interval, early_stopping=stopper, seed=args.seed,
-        progress=False, log=print if args.verbose else (lambda line: None))
-    if history.get("interrupted"):  # Ctrl-C: no checkpoints here, so nothing to resume
+    halfway = max(1, args.epochs // 2)
+    if config["schedule"] == "drop":  # lr / GROWTH from half-way on
+        scheduler = optim.lr_scheduler.MultiStepLR(optimizer, [halfway], gamma=1 / GROWTH)
+    else:
+        scheduler = _training.make_scheduler(config["schedule"], optimizer, args.epochs,
+                                             len(train_loader))[0]
+    callbacks = []
+    if config["patience"]:  # on the validation loss; puts the best epoch's weights back
+        callbacks.append(optim.EarlyStopping(patience=config["patience"]))
+    if config["grad_tol"]:  # the epoch's mean gradient norm below grad_tol twice in a row
+        callbacks.append(GradientNormStopping(config["grad_tol"], patience=2))
+    if config["batch_growth"]:  # the batch x GROWTH from half-way on, in place of lr-drop
+        callbacks.append(BatchSizeSchedule({halfway: GROWTH * config["batch_size"]}))
+    val_loader = DataLoader(val_set, batch_size=500, transform=eval_transform, device=args.device)
+    try:
+        history = fit(model, train_loader, loss_fn=F.cross_entropy, optimizer=optimizer,
+                      epochs=args.epochs, val_loader=val_loader, scheduler=scheduler,
+                      callbacks=callbacks, progress=False, seed=args.seed)
+    except KeyboardInterrupt:  # no checkpoints here, so nothing to resume
         _cli.stop(f"training_tricks.py: interrupted during {name!r}; the rows above are complete",
                   _cli.EXIT_INTERRUPTED)
+    if args.verbose:
+        for epoch, (loss, acc) in enumerate(zip(history["train_loss"], history["val_accuracy"])):
+            print(f"  epoch {epoch + 1}: train loss {loss:.4f}, val acc {acc:.1%}, "
+                  f"{history['steps'][epoch]} steps")
     # The final weights, or after early stopping the restored best epoch's.
-    kept = stopper.best_epoch if stopper is not None and history["stopped_early"] else -1
-    return {"name": name, "train_acc": history["train_acc"][kept],
-            "val_acc": history["val_acc"][kept],
-            "epochs_run": len(history["epoch"]), "seconds": float(sum(history["seconds"])),
-            "history": history}
+    stopper = callbacks[0] if config["patience"] else None
+    kept = stopper.best_epoch if stopper is not None and stopper.stopped_epoch is not None else -1
+    norms = [c.norms for c in callbacks if isinstance(c, GradientNormStopping)]
+    return {"name": name, "train_acc": history["train_accuracy"][kept],
+            "val_acc": history["val_accuracy"][kept],
+            "epochs_run": len(history["train_loss"]), "seconds": float(sum(history["seconds"])),
+            "history": history, "grad_norms": norms[0] if norms else None}
 
 
 def plot(rows, path, title):
@@ -184,7 +248,7 @@ def main(argv=None):
     for name in names:
         try:
             row = run(name, args, train_set, val_set)
-        except _training.Diverged as error:
+        except TrainingDiverged as error:
             _cli.stop(f"training_tricks.py: configuration {name!r}: {error} (--lr)")
         rows.append(row)
         print(f"{name:16s} {row['train_acc']:9.1%} {row['val_acc']:8.1%} "

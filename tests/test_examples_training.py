@@ -117,8 +117,11 @@ def test_training_tricks_smoke_table_and_plot(tmp_path):
     baseline = rows["baseline"]["history"]["train_loss"]
     assert baseline[-1] < baseline[0] - 0.01  # 2.30 -> 2.17: a descent, not round-off
     # batch 32 takes 4x the steps of batch 128 over the same epochs
-    assert len(rows["batch-32"]["history"]["batch_losses"][0]) == 8
-    assert len(rows["baseline"]["history"]["batch_losses"][0]) == 2
+    assert rows["batch-32"]["history"]["steps"] == [8, 8]
+    assert rows["baseline"]["history"]["steps"] == [2, 2]
+    # half-way (epoch 2 of 2): lr-drop divides the lr by 4, batch-growth multiplies the batch
+    assert rows["lr-drop"]["history"]["lr"] == pytest.approx([0.02, 0.005], rel=1e-12)
+    assert rows["batch-growth"]["history"]["steps"] == [2, 1]  # 256 images: 2 x 128, 1 x 512
     assert_png(summary["plots"][0])
 
 
