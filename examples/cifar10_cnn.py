@@ -39,7 +39,9 @@ each process trains the same model (DistributedDataParallel averages the
 gradients) on its own share of the training set (a DistributedSampler
 share, drawn once from --seed; --batch-size is per process). Rank 0 alone
 prints, writes the checkpoint and the plots; every rank reads the
-checkpoint to --resume, with any number of processes.
+checkpoint to --resume it, on any number of processes (mpiexec -n 1
+included: its weights are named as DistributedDataParallel names them,
+"module.*", so resume it with --distributed).
 """
 import os
 import sys

@@ -76,7 +76,10 @@ class NCCLBackend:
 
     def _averaged(self, array, op):
         """Finishing steps: AVG divides the SUM by the world size."""
-        return [lambda: array.__itruediv__(self.size)] if op is ReduceOp.AVG else []
+        if op is not ReduceOp.AVG:
+            return []
+        xp = backend.array_module(array)
+        return [lambda: xp.divide(array, self.size, out=array)]
 
     # --------------------------------------------------------- collectives
     def all_reduce(self, array, op):
