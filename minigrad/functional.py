@@ -25,6 +25,7 @@ from .ops.rearrange import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.scan import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
+from .ops.similarity import *  # noqa: F401,F403
 from .ops.sort import *  # noqa: F401,F403
 
 _tensor.use_functional(sys.modules[__name__])

@@ -388,6 +388,9 @@ class Tensor:
     def T(self):
         return F.transpose(self)
 
+    # ---- issue 10, part B: activations (the one of them PyTorch has as a method)
+    def prelu(self, weight): return F.prelu(self, weight)
+
     # ---- issue 10, part C: reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
     # indexing.py, rearrange.py)
     def prod(self, dim=None, keepdim=False, dtype=None): return F.prod(self, dim, keepdim, dtype)

@@ -77,16 +77,44 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     return where(dead, 0.0, softmax(where(dead, 0.0, scores), axis=-1))
 
 
+def _repeat_kv_heads(q, k, v):
+    """Grouped-query attention: Hq query heads share Hkv key/value heads (axis -3),
+    each key/value head serving Hq / Hkv consecutive query heads, as PyTorch's
+    enable_gqa. (..., Hkv, S, E) -> (..., Hq, S, E) by a broadcast, not a copy:
+    the backward of expand sums each group's gradients back onto its shared head."""
+    if q.ndim < 3 or k.ndim < 3 or v.ndim < 3:
+        raise ValueError(f"scaled_dot_product_attention: enable_gqa needs a head axis (-3) in "
+                         f"query, key and value, got shapes {q.shape}, {k.shape} and {v.shape}")
+    heads, kv_heads = q.shape[-3], k.shape[-3]
+    if v.shape[-3] != kv_heads or heads % kv_heads:
+        raise ValueError(f"scaled_dot_product_attention: with enable_gqa the query heads "
+                         f"({heads}) must be a multiple of the key/value heads (key {kv_heads}, "
+                         f"value {v.shape[-3]}, which must be equal)")
+    group = heads // kv_heads
+
+    def repeat(t):  # (..., Hkv, S, E) -> (..., Hkv, group, S, E) -> (..., Hq, S, E)
+        expanded = t.unsqueeze(-3).expand(t.shape[:-2] + (group,) + t.shape[-2:])
+        return expanded.reshape(t.shape[:-3] + (heads,) + t.shape[-2:])
+    return repeat(k), repeat(v)
+
+
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                 scale=None):
+                                 scale=None, enable_gqa=False):
     """PyTorch's F.scaled_dot_product_attention: q (..., L, E), k (..., S, E),
     v (..., S, Ev) -> (..., L, Ev). Leading (batch, head) axes broadcast.
 
     attn_mask: bool (True = may attend) or float (added to the scores),
     broadcastable to (..., L, S). is_causal: query i sees keys 0..i.
     dropout_p: dropout on the attention weights (always applied when > 0:
-    pass 0.0 when evaluating, as with PyTorch)."""
+    pass 0.0 when evaluating, as with PyTorch). scale: replaces 1 / sqrt(E).
+    enable_gqa: grouped-query attention, q (..., Hq, L, E) against k, v with
+    fewer heads (..., Hkv, S, E), Hq a multiple of Hkv."""
     q, k, v = _as_tensors((q, k, v), "scaled_dot_product_attention")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got "
+                         f"{dropout_p}")
+    if enable_gqa:
+        k, v = _repeat_kv_heads(q, k, v)
     if v.ndim < 2 or v.shape[-2] != k.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: key (..., S, E) and value (..., S, Ev) "
                          f"must have the same number of positions S, got shapes {k.shape} and "

@@ -15,12 +15,13 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Function, _as_tensors, is_grad_enabled
 from ..tensor import Tensor
-from .activation import softplus
-from .elementwise import abs, log, maximum, where
-from .reduce import softmax
+from .activation import logsigmoid, softplus
+from .elementwise import abs, exp, log, maximum, where
+from .reduce import log_softmax, softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
+           "multilabel_soft_margin_loss"]
 
 
 def _check_reduction(reduction, op_name):
@@ -223,14 +224,49 @@ def _unbatched(x, target, op_name):
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) against integer
-    class targets (N,) or (N, d1, ...); the classes are axis 1, as in PyTorch."""
+    class targets (N,) or (N, d1, ...); the classes are axis 1, as in PyTorch.
+    A floating-point target shaped like `input` holds class probabilities instead
+    (soft labels, mixup): see `_cross_entropy_soft`."""
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if _is_probability_target(input, target):
+        return _cross_entropy_soft(input, target, weight, reduction, float(label_smoothing))
     x, target, single = _unbatched(input, target, "cross_entropy")
     targets = ClassTargets(x, target, weight, ignore_index, "cross_entropy")
     loss = CrossEntropy(targets, float(label_smoothing), reduction)(x)
     return loss.reshape(()) if single and reduction == "none" else loss
+
+
+def _is_probability_target(input, target):
+    """PyTorch's rule: a floating-point target of the input's shape holds probabilities."""
+    dtype = target.dtype if isinstance(target, (Tensor, np.ndarray)) else np.asarray(target).dtype
+    shape = target.shape if hasattr(target, "shape") else np.shape(target)
+    return dtype.kind == "f" and tuple(shape) == input.shape
+
+
+def _cross_entropy_soft(x, target, weight, reduction, eps):
+    r"""Cross-entropy against class probabilities q (same shape as the logits x):
+
+        l_i = -sum_c weight_c q'_ic log_softmax(x)_ic,   q' = (1 - eps) q + eps / C
+
+    'mean' divides by the number of samples N * d1 * ... (not by the weights, unlike
+    class targets: PyTorch's rule). Composed from log_softmax, whose backward is exact
+    to any order; dl/dq = -weight * (1 - eps) * log_softmax(x) comes with it."""
+    x, target = _as_tensors((x, target), "cross_entropy")
+    if x.ndim < 1 or (x.ndim == 1 and x.shape[0] == 0):
+        raise ValueError(f"cross_entropy: input of shape {x.shape} needs a class axis")
+    axis = 1 if x.ndim >= 2 else 0  # a single sample (C,) has its classes on axis 0
+    num_classes = x.shape[axis]
+    q = target * (1.0 - eps) + eps / num_classes if eps > 0 else target
+    weighted = q * log_softmax(x, axis)
+    if weight is not None:
+        weight, = _as_tensors((weight,), "cross_entropy")
+        if weight.shape != (num_classes,):
+            raise ValueError(f"cross_entropy: weight must have shape ({num_classes},), one value "
+                             f"per class, got {weight.shape}")
+        weighted = weighted * weight.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    return _reduce(-weighted.sum(axis), reduction)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -359,3 +395,67 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+# --------------------------------------------------- issue 10: distributions, counts, labels
+# (PyTorch's deprecated size_average/reduce sit before `reduction` in its signatures:
+# here `reduction` is keyword-only, so a positional call written for PyTorch fails loudly.)
+def _xlogy(x, y):
+    """x * log(y), defined as 0 where x = 0 (PyTorch's xlogy: 0 log 0 = 0)."""
+    zero = x.detach() == 0
+    return where(zero, 0.0, x * log(where(zero, 1.0, y)))
+
+
+def kl_div(input, target, *, reduction="mean", log_target=False):
+    r"""Kullback-Leibler divergence KL(target || model), with `input` = log-probabilities
+    of the model (as PyTorch: the input is already in log space):
+
+        l = target * (log target - input)          (0 where target = 0)
+        l = e^target * (target - input)            (log_target=True: target in log space)
+
+    reduction='batchmean' (sum / N) is the true KL per sample; 'mean' divides by the
+    number of elements, PyTorch's default, which is rarely what is meant."""
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    input, target = _pair(input, target, "kl_div")
+    loss = exp(target) * (target - input) if log_target else _xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, *, eps=1e-8, reduction="mean"):
+    r"""Negative log-likelihood of counts `target` under a Poisson with rate lambda:
+
+        l = e^input - target * input               (log_input: input = log lambda)
+        l = input - target * log(input + eps)      (otherwise: input = lambda)
+
+    full=True adds log(target!) by Stirling, target log target - target +
+    log(2 pi target) / 2, for target > 1 (0 elsewhere): constant in the input."""
+    _check_reduction(reduction, "poisson_nll_loss")
+    input, target = _pair(input, target, "poisson_nll_loss")
+    loss = exp(input) - target * input if log_input else input - target * log(input + eps)
+    if full:
+        t = target.detach()
+        big = t > 1
+        safe = where(big, t, 1.0)
+        stirling = safe * log(safe) - safe + log(safe * (2.0 * math.pi)) * 0.5
+        loss = loss + where(big, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, *, reduction="mean"):
+    r"""Multi-label one-vs-all loss over C independent classes, for input (N, C) and
+    0/1 targets (N, C): the binary cross-entropy of sigmoid(input), averaged over C,
+
+        l_i = -1/C sum_c weight_c (y_ic log sigmoid(x_ic) + (1 - y_ic) log sigmoid(-x_ic))"""
+    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    input, target = _as_tensors((input, target), "multilabel_soft_margin_loss")
+    if input.shape != target.shape or input.ndim not in (1, 2):
+        raise ValueError(f"multilabel_soft_margin_loss: input (N, C) or (C,) and target must "
+                         f"have the same shape, got {input.shape} and {target.shape}")
+    loss = -(target * logsigmoid(input) + (1.0 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss.mean(axis=-1), reduction)
