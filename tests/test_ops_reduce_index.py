@@ -231,3 +231,205 @@ def test_cuda_matches_cpu(spec, shapes):
         results.append([o.numpy() for o in outs] + [t.grad.numpy() for t in tensors])
     for on_cuda, on_cpu in zip(*results):
         np.testing.assert_allclose(on_cuda, on_cpu, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------ indices and ties
+TIES = np.array([[3.0, 1.0, 3.0, 2.0, 1.0, 3.0], [0.5, 0.5, -1.0, 0.5, -1.0, 2.0]])
+
+
+def test_sort_is_stable_and_descending_keeps_order_of_ties(device):
+    x = minigrad.tensor(TIES, device=device)
+    ascending, descending = x.sort(1), x.sort(1, descending=True)
+    np.testing.assert_array_equal(ascending.indices.numpy(), np.argsort(TIES, 1, kind="stable"))
+    expected = np.array([sorted(range(6), key=lambda j: -row[j]) for row in TIES])  # stable sort
+    np.testing.assert_array_equal(descending.indices.numpy(), expected)
+    np.testing.assert_array_equal(descending.values.numpy(), -np.sort(-TIES, 1))
+    np.testing.assert_array_equal(F.argsort(x, 0).numpy(), np.argsort(TIES, 0, kind="stable"))
+
+
+def test_topk_kthvalue_median_indices_point_at_their_values(device):
+    x = minigrad.tensor(TIES, device=device)
+    for values, indices in [x.topk(3), x.topk(2, largest=False), x.kthvalue(4, keepdim=True),
+                            x.median(1, keepdim=True), F.mode(x, 1, keepdim=True)]:
+        np.testing.assert_array_equal(np.take_along_axis(TIES, indices.numpy(), 1), values.numpy())
+    assert x.median().item() == np.sort(TIES.ravel())[(TIES.size - 1) // 2]
+    assert float(F.kthvalue(x, 1).values.numpy()[1]) == -1.0
+
+
+def test_mode_is_the_smallest_most_frequent_value_at_its_last_index(device):
+    x = minigrad.tensor(TIES, device=device)
+    values, indices = x.mode(1)
+    np.testing.assert_array_equal(values.numpy(), [3.0, 0.5])  # row 0: 3 thrice; row 1: 0.5 thrice
+    np.testing.assert_array_equal(indices.numpy(), [5, 3])
+    row = minigrad.tensor([2.0, 1.0, 2.0, 1.0], device=device)  # 1 and 2 twice each: the smaller
+    assert row.mode().values.item() == 1.0 and row.mode().indices.item() == 3
+
+
+def test_cummax_cummin_take_the_latest_index_on_ties(device):
+    x = minigrad.tensor(TIES, device=device)
+    values, indices = x.cummax(1)
+    np.testing.assert_array_equal(values.numpy(), np.maximum.accumulate(TIES, 1))
+    np.testing.assert_array_equal(indices.numpy(), [[0, 0, 2, 2, 2, 5], [0, 1, 1, 3, 3, 5]])
+    values, indices = x.cummin(1)
+    np.testing.assert_array_equal(values.numpy(), np.minimum.accumulate(TIES, 1))
+    np.testing.assert_array_equal(indices.numpy(), [[0, 1, 1, 1, 4, 4], [0, 1, 2, 2, 4, 4]])
+
+
+def test_ties_send_the_gradient_to_the_picked_element_only():
+    x = minigrad.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.cummax(0).values.sum().backward()  # running max at positions: 0, 1, 2, 2
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 2.0, 0.0])
+
+
+# -------------------------------------------------------- zeros, extremes, empties
+@pytest.mark.parametrize("values", [[2.0, 0.0, 3.0, 4.0], [0.0, 2.0, 0.0, 5.0], [1.5, -2.0, 0.5, 3.0]])
+def test_cumprod_and_prod_gradients_are_exact_at_zeros(values, device):
+    x = minigrad.tensor(np.array(values), device=device, requires_grad=True)
+    assert minigrad.gradcheck(lambda t: F.cumprod(t, 0), x)
+    F.prod(x).backward()
+    others = [np.prod(np.delete(values, i)) for i in range(len(values))]  # product of the others
+    np.testing.assert_allclose(x.grad.numpy(), others, rtol=1e-12)
+
+
+def test_prod_of_an_empty_dim_is_one_and_ints_stay_ints():
+    assert minigrad.zeros(0).prod().item() == 1.0
+    np.testing.assert_array_equal(minigrad.zeros(2, 0).prod(1).numpy(), [1.0, 1.0])
+    ints = minigrad.tensor([[1, 2, 3], [4, 5, 6]])
+    assert ints.prod().item() == 720 and ints.prod(1).dtype.kind == "i"
+    assert ints.cumsum(1).numpy().tolist() == [[1, 3, 6], [4, 9, 15]]
+
+
+def test_logcumsumexp_stays_finite_for_large_and_spread_values():
+    x = np.array([1000.0, -50.0, 999.0, 1001.0])
+    out = F.logcumsumexp(minigrad.tensor(x), 0).numpy()
+    np.testing.assert_allclose(out, np.logaddexp.accumulate(x), rtol=1e-12)
+    assert np.isfinite(out).all()
+
+
+def test_norm_gradient_is_zero_at_zero(device):
+    x = minigrad.zeros(3, 2, dtype=np.float64, device=device, requires_grad=True)
+    F.norm(x, dim=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 2)))
+    assert F.norm(minigrad.tensor([0.0, 3.0, -4.0]), 0).item() == 2.0  # p=0 counts non-zeros
+
+
+def test_scatter_reduce_amax_splits_the_gradient_among_ties():
+    x = minigrad.tensor([1.0, 5.0], requires_grad=True)
+    src = minigrad.tensor([5.0, 2.0, 5.0], requires_grad=True)
+    out = F.scatter_reduce(x, 0, minigrad.tensor([1, 0, 1]), src, "amax")
+    np.testing.assert_array_equal(out.numpy(), [2.0, 5.0])
+    out.sum().backward()  # x[1], src[0], src[2] tie at 5: a third each
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1 / 3])
+    np.testing.assert_allclose(src.grad.numpy(), [1 / 3, 1.0, 1 / 3])
+
+
+# ------------------------------------------------------ non-differentiable results
+def test_one_hot_nonzero_and_masked_select(device):
+    labels = minigrad.tensor([2, 0, 1, 2], device=device)
+    np.testing.assert_array_equal(F.one_hot(labels).numpy(), np.eye(3, dtype=np.int64)[[2, 0, 1, 2]])
+    assert F.one_hot(labels, 5).shape == (4, 5) and F.one_hot(labels).dtype == np.int64
+    x = minigrad.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]], device=device)
+    np.testing.assert_array_equal(x.nonzero().numpy(), np.argwhere(x.numpy()))
+    rows, cols = x.nonzero(as_tuple=True)
+    np.testing.assert_array_equal(x.numpy()[rows.numpy(), cols.numpy()], [1.5, 2.0, -1.0])
+    np.testing.assert_array_equal(x.masked_select(x > 0).numpy(), [1.5, 2.0])
+
+
+def test_where_of_two_numbers_takes_pytorch_dtypes(device):
+    mask = minigrad.tensor([True, False], device=device)
+    assert F.where(mask, 1.0, 0.0).dtype == np.float32
+    assert F.where(mask, 1, 0).dtype == np.int64
+    np.testing.assert_array_equal(F.where(mask, 2, 0.5).numpy(), [2.0, 0.5])
+
+
+def test_data_dependent_shapes_are_host_syncs_on_the_stand_in():
+    cupy_stand_in = pytest.importorskip("cupy_stand_in")
+    if not cupy_stand_in.installed:
+        pytest.skip("a real GPU: the stand-in is not in use")
+    x = minigrad.tensor([0.0, 1.0, 2.0], device="cuda")
+    mask = x > 0.5
+    with cupy_stand_in.allow_synchronize(False):
+        F.gather(x.reshape(1, 3), 1, _i([[2, 0]], x))  # fixed shapes: no sync
+        F.cumsum(x, 0), F.sort(x), F.one_hot(_i([0, 2], x), 3)
+        for data_dependent in (lambda: x.nonzero(), lambda: x.masked_select(mask),
+                               lambda: F.repeat_interleave(x, _i([1, 0, 2], x))):
+            with pytest.raises(cupy_stand_in.DeviceSynchronized):
+                data_dependent()
+
+
+# -------------------------------------------------------------------- errors
+@pytest.mark.parametrize("call, error, words", [
+    (lambda x: F.gather(x, 2, _i([[0]], x)), IndexError, "dim 2 is out of range"),
+    (lambda x: F.gather(x, 1, _i([[0, 4]], x)), IndexError, "index out of range"),
+    (lambda x: F.gather(x, 0, _i([0, 1], x)), RuntimeError, "does not fit input"),
+    (lambda x: F.index_select(x, 0, minigrad.tensor([0.0])), TypeError, "integer tensor"),
+    (lambda x: F.cumsum(x, None), TypeError, "missing dim"),
+    (lambda x: F.topk(x, 5), RuntimeError, "k=5 is out of range"),
+    (lambda x: F.kthvalue(x, 0), RuntimeError, "k counts from 1"),
+    (lambda x: F.narrow(x, 1, 3, 2), IndexError, "do not fit dim 1"),
+    (lambda x: F.einsum("ij,jk->ik", x, x), ValueError, "letter 'j'"),
+    (lambda x: F.einsum("ij,k->ik", x), ValueError, "names 2 operands"),
+    (lambda x: F.one_hot(_i([0, 3], x), 3), RuntimeError, "[0, 3)"),
+    (lambda x: F.scatter_reduce(x, 1, _i([[0]], x), x, "prod"), NotImplementedError, "'prod'"),
+    (lambda x: F.masked_fill(x, x, 0.0), TypeError, "bool tensor"),
+    (lambda x: F.unflatten(x, 1, (3, 2)), RuntimeError, "do not multiply"),
+])
+def test_bad_input_gets_a_clear_error(call, error, words):
+    x = minigrad.tensor(np.ones((2, 4)))
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        call(x)
+
+
+# ----------------------------------------------------------------- creation
+def test_linspace_logspace_and_from_numpy():
+    np.testing.assert_allclose(minigrad.linspace(-1, 2, 7).numpy(), np.linspace(-1, 2, 7), rtol=1e-6)
+    assert minigrad.linspace(0, 1, 3).dtype == np.float32
+    assert minigrad.linspace(0, 1, 3, dtype=np.float64).dtype == np.float64
+    np.testing.assert_allclose(minigrad.logspace(0, 3, 4, base=2).numpy(), [1, 2, 4, 8], rtol=1e-6)
+    array = np.arange(6.0)
+    shared = minigrad.from_numpy(array)
+    array[0] = 42.0  # from_numpy shares memory, as torch.from_numpy
+    assert shared[0].item() == 42.0 and shared.dtype == np.float64
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        minigrad.from_numpy([1.0, 2.0])
+
+
+# ------------------------------------------------------- PyTorch as an oracle
+def _both(torch, array, requires_grad=True):
+    return (minigrad.tensor(array, requires_grad=requires_grad),
+            torch.tensor(array, requires_grad=requires_grad))
+
+
+TORCH_OPS = {
+    "sort_desc": (lambda m, x: m.sort(x, 1, descending=True).values, lambda t, x: x.sort(1, True).values),
+    "topk": (lambda m, x: m.topk(x, 2, 1).values, lambda t, x: x.topk(2, 1).values),
+    "median": (lambda m, x: m.median(x), lambda t, x: x.median()),
+    "median_dim": (lambda m, x: m.median(x, 0).values, lambda t, x: x.median(0).values),
+    "mode": (lambda m, x: m.mode(x, 1).values, lambda t, x: x.mode(1).values),
+    "cummax": (lambda m, x: m.cummax(x, 1).values, lambda t, x: x.cummax(1).values),
+    "cumprod": (lambda m, x: m.cumprod(x, 1), lambda t, x: x.cumprod(1)),
+    "prod": (lambda m, x: m.prod(x, 0), lambda t, x: x.prod(0)),
+    "logcumsumexp": (lambda m, x: m.logcumsumexp(x, 1), lambda t, x: x.logcumsumexp(1)),
+    "std_mean": (lambda m, x: m.std_mean(x, 1)[0], lambda t, x: t.std_mean(x, 1)[0]),
+    "norm": (lambda m, x: m.norm(x, 3, 1), lambda t, x: x.norm(3, 1)),
+    "diag": (lambda m, x: m.diag(m.diagonal(x, 1), -1), lambda t, x: t.diag(x.diagonal(1), -1)),
+    "roll": (lambda m, x: m.roll(x, (2, -1), (1, 0)), lambda t, x: x.roll((2, -1), (1, 0))),
+    "repeat": (lambda m, x: x.repeat(2, 1, 2), lambda t, x: x.repeat(2, 1, 2)),
+    "chunk": (lambda m, x: m.chunk(x, 4, 1)[-1], lambda t, x: x.chunk(4, 1)[-1]),
+    "einsum": (lambda m, x: m.einsum("ij,kj->ik", x, x), lambda t, x: t.einsum("ij,kj->ik", x, x)),
+    "trace": (lambda m, x: m.einsum("ii", x[:2]), lambda t, x: t.einsum("ii", x[:2])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_OPS))
+def test_matches_pytorch_forward_and_backward(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = TORCH_OPS[name]
+    array = TIES.T.copy()[:3] * np.array([[1.0], [-0.5], [0.0]]) + TIES[:, :3].T  # ties and a zero
+    x, t = _both(torch, array)
+    out, expected = ours(F, x), theirs(torch, t)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    cotangent = np.cos(np.arange(out.size)).reshape(out.shape)
+    out.backward(minigrad.tensor(cotangent))
+    expected.backward(torch.tensor(cotangent))
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -291,6 +291,12 @@ def clip(x, min=None, max=None):
 
 
 def where(condition, x, y):
+    if isinstance(condition, Tensor) and not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        # where(mask, 1.0, 0.0): two numbers take PyTorch's dtype (any float: float32,
+        # else int64, or bool for two bools) on the mask's device
+        kinds = {type(v) for v in (x, y)}
+        dtype = np.float32 if float in kinds else np.bool_ if kinds == {bool} else np.int64
+        x = Tensor._wrap(condition.xp.asarray(x, dtype=dtype), condition.device)
     x, y = _as_tensors((x, y), "where")
     if isinstance(condition, Tensor):
         _as_tensors((condition, x), "where")  # on x's device too, or an error naming both

@@ -26,11 +26,10 @@ def _argsort(data, dim, descending):
     xp = backend.array_module(data)
     kind = {"kind": "stable"} if xp is np else {}  # CuPy's sorts are stable, and take no kind
     if not descending:
-        return xp.argsort(data, axis=dim, **kind)
+        return data.argsort(axis=dim, **kind)
     n = data.shape[dim]
-    reversed_ = xp.flip(data, axis=dim)
-    order = xp.argsort(reversed_, axis=dim, **kind)  # ascending; ties: latest first
-    return n - 1 - xp.flip(order, axis=dim)          # descending; ties: earliest first
+    order = xp.flip(data, axis=dim).argsort(axis=dim, **kind)  # ascending; ties: latest first
+    return n - 1 - xp.flip(order, axis=dim)                    # descending; ties: earliest first
 
 
 def _indices(x, dim, descending):
