@@ -184,6 +184,20 @@ def erf(array):
     return _scipy_erf(array).astype(array.dtype, copy=False)
 
 
+def erfc(array):
+    """1 - erf(x), elementwise, computed directly (accurate where erf(x) rounds to 1),
+    keeping the array's dtype: SciPy's or math.erfc per element on the host, CuPy's own."""
+    if not isinstance(array, np.ndarray):
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erfc(array)
+    try:
+        from scipy.special import erfc as _scipy_erfc
+    except ImportError:
+        import math
+        return np.vectorize(math.erfc, otypes=[np.float64])(array).astype(array.dtype, copy=False)
+    return _scipy_erfc(array).astype(array.dtype, copy=False)
+
+
 def synchronize(device):
     """Wait until all queued GPU work on `device` is done (no-op on the CPU).
 

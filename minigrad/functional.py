@@ -19,6 +19,7 @@ from .ops.inplace import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
+from .ops.math import *  # noqa: F401,F403
 from .ops.normalization import *  # noqa: F401,F403
 from .ops.pool import *  # noqa: F401,F403
 from .ops.rearrange import *  # noqa: F401,F403

@@ -638,7 +638,13 @@ def _erf(x):
     return _wrap(np.vectorize(math.erf, otypes=[x.dtype])(x._a))
 
 
+def _erfc(x):  # CuPy has cupyx.scipy.special.erfc too
+    import math
+    return _wrap(np.vectorize(math.erfc, otypes=[x.dtype])(x._a))
+
+
 cupyx.scipy.special.erf = _erf
+cupyx.scipy.special.erfc = _erfc
 
 
 # ----------------------------------------------------------------- install

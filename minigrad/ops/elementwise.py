@@ -9,6 +9,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
+from .promotion import floating, promote
+from .shape import ShapeError
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
            "tanh", "sigmoid", "relu", "maximum", "minimum", "clip", "where", "sign", "astype",
@@ -17,14 +19,19 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs"
 
 
 class Binary(Function):
-    """Two inputs that broadcast against each other: check that they can."""
+    """Two inputs that broadcast against each other: check that they can, and
+    bring them to one dtype by PyTorch's promotion rules (ops/promotion.py).
+    `floating = True`: the op is defined on reals only (true division)."""
+
+    floating = False
 
     def __call__(self, x, y):
-        x, y = _as_tensors((x, y), self.name)
+        x, y = _as_tensors(promote(x, y, floating=self.floating), self.name)
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
-            raise ValueError(f"{self.name.lower()}: shapes {x.shape} and {y.shape} cannot be "
+            # RuntimeError, as PyTorch raises; also a ValueError, as minigrad always did
+            raise ShapeError(f"{self.name.lower()}: shapes {x.shape} and {y.shape} cannot be "
                              "broadcast together (trailing dimensions must be equal or 1); "
                              "reshape or unsqueeze one of them") from None
         return super().__call__(x, y)
@@ -64,6 +71,7 @@ class Mul(Binary):
 
 class Div(Binary):
     save_inputs, save_outputs = True, False
+    floating = True  # int / int is a float, as in PyTorch and Python 3
 
     def forward(self, x, y):
         return x / y
@@ -93,11 +101,19 @@ class Pow(Binary):
 
     def backward(self, gy):
         x, y = self.inputs
-        gx = gy * y * x ** (y - 1.0) if self.needs_input_grad[0] else None
+        # d(x^y)/dx = y x^(y-1). Where y = 0, x^0 = 1 is flat, but 0 * x^-1 would be
+        # 0 * inf = NaN at x = 0; there x^1 stands in for x^-1, giving 0 * x = 0
+        # (PyTorch's answer). The `where` runs over y's shape: usually one number.
+        gx = gy * y * x ** where(y == 0, 1.0, y - 1.0) if self.needs_input_grad[0] else None
         # d(x^y)/dy = x^y log(x); only computed when the exponent needs it
         # (x^2 with a constant 2 never takes a log of a negative x), and x^y is
         # recomputed then rather than kept for every (x - t)^2 of every loss.
-        gy_ = gy * x ** y * log(x) if self.needs_input_grad[1] else None
+        # At x = 0 with y >= 0, x^y log x = 0 * -inf: PyTorch says 0, so log reads 1 there.
+        if self.needs_input_grad[1]:
+            flat = (x == 0) & (y >= 0)
+            gy_ = gy * x ** y * log(where(flat, 1.0, x))
+        else:
+            gy_ = None
         return gx, gy_
 
 
@@ -208,14 +224,15 @@ class ReLU(Function):
         return gy * (self.output > 0).astype(gy.dtype)
 
 
-def exp(x): return Exp()(x)
-def log(x): return Log()(x)
-def sqrt(x): return Sqrt()(x)
+# Defined on reals: an integer tensor is first made a float (float32), as in PyTorch.
+def exp(x): return Exp()(floating(x))
+def log(x): return Log()(floating(x))
+def sqrt(x): return Sqrt()(floating(x))
 def abs(x): return Abs()(x)
-def sin(x): return Sin()(x)
-def cos(x): return Cos()(x)
-def tanh(x): return Tanh()(x)
-def sigmoid(x): return Sigmoid()(x)
+def sin(x): return Sin()(floating(x))
+def cos(x): return Cos()(floating(x))
+def tanh(x): return Tanh()(floating(x))
+def sigmoid(x): return Sigmoid()(floating(x))
 def relu(x): return ReLU()(x)
 
 
@@ -278,6 +295,27 @@ class Where(Function):
     def backward(self, gy):
         condition = Tensor._wrap(self.condition, gy.device)
         return where(condition, gy, 0.0), where(condition, 0.0, gy)
+
+
+class PiecewiseConstant(Function):
+    """A step function (sign, floor, round, ...): its slope is 0 wherever it has
+    one, and PyTorch calls it 0 at the jumps too, so backward gives zeros (a
+    graph through x.sign() is fine, it just carries no gradient)."""
+
+    save_inputs = save_outputs = False
+
+    def backward(self, gy):
+        return Tensor._wrap(np.zeros_like(gy.data), gy.device)  # not gy * 0: inf * 0 is NaN
+
+
+class Sign(PiecewiseConstant):
+    """sign(x): -1, 0 or 1 (torch.sign); integer tensors stay integer."""
+
+    def forward(self, x):
+        return np.sign(x)
+
+
+def sign(x): return Sign()(x)
 
 
 def maximum(x, y): return Maximum()(x, y)
@@ -373,7 +411,6 @@ def _constant_op(array_fn, name):
     return op
 
 
-sign = _constant_op(np.sign, "sign")
 isfinite = _constant_op(np.isfinite, "isfinite")
 equal = _constant_op(np.equal, "equal")
 not_equal = _constant_op(np.not_equal, "not_equal")

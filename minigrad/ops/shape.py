@@ -14,6 +14,26 @@ from .. import backend
 from ..autograd import Function, _as_tensors, sum_to
 from ..tensor import Tensor
 
+
+# The exception types PyTorch users catch, which are also the ValueErrors
+# minigrad raised before (so `except ValueError` in older code still works).
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit (broadcasting, matmul, cat): PyTorch raises RuntimeError."""
+
+
+class DimError(IndexError, ValueError):
+    """A dimension (axis) out of range: PyTorch raises IndexError."""
+
+
+def check_axis(axis, ndim, op_name, shape):
+    """axis in [-ndim, ndim) (a 0-d tensor accepts 0 and -1) -> axis in [0, ndim)."""
+    bound = max(ndim, 1)
+    if not isinstance(axis, (int, np.integer)) or not -bound <= axis < bound:
+        raise DimError(f"{op_name}: axis {axis} is out of range for a tensor of shape {shape} "
+                       f"(expected an axis in [{-bound}, {bound - 1}])")
+    return int(axis) % bound
+
+
 __all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", "unsqueeze",
            "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split", "pad"]
 
@@ -72,7 +92,7 @@ def transpose(x, axes=None):
     """Reverse the axes (axes=None, like NumPy's .T) or permute them."""
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    axes = tuple(check_axis(a, x.ndim, "transpose", x.shape) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
                          f"of a tensor of shape {x.shape}")
@@ -84,6 +104,7 @@ def permute(x, axes):
 
 
 def swapaxes(x, axis1, axis2):
+    axis1, axis2 = (check_axis(a, x.ndim, "swapaxes", x.shape) for a in (axis1, axis2))
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -93,7 +114,7 @@ def flatten(x, start_axis=0, end_axis=-1):
     """Merge axes start_axis..end_axis (inclusive) into one, like torch.flatten."""
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_axis % x.ndim, end_axis % x.ndim
+    start, end = (check_axis(a, x.ndim, "flatten", x.shape) for a in (start_axis, end_axis))
     merged = math.prod(x.shape[start:end + 1])
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
@@ -104,18 +125,13 @@ def squeeze(x, axis=None):
     axis 0 or -1) stays 0-d."""
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    ndim = max(x.ndim, 1)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise IndexError(f"squeeze: axis {a} is out of range for a tensor of shape {x.shape} "
-                             f"(expected an axis in [{-ndim}, {ndim - 1}])")
-    axes = {int(a) % ndim for a in axes}
+    axes = {check_axis(a, x.ndim, "squeeze", x.shape) for a in axes}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(x, axis):
-    axis = axis % (x.ndim + 1)
+    axis = check_axis(axis, x.ndim + 1, "unsqueeze", x.shape)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -238,11 +254,11 @@ class Split(Function):
 def concatenate(tensors, axis=0):
     tensors = _as_tensors(tuple(tensors), "concatenate")
     first = tensors[0]
-    axis = axis % max(first.ndim, 1)
+    axis = check_axis(axis, first.ndim, "concatenate", first.shape)
     for t in tensors[1:]:
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
                                        if i != axis):
-            raise ValueError(f"concatenate: shapes {[x.shape for x in tensors]} must agree on "
+            raise ShapeError(f"concatenate: shapes {[x.shape for x in tensors]} must agree on "
                              f"every axis except axis {axis}")
     return Concatenate(axis)(*tensors)
 
@@ -251,14 +267,14 @@ def stack(tensors, axis=0):
     tensors = list(tensors)
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
-        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-    axis = axis % (tensors[0].ndim + 1)
+        raise ShapeError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    axis = check_axis(axis, tensors[0].ndim + 1, "stack", tensors[0].shape)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis)
 
 
 def split(x, indices_or_sections, axis=0):
     """NumPy's split: a number of equal sections, or the indices to cut at."""
-    axis = axis % x.ndim
+    axis = check_axis(axis, x.ndim, "split", x.shape)
     if isinstance(indices_or_sections, int):
         if x.shape[axis] % indices_or_sections:
             raise ValueError(f"split: axis {axis} of size {x.shape[axis]} cannot be split into "
