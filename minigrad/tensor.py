@@ -355,7 +355,7 @@ class Tensor:
     def clip(self, min=None, max=None): return F.clip(self, min, max)
     clamp = clip
 
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=False, dtype=None): return F.sum(self, axis, keepdims, dtype)
     def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)

@@ -281,6 +281,19 @@ def test_ties_send_the_gradient_to_the_picked_element_only():
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 2.0, 0.0])
 
 
+def test_sum_dtype_accumulates_in_that_dtype_and_argmax_keeps_dims(device):
+    x = minigrad.tensor(np.full(4, 0.1, np.float32), device=device, requires_grad=True)
+    total = x.sum(dtype=np.float64)
+    assert total.dtype == np.float64
+    np.testing.assert_allclose(total.item(), 4 * np.float64(np.float32(0.1)), rtol=1e-15)
+    total.backward()
+    assert x.grad.dtype == np.float32
+    assert minigrad.tensor([True, True, False], device=device).sum().item() == 2
+    y = minigrad.tensor(TIES, device=device)
+    np.testing.assert_array_equal(y.argmax(1, keepdims=True).numpy(), [[0], [5]])  # first of ties
+    np.testing.assert_array_equal(y.argmin(0).numpy(), np.argmin(TIES, 0))
+
+
 # -------------------------------------------------------- zeros, extremes, empties
 @pytest.mark.parametrize("values", [[2.0, 0.0, 3.0, 4.0], [0.0, 2.0, 0.0, 5.0], [1.5, -2.0, 0.5, 3.0]])
 def test_cumprod_and_prod_gradients_are_exact_at_zeros(values, device):

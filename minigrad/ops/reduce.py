@@ -12,7 +12,6 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import exp
-from .shape import DimError
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
            "argmax", "argmin", "any", "all"]
@@ -26,8 +25,8 @@ def normalize_axes(axis, ndim, op_name):
     # (this module defines its own max and sum, hence builtins.max)
     for a in axes:
         if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise DimError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
-                           f"dimension(s)")
+            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
+                             f"dimension(s)")
     return tuple(sorted({int(a) % ndim for a in axes})) if ndim else ()
 
 
@@ -54,7 +53,7 @@ class Sum(Function):
 
 
 class Max(Function):
-    """max over axes (Min below shares its backward). Ties share the gradient evenly."""
+    """max over axes (Min is Max of -x). Ties share the gradient evenly."""
 
     save_inputs = save_outputs = True  # the winners are where x equals the max
 
@@ -67,20 +66,9 @@ class Max(Function):
     def backward(self, gy):
         x = self.inputs[0]
         y = self.output.data.reshape(keepdims_shape(x.shape, self.axes))
-        # The winners are a constant (max is piecewise linear). A NaN max came from
-        # the NaNs, which share its gradient, as in PyTorch.
-        xp = x.xp
-        winners = ((x.data == y) | (xp.isnan(x.data) & xp.isnan(y))).astype(gy.dtype)
+        winners = (x.data == y).astype(gy.dtype)  # a constant: max is piecewise linear
         winners /= winners.sum(axis=self.axes, keepdims=True)
         return _unreduce(gy, x.shape, self.axes) * Tensor._wrap(winners, x.device)
-
-
-class Min(Max):
-    """min over axes, backward as max's (its own forward: for integers, -max(-x)
-    is wrong at -2**31, whose negation overflows to itself)."""
-
-    def forward(self, x):
-        return x.min(axis=self.axes, keepdims=self.keepdims)
 
 
 class LogSumExp(Function):
@@ -156,8 +144,7 @@ def max(x, axis=None, keepdims=False):
 
 
 def min(x, axis=None, keepdims=False):
-    _check_not_empty(x, "min")
-    return Min(normalize_axes(axis, x.ndim, "min"), keepdims)(x)
+    return -max(-x, axis, keepdims)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
