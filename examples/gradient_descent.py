@@ -9,7 +9,9 @@ The data are noisy measurements y_i = 3 + noise; the loss is the mean of
 * Adam: full batch, with per-parameter step sizes from gradient moments.
 
 All three are `optim` rules: full-batch GD and SGD are the same `optim.SGD`
-with different data, which is the point of this lesson.
+with different data, which is the point of this lesson. The loop is written
+out here on purpose; docs/tutorials/04-training-tricks.md runs the same
+problem through `minigrad.training.fit`, stopped by the gradient criterion.
 
     python examples/gradient_descent.py
     python examples/gradient_descent.py --steps 100 --lr 0.05 --batch-size 1
