@@ -12,6 +12,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import exp
+from .shape import DimError
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
            "argmax", "argmin", "any", "all"]
@@ -25,8 +26,8 @@ def normalize_axes(axis, ndim, op_name):
     # (this module defines its own max and sum, hence builtins.max)
     for a in axes:
         if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
-                             f"dimension(s)")
+            raise DimError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
+                           f"dimension(s)")
     return tuple(sorted({int(a) % ndim for a in axes})) if ndim else ()
 
 
@@ -53,7 +54,7 @@ class Sum(Function):
 
 
 class Max(Function):
-    """max over axes (Min is Max of -x). Ties share the gradient evenly."""
+    """max over axes (Min below shares its backward). Ties share the gradient evenly."""
 
     save_inputs = save_outputs = True  # the winners are where x equals the max
 
@@ -66,9 +67,20 @@ class Max(Function):
     def backward(self, gy):
         x = self.inputs[0]
         y = self.output.data.reshape(keepdims_shape(x.shape, self.axes))
-        winners = (x.data == y).astype(gy.dtype)  # a constant: max is piecewise linear
+        # The winners are a constant (max is piecewise linear). A NaN max came from
+        # the NaNs, which share its gradient, as in PyTorch.
+        xp = x.xp
+        winners = ((x.data == y) | (xp.isnan(x.data) & xp.isnan(y))).astype(gy.dtype)
         winners /= winners.sum(axis=self.axes, keepdims=True)
         return _unreduce(gy, x.shape, self.axes) * Tensor._wrap(winners, x.device)
+
+
+class Min(Max):
+    """min over axes, backward as max's (its own forward: for integers, -max(-x)
+    is wrong at -2**31, whose negation overflows to itself)."""
+
+    def forward(self, x):
+        return x.min(axis=self.axes, keepdims=self.keepdims)
 
 
 class LogSumExp(Function):
@@ -144,7 +156,8 @@ def max(x, axis=None, keepdims=False):
 
 
 def min(x, axis=None, keepdims=False):
-    return -max(-x, axis, keepdims)
+    _check_not_empty(x, "min")
+    return Min(normalize_axes(axis, x.ndim, "min"), keepdims)(x)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
