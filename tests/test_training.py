@@ -129,6 +129,22 @@ def test_fit_and_evaluate_on_the_device(device):
     assert result["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
 
 
+def test_fit_reads_the_device_a_fixed_number_of_times_per_epoch_not_per_step():
+    cupy_stand_in = pytest.importorskip("cupy_stand_in")
+    if not cupy_stand_in.installed:
+        pytest.skip("counts syncs on the CuPy stand-in")
+    counts = []
+    for batch_size in (32, 8):  # 2 and 8 steps per epoch
+        train, val = loaders(batch_size=batch_size, device="cuda")
+        model = mlp().to("cuda")
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        cupy_stand_in.sync_counts.clear()
+        fit(model, train, loss_fn=F.cross_entropy, optimizer=opt, epochs=2, val_loader=val,
+            grad_clip=1.0, progress=False)
+        counts.append(sum(cupy_stand_in.sync_counts.values()))
+    assert counts[0] == counts[1] <= 2 * 2  # per epoch: the training read and the validation read
+
+
 # ------------------------------------------------------------------ schedules
 def lr_sequence(make, epochs, steps_per_epoch=None):
     """The lr at each epoch's start when the scheduler is stepped by hand."""
@@ -277,11 +293,12 @@ def test_ctrl_c_marks_the_history_runs_on_train_end_and_raises_again():
         if trainer.epoch == 1 and step == 0:
             raise KeyboardInterrupt
     callback = LambdaCallback(on_batch_end=interrupt,
-                              on_train_end=lambda trainer: ended.append(dict(trainer.history)))
+                              on_train_end=lambda trainer: ended.append(trainer.history))
     with pytest.raises(KeyboardInterrupt):
         fit(model, train, loss_fn=F.cross_entropy, optimizer=opt, epochs=3, callbacks=[callback],
             progress=False)
     assert len(ended) == 1 and len(ended[0]["train_loss"]) == 1  # epoch 0 only: 1 was cut
+    assert ended[0].interrupted
 
 
 def test_early_stopping_as_a_callback_stops_at_the_right_epoch_and_restores():

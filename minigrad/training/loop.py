@@ -25,6 +25,7 @@ at the end of the epoch (on the CPU a read is free, so each step's loss is
 checked at once and a non-finite loss stops the run at its step).
 """
 import math
+import sys
 import time
 
 import numpy as np
@@ -116,6 +117,8 @@ def fit(model, train_loader, *, loss_fn, optimizer, epochs, val_loader=None, sch
                       train_loader=train_loader, val_loader=val_loader, callbacks=list(callbacks),
                       history=history, epoch=initial_epoch, seed=seed, run_epochs=epochs,
                       global_step=int(sum(history.get("steps", []))))
+    if progress is None:  # a bar only on a terminal: in a log file it would be noise
+        progress = sys.stderr.isatty()
     run = dict(loss_fn=loss_fn, metrics=metric_functions(metrics), device=device,
                grad_clip=grad_clip, interval=scheduler_interval, progress=progress, epochs=epochs)
     interrupted = None
@@ -141,6 +144,7 @@ def fit(model, train_loader, *, loss_fn, optimizer, epochs, val_loader=None, sch
 
 def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, epochs):
     """Train one epoch, validate, step the per-epoch scheduler; returns the epoch's logs."""
+    from tqdm import tqdm
     model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
@@ -159,6 +163,10 @@ def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, 
                                    "smaller learning rate", trainer.epoch)
         logs.update({f"val_{name}": value for name, value in result.items()})
     logs.update(lr=lr, seconds=time.perf_counter() - start, steps=steps)
+    if progress:  # one line per epoch stays when the bar goes
+        tqdm.write(f"epoch {trainer.epoch + 1}/{epochs}  " + "  ".join(
+            f"{k} {v:.4g}" for k, v in logs.items() if k not in ("steps", "seconds"))
+            + f"  {logs['seconds']:.1f} s")
     if scheduler is not None and getattr(scheduler, "steps_on_metric", False):
         scheduler.step(logs.get("val_loss", logs["train_loss"]))
     elif scheduler is not None and interval == "epoch":
@@ -168,16 +176,15 @@ def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, 
 
 def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, desc):
     """One pass over the training loader; returns {"loss", metric names..., "steps"}."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # (imported when used: the core imports without it)
     model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
     model.train()
     if hasattr(optimizer, "train"):  # schedule-free rules train on a different point
         optimizer.train()
     sums = dict.fromkeys(["loss", *metrics], 0.0)  # (0-d device arrays after the first step)
     losses, seen, step = [], 0, -1  # losses: each step's, on the device, checked for inf/nan
-    # disable=None: tqdm switches itself off when stderr is not a terminal, so logs stay clean
     bar = tqdm(trainer.train_loader, desc=desc, unit="batch", leave=False, mininterval=0.5,
-               disable=None if progress is None else not progress)
+               disable=not progress)
     for step, batch in enumerate(bar):
         x, y = to_device(batch, device)
         loss, output = optimizer_step(model, optimizer, loss_fn, x, y, grad_clip)
@@ -195,15 +202,16 @@ def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress
             sums[name] = sums[name] + as_array(metric(output, y)).astype(np.float64)
         seen += n
         if backend.device_of_array(loss.data) == "cpu":  # a free read: stop at the bad step
-            check_finite(losses[-1:], trainer.epoch, step)
+            check_finite(read_scalars(losses[-1:]), trainer.epoch, step)
             bar.set_postfix(loss=f"{float(loss.data):.4f}", refresh=False)
         if trainer.stop_training:
             break
     if seen == 0:
         raise ValueError(f"fit: the training loader yielded no batch in epoch {trainer.epoch}")
-    check_finite(losses, trainer.epoch, 0)  # on a GPU: the epoch's one read of its losses
     names = list(sums)
-    values = read_scalars([sums[k] for k in names])  # one device-to-host copy
+    read = read_scalars(losses + [sums[k] for k in names])  # the epoch's one device-to-host copy
+    check_finite(read[:len(losses)], trainer.epoch)  # (on a GPU, the first look at the losses)
+    values = read[len(losses):]
     return {**{k: float(v) / seen for k, v in zip(names, values)}, "steps": step + 1}
 
 
@@ -310,11 +318,9 @@ def read_scalars(values):
     return backend.to_numpy(stacked)
 
 
-def check_finite(losses, epoch, first_step):
-    """Raise TrainingDiverged naming the first step whose loss is inf or nan."""
-    if not losses:
-        return
-    read = read_scalars(losses)
+def check_finite(read, epoch, first_step=0):
+    """Raise TrainingDiverged naming the first step whose loss (read: host values of the
+    steps from first_step on) is inf or nan."""
     bad = np.flatnonzero(~np.isfinite(read))
     if bad.size:
         step = first_step + int(bad[0])
