@@ -352,7 +352,7 @@ class Tensor:
     def sign(self): return F.sign(self)
     def maximum(self, other): return F.maximum(self, other)
     def minimum(self, other): return F.minimum(self, other)
-    def clip(self, min=None, max=None): return F.clip(self, min, max)
+    def clip(self, min=None, max=None): return F.clamp(self, min, max)  # bounds: numbers or tensors
     clamp = clip
 
     def sum(self, axis=None, keepdims=False, dtype=None): return F.sum(self, axis, keepdims, dtype)
@@ -390,6 +390,50 @@ class Tensor:
 
     # ---- issue 10, part B: activations (the one of them PyTorch has as a method)
     def prelu(self, weight): return F.prelu(self, weight)
+
+    # ---- issue 10, part A: math (ops/math.py)
+    def tan(self): return F.tan(self)
+    def asin(self): return F.asin(self)
+    def acos(self): return F.acos(self)
+    def atan(self): return F.atan(self)
+    def atan2(self, other): return F.atan2(self, other)
+    arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+    def sinh(self): return F.sinh(self)
+    def cosh(self): return F.cosh(self)
+    def asinh(self): return F.asinh(self)
+    def acosh(self): return F.acosh(self)
+    def atanh(self): return F.atanh(self)
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+    def log2(self): return F.log2(self)
+    def log10(self): return F.log10(self)
+    def log1p(self): return F.log1p(self)
+    def expm1(self): return F.expm1(self)
+    def exp2(self): return F.exp2(self)
+    def erf(self): return F.erf(self)
+    def erfc(self): return F.erfc(self)
+    def rsqrt(self): return F.rsqrt(self)
+    def reciprocal(self): return F.reciprocal(self)
+    def square(self): return F.square(self)
+    def floor(self): return F.floor(self)
+    def ceil(self): return F.ceil(self)
+    def round(self, decimals=0): return F.round(self, decimals)
+    def trunc(self): return F.trunc(self)
+    def frac(self): return F.frac(self)
+    def fmod(self, other): return F.fmod(self, other)
+    def remainder(self, other): return F.remainder(self, other)
+    def __mod__(self, other): return F.remainder(self, other)  # Python's %, as in PyTorch
+    def __rmod__(self, other): return F.remainder(other, self)
+    def copysign(self, other): return F.copysign(self, other)
+    def hypot(self, other): return F.hypot(self, other)
+    def logaddexp(self, other): return F.logaddexp(self, other)
+    def lerp(self, end, weight): return F.lerp(self, end, weight)
+    def isnan(self): return F.isnan(self)
+    def isinf(self): return F.isinf(self)
+    def isfinite(self): return F.isfinite(self)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return F.isclose(self, other, rtol, atol, equal_nan)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return F.allclose(self, other, rtol, atol, equal_nan)
 
     # ---- issue 10, part C: reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
     # indexing.py, rearrange.py)
