@@ -98,10 +98,20 @@ def fit(model, train_loader, *, loss_fn, optimizer, epochs, val_loader=None, sch
              minigrad's generator (so `minigrad.manual_seed` fixes it).
     initial_epoch, history, seed: where a resumed run continues (see `resume`).
 
-    Raises TrainingDiverged at the first non-finite loss, naming its epoch and step.
+    Raises TrainingDiverged at the first non-finite loss, naming its epoch and step (on
+    a GPU, found at the end of the epoch: the loop never waits for the device); the
+    callbacks' on_train_end does not run then (the run failed; a Checkpoint's file
+    still holds the last epoch it saved).
     Ctrl-C stops cleanly: the history keeps the completed epochs and is marked
     `interrupted`, the callbacks' on_train_end runs, then KeyboardInterrupt is raised again.
     """
+    if not (isinstance(epochs, int) and isinstance(initial_epoch, int) and 0 <= initial_epoch):
+        raise ValueError(f"fit: epochs and initial_epoch must be ints >= 0, got epochs={epochs!r}, "
+                         f"initial_epoch={initial_epoch!r}")
+    if not hasattr(optimizer, "param_groups") or not callable(loss_fn):
+        raise TypeError(f"fit: optimizer must be an optimizer (with param_groups; got "
+                        f"{type(optimizer).__name__}) and loss_fn a function loss_fn(output, y) "
+                        f"(got {type(loss_fn).__name__}), e.g. loss_fn=F.cross_entropy")
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got "
                          f"{scheduler_interval!r}")
