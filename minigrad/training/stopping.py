@@ -42,18 +42,18 @@ def global_grad_norm(parameters, norm_type=2.0):
     xp = backend.xp_of_device(device)
     parts = []
     for g in grads:
-        a = xp.abs(g).astype(xp.float64)  # (float64: a sum of many squares of float32 values)
+        a = xp.abs(g)
         if norm_type == math.inf:
             part = a.max() if a.size else xp.zeros((), dtype=xp.float64)
-        elif norm_type == 2.0:
-            part = (a * a).sum()
-        else:
-            part = (a ** norm_type).sum()
-        parts.append(backend.to_device(xp.asarray(part), device))
+        else:  # (summed in float64: many small squares of float32 values)
+            part = (a * a if norm_type == 2.0 else a ** norm_type).sum(dtype=xp.float64)
+        parts.append(backend.to_device(xp.asarray(part, dtype=xp.float64), device))
     parts = xp.stack(parts)
     if norm_type == math.inf:
-        return parts.max()
-    return xp.sqrt(parts.sum()) if norm_type == 2.0 else parts.sum() ** (1.0 / norm_type)
+        total = parts.max()
+    else:
+        total = xp.sqrt(parts.sum()) if norm_type == 2.0 else parts.sum() ** (1.0 / norm_type)
+    return xp.asarray(total)  # (NumPy reductions give scalars: keep it an array)
 
 
 class GradientNormStopping(Callback):
@@ -101,7 +101,7 @@ class GradientNormStopping(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if self._batches == 0:
             return  # no gradient seen this epoch: nothing to judge
-        mean = float(backend.to_numpy(self._sum)) / self._batches  # the epoch's one read
+        mean = float(self._sum) / self._batches  # the epoch's one read from the device
         self.norms.append(mean)
         self.wait = self.wait + 1 if mean < self.tol else 0  # (nan is not below tol)
         if self.wait >= self.patience:
