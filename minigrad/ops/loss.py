@@ -240,9 +240,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def _is_probability_target(input, target):
     """PyTorch's rule: a floating-point target of the input's shape holds probabilities."""
-    dtype = target.dtype if isinstance(target, (Tensor, np.ndarray)) else np.asarray(target).dtype
-    shape = target.shape if hasattr(target, "shape") else np.shape(target)
-    return dtype.kind == "f" and tuple(shape) == input.shape
+    if not hasattr(target, "dtype"):  # a list or a number (never np.asarray a GPU array)
+        target = np.asarray(target)
+    return target.dtype.kind == "f" and tuple(target.shape) == input.shape
 
 
 def _cross_entropy_soft(x, target, weight, reduction, eps):
