@@ -371,6 +371,16 @@ def test_rrelu_training_draws_one_slope_per_negative_element(device):
     np.testing.assert_array_equal(F.rrelu(x, lower, upper, training=True).numpy(), first)
 
 
+def test_prelu_tensor_method_and_module_parameter():
+    x = minigrad.tensor(np.array([[-2.0, 1.0], [3.0, -4.0]]))
+    np.testing.assert_allclose(x.prelu(minigrad.tensor(np.array([0.5, 0.25]))).numpy(),
+                               [[-1.0, 1.0], [3.0, -1.0]])
+    layer = nn.PReLU(2, init=0.1)
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    np.testing.assert_allclose(layer.weight.numpy(), [0.1, 0.1])
+    assert repr(layer) == "PReLU(num_parameters=2)"
+
+
 def test_rrelu_module_is_random_in_training_and_the_mean_slope_in_eval():
     x = minigrad.tensor(-np.ones(50))
     layer = nn.RReLU(0.1, 0.3)
@@ -456,6 +466,8 @@ def test_sdpa_dropout_p_one_drops_everything():
      "kl_div: reduction must be"),
     (lambda: F.cross_entropy(minigrad.randn(2, 3), minigrad.rand(2, 3), weight=minigrad.ones(2)),
      ValueError, r"cross_entropy: weight must have shape \(3,\)"),
+    (lambda: F.cross_entropy(minigrad.randn(2, 3), minigrad.rand(2, 3), ignore_index=0), ValueError,
+     "cross_entropy: ignore_index works with class-index targets only"),
     (lambda: F.multilabel_soft_margin_loss(minigrad.randn(2, 3), minigrad.ones(3, 2)), ValueError,
      "multilabel_soft_margin_loss: input"),
     (lambda: F.triplet_margin_loss(minigrad.randn(2, 3), minigrad.randn(2, 3), minigrad.randn(3, 3)),

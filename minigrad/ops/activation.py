@@ -263,12 +263,8 @@ def relu6(x):
     return Hardtanh(0.0, 6.0)(x)
 
 
-def hardsigmoid(x):
-    return Hardsigmoid()(x)
-
-
-def hardswish(x):
-    return Hardswish()(x)
+def hardsigmoid(x): return Hardsigmoid()(x)
+def hardswish(x): return Hardswish()(x)
 
 
 def threshold(x, threshold, value):
@@ -366,16 +362,9 @@ def celu(x, alpha=1.0):
     return CELU(float(alpha))(x)
 
 
-def mish(x):
-    return Mish()(x)
-
-
-def softsign(x):
-    return Softsign()(x)
-
-
-def logsigmoid(x):
-    return LogSigmoid()(x)
+def mish(x): return Mish()(x)
+def softsign(x): return Softsign()(x)
+def logsigmoid(x): return LogSigmoid()(x)
 
 
 def softmin(x, dim=-1):

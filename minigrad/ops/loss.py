@@ -230,7 +230,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if _is_probability_target(input, target):
+    if _is_probability_target(input, target):  # soft labels: one distribution per sample
+        if ignore_index != -100:
+            raise ValueError("cross_entropy: ignore_index works with class-index targets only; "
+                             "with probability targets set an ignored sample's probabilities to 0")
         return _cross_entropy_soft(input, target, weight, reduction, float(label_smoothing))
     x, target, single = _unbatched(input, target, "cross_entropy")
     targets = ClassTargets(x, target, weight, ignore_index, "cross_entropy")
@@ -239,7 +242,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def _is_probability_target(input, target):
-    """PyTorch's rule: a floating-point target of the input's shape holds probabilities."""
+    """PyTorch's rule: a floating-point target of the input's shape holds probabilities
+    (any other float target goes on to the class-index path, which says what it needs)."""
     if not hasattr(target, "dtype"):  # a list or a number (never np.asarray a GPU array)
         target = np.asarray(target)
     return target.dtype.kind == "f" and tuple(target.shape) == input.shape
