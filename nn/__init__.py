@@ -64,3 +64,4 @@ from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sync_batchnorm import SyncBatchNorm
+from .transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
