@@ -2,6 +2,7 @@
 hand-written loop, the callback protocol, early stopping, CSV logs and exact resume."""
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -381,3 +382,34 @@ def test_resume_without_a_checkpoint_says_how_to_make_one(tmp_path):
     model, opt, scheduler, *_ = build_run()
     with pytest.raises(FileNotFoundError, match="callbacks=\\[Checkpoint"):
         resume(tmp_path / "none.ckpt", model, opt, scheduler)
+
+
+def test_checkpoint_every_k_epochs_and_after_the_last(tmp_path):
+    train, _ = loaders()
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    saved = []
+
+    class Spy(Checkpoint):  # records the epochs written into the file
+        def on_epoch_end(self, trainer, epoch, logs):
+            super().on_epoch_end(trainer, epoch, logs)
+            saved.append(minigrad.load(self.path)["epoch"] if os.path.exists(self.path) else None)
+    fit(model, train, loss_fn=F.cross_entropy, optimizer=opt, epochs=5, progress=False,
+        callbacks=[Spy(tmp_path / "c.ckpt", every=2, config={"lr": 0.1})])
+    assert saved == [None, 2, 2, 4, 5]  # the file after each epoch: written after 2, 4 and 5
+    assert minigrad.load(tmp_path / "c.ckpt")["config"] == {"lr": 0.1}
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        Checkpoint(tmp_path / "c.ckpt", every=0)
+
+
+def test_weights_gone_to_inf_stop_at_the_validation_of_that_epoch():
+    train, val = loaders()
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def blow_up(trainer, step, logs):  # after the epoch's last step: a finite train loss so far
+        if step == len(trainer.train_loader) - 1:
+            trainer.model[2].weight.data[...] = np.inf
+    with pytest.raises(TrainingDiverged, match="validation loss after epoch 0 is nan"):
+        fit(model, train, loss_fn=F.cross_entropy, optimizer=opt, epochs=2, val_loader=val,
+            callbacks=[LambdaCallback(on_batch_end=blow_up)], progress=False)
