@@ -35,20 +35,25 @@ def find_mpiexec():
     return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
-@pytest.fixture(scope="module")
-def mpi_results(tmp_path_factory):
-    """Launch the worker once on 2 ranks; {check name: None or the failure}."""
+def mpiexec_2(*command):
+    """Run `command` on 2 ranks; the finished process (or a failed test on a timeout)."""
     if importlib.util.find_spec("mpi4py") is None or find_mpiexec() is None:
         pytest.skip('MPI is not installed: pip install -e ".[mpi]" (mpi4py and mpich)')
-    out = tmp_path_factory.mktemp("mpi") / "results.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                HYDRA_LAUNCHER="fork")  # start the ranks as local processes (no ssh in containers)
     try:
-        run = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, str(WORKER), str(out)],
-                             capture_output=True, text=True, timeout=120, env=env)
+        return subprocess.run([find_mpiexec(), "-n", "2", sys.executable, *map(str, command)],
+                              capture_output=True, text=True, timeout=120, env=env)
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"mpiexec -n 2 did not finish in 120 s (a collective waiting forever?):\n"
                     f"{error.stdout}\n{error.stderr}")
+
+
+@pytest.fixture(scope="module")
+def mpi_results(tmp_path_factory):
+    """Launch the worker once on 2 ranks; {check name: None or the failure}."""
+    out = tmp_path_factory.mktemp("mpi") / "results.json"
+    run = mpiexec_2(WORKER, out)
     assert run.returncode == 0 and out.exists(), (
         f"mpiexec -n 2 {WORKER.name} failed (exit {run.returncode}):\n{run.stdout}\n{run.stderr}")
     return json.loads(out.read_text())
@@ -63,6 +68,18 @@ def test_under_mpiexec(mpi_results, name):
     """See each check's code in distributed_worker.py."""
     assert name in mpi_results, f"the worker did not run {name}"
     assert mpi_results[name] is None, mpi_results[name]
+
+
+def test_cifar10_example_distributed(tmp_path):
+    """The README's launch line, on synthetic data: rank 0 alone prints and writes."""
+    example = Path(__file__).parents[1] / "examples" / "cifar10_cnn.py"
+    run = mpiexec_2(example, "--distributed", "--smoke", "--epochs", "1", "--no-plots",
+                    "--quiet", "--out", tmp_path)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    assert run.stdout.count("distributed: 2 processes") == 1, run.stdout   # rank 0 only
+    assert run.stdout.count("epoch   1/1") == 1, run.stdout
+    assert "train 150, test 100" in run.stdout, run.stdout   # half of the 300 training images
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
 
 
 # ---------------------------------------------------------- DistributedSampler
