@@ -1,5 +1,6 @@
 """Matrix multiplication, batched and with NumPy's 1-D rules."""
 from ..autograd import Function, _as_tensors
+from .shape import ShapeError
 
 __all__ = ["matmul"]
 
@@ -29,7 +30,7 @@ def matmul(x, w):
     x2 = x.unsqueeze(0) if x.ndim == 1 else x
     w2 = w.unsqueeze(-1) if w.ndim == 1 else w
     if x2.shape[-1] != w2.shape[-2]:
-        raise ValueError(f"matmul: shapes {x.shape} and {w.shape} are not aligned: "
+        raise ShapeError(f"matmul: shapes {x.shape} and {w.shape} are not aligned: "
                          f"{x2.shape[-1]} (last axis of the first) != {w2.shape[-2]} "
                          f"({'only' if w.ndim == 1 else 'second-to-last'} axis of the second)")
     y = MatMul()(x2, w2)

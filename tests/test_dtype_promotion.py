@@ -1,0 +1,219 @@
+"""PyTorch's dtype promotion (ops/promotion.py, docs/dtype_promotion.md) and the
+issue-10 semantics that go with it: gradients of 0**x and x**0, exact integer
+min, out-of-range axes as IndexError, shape mismatches as RuntimeError, and
+max's gradient with NaN. Each table row is checked against PyTorch when installed."""
+import operator
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.functional as F
+
+DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "dtype_promotion.md"
+
+# (left, right, op, expected): a (dtype, ndim) pair is a tensor, anything else a Python number
+VEC, ZERO_D = 1, 0
+TABLE = [
+    ((np.int32, VEC), 2, operator.add, np.int32),
+    ((np.int32, VEC), 2.5, operator.add, np.float32),
+    ((np.int32, VEC), True, operator.mul, np.int32),
+    ((np.int64, VEC), (np.float32, VEC), operator.add, np.float32),
+    ((np.int32, VEC), (np.int64, VEC), operator.add, np.int64),
+    ((np.bool_, VEC), 2, operator.add, np.int64),
+    ((np.bool_, VEC), 2.5, operator.mul, np.float32),
+    ((np.bool_, VEC), (np.bool_, VEC), operator.add, np.bool_),
+    ((np.uint8, VEC), (np.int8, VEC), operator.add, np.int16),
+    ((np.float16, VEC), 2.5, operator.add, np.float16),
+    ((np.float16, VEC), (np.float64, ZERO_D), operator.add, np.float16),
+    ((np.int64, VEC), (np.float64, ZERO_D), operator.add, np.float64),
+    ((np.int32, VEC), (np.int64, ZERO_D), operator.add, np.int32),
+    ((np.int32, ZERO_D), 2.5, operator.add, np.float32),
+    ((np.float32, VEC), (np.float64, VEC), operator.add, np.float64),
+    ((np.float32, VEC), np.float64(2.0), operator.mul, np.float32),
+    ((np.int32, VEC), np.int64(3), operator.sub, np.int32),
+    ((np.int32, VEC), (np.int32, VEC), operator.truediv, np.float32),
+    ((np.int64, VEC), 2, operator.truediv, np.float32),
+    ((np.bool_, VEC), (np.bool_, VEC), operator.truediv, np.float32),
+    ((np.float16, VEC), 2, operator.truediv, np.float16),
+    (2, (np.int32, VEC), operator.pow, np.int32),
+    ((np.int32, VEC), 0.5, operator.pow, np.float32),
+    ((np.int32, VEC), (np.float32, VEC), F.maximum, np.float32),
+    ((np.int64, VEC), 0.5, F.atan2, np.float32),
+    ((np.int32, VEC), (np.float32, VEC), F.hypot, np.float32),
+]
+UNARY_REAL = ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "log1p", "reciprocal"]
+
+
+def _make(operand, library, device="cpu"):
+    if not isinstance(operand, tuple):
+        return operand
+    dtype, ndim = operand
+    array = np.array([1, 2, 3] if ndim else 2).astype(dtype)
+    if library == "minigrad":
+        return minigrad.tensor(array, device=device)
+    import torch
+    return torch.tensor(array)
+
+
+def _name(case):
+    left, right, op, _ = case
+    show = lambda v: f"{np.dtype(v[0]).name}{'' if v[1] else '-0d'}" if isinstance(v, tuple) \
+        else f"{type(v).__name__}"
+    return f"{show(left)}-{getattr(op, '__name__', op)}-{show(right)}"
+
+
+@pytest.mark.parametrize("case", TABLE, ids=[_name(c) for c in TABLE])
+def test_promotion_table(case, device):
+    left, right, op, expected = case
+    out = op(_make(left, "minigrad", device), _make(right, "minigrad", device))
+    assert out.dtype == np.dtype(expected)
+    assert out.device == ("cpu" if device == "cpu" else out.device)
+
+
+@pytest.mark.parametrize("case", TABLE, ids=[_name(c) for c in TABLE])
+def test_promotion_table_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    left, right, op, _ = case
+    torch_op = {F.maximum: torch.maximum, F.atan2: torch.atan2, F.hypot: torch.hypot}.get(op, op)
+    torch_right = _make(right, "torch")
+    if torch_op in (torch.atan2, torch.maximum, torch.hypot) and not isinstance(torch_right, torch.Tensor):
+        torch_right = torch.tensor(torch_right)  # these take tensors only in PyTorch
+    expected = torch_op(_make(left, "torch"), torch_right).dtype
+    out = op(_make(left, "minigrad"), _make(right, "minigrad"))
+    assert str(out.dtype) == str(expected).replace("torch.", "")
+
+
+@pytest.mark.parametrize("name", UNARY_REAL)
+def test_real_valued_ops_of_integers_are_float32(name, device):
+    x = minigrad.tensor([1, 2, 3], device=device)
+    out = getattr(F, name)(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), getattr(F, name)(x.astype(np.float64)).numpy(), rtol=1e-6)
+
+
+def test_the_conversion_is_differentiable(device):
+    w = minigrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (w * minigrad.tensor(np.array([3.0, 4.0]), device=device)).sum().backward()
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 4.0])
+
+
+def test_the_docs_examples_run():
+    """docs/dtype_promotion.md's python blocks, in order, in one namespace (their asserts hold)."""
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), namespace)
+
+
+def test_the_docs_table_is_the_tested_one():
+    """Every row of the docs table names a result that test_promotion_table checks."""
+    rows = re.findall(r"^\| (int|uint|bool|float)(.*?)\| (\w+) +\|", DOC.read_text(), flags=re.M)
+    assert len(rows) >= 12
+    tested = {np.dtype(expected).name for *_, expected in TABLE}
+    assert {result for *_, result in rows} <= tested
+
+
+# ------------------------------------------------- gradients of powers at zero
+def test_zero_to_the_x_and_x_to_the_zero_have_gradient_zero(device):
+    base = minigrad.tensor([0.0, 0.0, 2.0], device=device, requires_grad=True)
+    exponent = minigrad.tensor([2.0, 0.0, 0.0], device=device, requires_grad=True)
+    (base ** exponent).sum().backward()
+    # d/dbase: 2*0^1 = 0; 0 * 0^-1 -> 0 (not NaN); 0 * 2^-1 = 0
+    np.testing.assert_array_equal(base.grad.numpy(), [0.0, 0.0, 0.0])
+    # d/dexponent: 0^2 log 0 -> 0, 0^0 log 0 -> 0 (not NaN or -inf), 2^0 log 2
+    np.testing.assert_allclose(exponent.grad.numpy(), [0.0, 0.0, np.log(2.0)], rtol=1e-6)
+    x = minigrad.tensor([0.0, 1.5], device=device, requires_grad=True)
+    (x ** 0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+
+
+def test_powers_at_zero_match_torch():
+    torch = pytest.importorskip("torch")
+    b, e = np.array([0.0, 0.0, 0.0, 2.0, 3.0]), np.array([2.0, 0.0, 0.5, 0.0, -1.0])
+    mb, me = minigrad.tensor(b, requires_grad=True), minigrad.tensor(e, requires_grad=True)
+    tb, te = torch.tensor(b, requires_grad=True), torch.tensor(e, requires_grad=True)
+    (mb ** me).sum().backward()
+    (tb ** te).sum().backward()
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(me.grad.numpy(), te.grad.numpy(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ integers
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int8])
+def test_integer_min_and_max_at_the_extremes(dtype, device):
+    info = np.iinfo(dtype)
+    x = minigrad.tensor(np.array([info.min, 5, info.max], dtype=dtype), device=device)
+    assert x.min().item() == info.min and x.max().item() == info.max
+    np.testing.assert_array_equal(x.reshape(1, 3).min(axis=1).numpy(), [info.min])
+
+
+def test_max_gradient_with_nan_goes_to_the_nans(device):
+    x = minigrad.tensor([1.0, np.nan, 3.0, np.nan], device=device, requires_grad=True)
+    assert np.isnan(x.max().item())
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.5, 0.0, 0.5])
+    y = minigrad.tensor([1.0, np.nan, 3.0], device=device, requires_grad=True)
+    y.min().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 1.0, 0.0])
+
+
+def test_max_gradient_with_nan_matches_torch():
+    torch = pytest.importorskip("torch")
+    values = np.array([1.0, np.nan, 3.0, np.nan])
+    x, t = minigrad.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    x.max().backward()
+    t.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+# --------------------------------------------------------- PyTorch's exception types
+BAD_AXES = [
+    ("squeeze", lambda x: x.squeeze(50)),
+    ("unsqueeze", lambda x: x.unsqueeze(4)),
+    ("stack", lambda x: F.stack([x, x], axis=77)),
+    ("concatenate", lambda x: F.concatenate([x, x], axis=3)),
+    ("transpose", lambda x: x.permute(0, 1, 5)),
+    ("swapaxes", lambda x: x.swapaxes(0, 3)),
+    ("flatten", lambda x: x.flatten(4)),
+    ("split", lambda x: F.split(x, 2, axis=-4)),
+    ("sum", lambda x: x.sum(axis=3)),
+    ("max", lambda x: x.max(axis=-4)),
+    ("softmax", lambda x: F.softmax(x, 3)),
+]
+
+
+@pytest.mark.parametrize("name, call", BAD_AXES, ids=[n for n, _ in BAD_AXES])
+def test_out_of_range_axes_are_index_errors(name, call):
+    x = minigrad.ones(2, 2, 2)
+    with pytest.raises(IndexError, match=rf"{name}: axis -?\d+ is out of range"):
+        call(x)
+    with pytest.raises(ValueError):  # what minigrad raised before: old handlers still work
+        call(x)
+
+
+@pytest.mark.parametrize("name, call", BAD_AXES, ids=[n for n, _ in BAD_AXES])
+def test_out_of_range_axes_are_index_errors_in_torch_too(name, call):
+    torch = pytest.importorskip("torch")
+    torch_calls = {"squeeze": lambda t: t.squeeze(50), "unsqueeze": lambda t: t.unsqueeze(4),
+                   "stack": lambda t: torch.stack([t, t], 77), "concatenate": lambda t: torch.cat([t, t], 3),
+                   "transpose": lambda t: t.permute(0, 1, 5), "swapaxes": lambda t: t.swapaxes(0, 3),
+                   "flatten": lambda t: t.flatten(4), "split": lambda t: t.split(1, -4),
+                   "sum": lambda t: t.sum(3), "max": lambda t: t.amax(-4), "softmax": lambda t: t.softmax(3)}
+    with pytest.raises(IndexError):
+        torch_calls[name](torch.ones(2, 2, 2))
+
+
+def test_shape_mismatches_are_runtime_errors():
+    with pytest.raises(RuntimeError, match=r"add: shapes \(3, 4\) and \(5,\) cannot be broadcast"):
+        minigrad.ones(3, 4) + minigrad.ones(5)
+    with pytest.raises(RuntimeError, match="concatenate: shapes"):
+        F.concatenate([minigrad.ones(2, 3), minigrad.ones(3, 3)], axis=1)
+    with pytest.raises(RuntimeError, match="stack: all tensors must have the same shape"):
+        F.stack([minigrad.ones(2), minigrad.ones(3)])
+    with pytest.raises(RuntimeError, match=r"matmul: shapes \(3, 4\) and \(5, 2\) are not aligned"):
+        minigrad.ones(3, 4) @ minigrad.ones(5, 2)
