@@ -217,3 +217,40 @@ def test_shape_mismatches_are_runtime_errors():
         F.stack([minigrad.ones(2), minigrad.ones(3)])
     with pytest.raises(RuntimeError, match=r"matmul: shapes \(3, 4\) and \(5, 2\) are not aligned"):
         minigrad.ones(3, 4) @ minigrad.ones(5, 2)
+
+
+# ------------------------------------------ mixed advanced indexing: PyTorch's axis order
+MIXED_INDICES = [
+    (0, slice(None), [0, 1]),                 # NumPy: (2, 3, 5); PyTorch: (3, 2, 5)
+    (0, slice(None), slice(None), [1, 2]),
+    (0, [0, 1], slice(None), [1, 2]),
+    ([1, 0], slice(None), 2, [3, 1]),
+    (None, 1, slice(None), [0, 2, 1]),
+    (Ellipsis, 0, [0, 1]),
+    (1, slice(None), slice(None), [[0, 1], [2, 3]]),
+]
+EXPECTED_SHAPES = [(3, 2, 5), (3, 4, 2), (2, 4), (2, 3), (1, 3, 3, 5), (2, 3, 2), (3, 4, 2, 2)]
+
+
+@pytest.mark.parametrize("index, shape", zip(MIXED_INDICES, EXPECTED_SHAPES), ids=map(str, range(7)))
+def test_mixed_advanced_indexing_orders_axes_as_pytorch(index, shape, device):
+    values = np.arange(120.0).reshape(2, 3, 4, 5)
+    x = minigrad.tensor(values, device=device, requires_grad=True)
+    out = x[index]
+    assert out.shape == shape
+    # the same values as applying the ints first, then the arrays (PyTorch's meaning)
+    ints_first = tuple(p if isinstance(p, int) else slice(None) if isinstance(p, list) else p
+                       for p in index)
+    then_arrays = tuple(np.array(p) if isinstance(p, list) else Ellipsis if p is Ellipsis
+                        else slice(None) for p in index if not isinstance(p, int))
+    np.testing.assert_array_equal(out.numpy(), values[ints_first][then_arrays])
+    assert minigrad.gradcheck(lambda t: t[index], [x])
+
+
+@pytest.mark.parametrize("index", MIXED_INDICES, ids=map(str, range(7)))
+def test_mixed_advanced_indexing_matches_torch(index):
+    torch = pytest.importorskip("torch")
+    values = np.arange(120.0).reshape(2, 3, 4, 5)
+    torch_index = tuple(torch.tensor(p) if isinstance(p, list) else p for p in index)
+    np.testing.assert_array_equal(minigrad.tensor(values)[index].numpy(),
+                                  torch.tensor(values)[torch_index].numpy())

@@ -213,9 +213,38 @@ def array_index(index, x):
     return tuple(one(p) for p in index) if isinstance(index, tuple) else one(index)
 
 
+def _in_two_steps(index):
+    """PyTorch's axis order for an index mixing ints and arrays, as two NumPy indices.
+
+    PyTorch takes an int as basic indexing: its axis is removed first. NumPy
+    counts it as one more advanced index, and advanced indices separated by a
+    slice put their axes in front: for x of shape (2, 3, 4), x[0, :, [0, 1]]
+    is (2, 3) in NumPy but (3, 2) in PyTorch. So: apply the ints (and slices)
+    first, then the arrays. Returns None when there is nothing to reorder."""
+    parts = index if isinstance(index, tuple) else (index,)
+    is_int = [isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parts]
+    is_array = [backend.is_array(p) and p.ndim > 0 for p in parts]
+    if not (any(is_int) and any(is_array)):
+        return None
+    basic, advanced = [], []
+    for p, integer, array in zip(parts, is_int, is_array):
+        if integer:
+            basic.append(p)  # its axis is gone after the first step
+        elif array:
+            basic.extend([slice(None)] * (p.ndim if p.dtype == bool else 1))  # a mask spans ndim axes
+            advanced.append(p)
+        else:
+            basic.append(p)
+            advanced.append(Ellipsis if p is Ellipsis else slice(None))  # a None's new axis is kept
+    return tuple(basic), tuple(advanced)
+
+
 def getitem(x, index):
     index = array_index(index, x)
     try:
+        steps = _in_two_steps(index)
+        if steps is not None:
+            return GetItem(steps[1])(GetItem(steps[0])(x))
         return GetItem(index)(x)
     except IndexError as error:
         raise IndexError(f"getitem: index {index!r} does not fit a tensor of shape "
