@@ -92,18 +92,27 @@ def promote(*operands, floating=False):
     floating=True: an op defined only on reals; an integer or bool result dtype
     becomes the default float. Operands without any Tensor come back as they are
     (the op then raises its own error naming itself)."""
-    reference = next((v for v in operands if isinstance(v, Tensor)), None)
+    reference, common = None, True  # the first Tensor; do all Tensors share its float dtype?
+    for v in operands:
+        if isinstance(v, Tensor):
+            reference = v if reference is None else reference
+            common = common and v.dtype == reference.dtype
+        elif not isinstance(v, (bool, int, float)) and v is not None:
+            common = False  # a NumPy scalar or array: let result_type look at it
     if reference is None:
         return operands
-    dtype = result_type(*operands)
-    if floating and _category(dtype) < 2:
-        dtype = default_float_dtype()
+    if common and reference.dtype.kind == "f":
+        dtype = reference.dtype  # the common case (float tensors, Python numbers): theirs
+    else:
+        dtype = result_type(*operands)
+        if floating and _category(dtype) < 2:
+            dtype = default_float_dtype()
     converted = []
     for v in operands:
         if v is None:  # an absent optional operand (clamp's bounds)
             converted.append(v)
         elif isinstance(v, Tensor):
-            converted.append(v if v.dtype == dtype else v.astype(dtype))
+            converted.append(v if v.data.dtype == dtype else v.astype(dtype))
         else:
             with backend.device_scope(reference.device):
                 converted.append(Tensor._wrap(reference.xp.asarray(v, dtype=dtype), reference.device))
