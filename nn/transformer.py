@@ -125,7 +125,10 @@ class TransformerEncoder(Module):
     """`num_layers` copies of `encoder_layer` applied in turn (each with its own
     weights: the copies are deep), then an optional final `norm`."""
 
-    def __init__(self, encoder_layer, num_layers, norm=None):
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
+                 mask_check=True):
+        # enable_nested_tensor and mask_check switch PyTorch's fast inference path:
+        # accepted so that PyTorch code runs unchanged; there is no such path here.
         super().__init__()
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers, self.norm = num_layers, norm

@@ -78,7 +78,8 @@ def test_encoder_stack_matches_torch():
     for p in theirs.parameters():  # the copies start equal: make every layer its own
         p.data += 0.1 * torch.randn_like(p)
     ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(E, H, FF, dtype=minigrad.float64), 2,
-                                 norm=nn.LayerNorm(E, dtype=minigrad.float64)).eval()
+                                 norm=nn.LayerNorm(E, dtype=minigrad.float64),
+                                 enable_nested_tensor=False).eval()  # PyTorch's call, unchanged
     _copy_from_torch(ours, theirs)
     x0 = np.random.default_rng(3).normal(size=(3, 5, E))
     np.testing.assert_allclose(ours(minigrad.tensor(x0)).numpy(),
