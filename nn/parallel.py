@@ -183,3 +183,6 @@ class DistributedDataParallel(Module):
                     p.grad.data[...] = averaged
             bucket.filled, bucket.work = set(), None
         self._next_bucket, self._callback_queued = 0, False
+        # One synchronized backward per forward (as PyTorch): a second backward through
+        # the same graph, or one of another model sharing these parameters, stays local.
+        self._sync_this_backward = False
