@@ -38,10 +38,11 @@ How the averaging is done, as in PyTorch:
 A hook sees the gradient of this backward only; under gradient accumulation
 the parameter's `.grad` already holds earlier ones, so the bucket gets
 `.grad + new gradient`, which is what `.grad` will hold. A parameter that got
-no gradient in a backward (unused in forward) contributes zeros, and its
-`.grad` becomes the others' average. `no_sync()` skips the exchange: the
-gradients of the backward of a forward run inside it accumulate locally,
-and the next synchronized backward averages the accumulated sum.
+no gradient in a backward (unused in forward) contributes the .grad it has
+(zeros if None), and its `.grad` becomes the average over the ranks.
+`no_sync()` skips the exchange: the gradients of the backward of a forward
+run inside it accumulate locally, and the next synchronized backward
+averages the accumulated sum.
 """
 import contextlib
 import functools
