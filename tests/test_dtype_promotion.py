@@ -232,7 +232,8 @@ MIXED_INDICES = [
 EXPECTED_SHAPES = [(3, 2, 5), (3, 4, 2), (2, 4), (2, 3), (1, 3, 3, 5), (2, 3, 2), (3, 4, 2, 2)]
 
 
-@pytest.mark.parametrize("index, shape", zip(MIXED_INDICES, EXPECTED_SHAPES), ids=map(str, range(7)))
+@pytest.mark.parametrize("index, shape", list(zip(MIXED_INDICES, EXPECTED_SHAPES)),
+                         ids=[str(i) for i in range(7)])
 def test_mixed_advanced_indexing_orders_axes_as_pytorch(index, shape, device):
     values = np.arange(120.0).reshape(2, 3, 4, 5)
     x = minigrad.tensor(values, device=device, requires_grad=True)
@@ -247,7 +248,7 @@ def test_mixed_advanced_indexing_orders_axes_as_pytorch(index, shape, device):
     assert minigrad.gradcheck(lambda t: t[index], [x])
 
 
-@pytest.mark.parametrize("index", MIXED_INDICES, ids=map(str, range(7)))
+@pytest.mark.parametrize("index", MIXED_INDICES, ids=[str(i) for i in range(7)])
 def test_mixed_advanced_indexing_matches_torch(index):
     torch = pytest.importorskip("torch")
     values = np.arange(120.0).reshape(2, 3, 4, 5)
