@@ -20,6 +20,7 @@ from .ops.linalg import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
 from .ops.math import *  # noqa: F401,F403
+from .ops.math_binary import *  # noqa: F401,F403
 from .ops.normalization import *  # noqa: F401,F403
 from .ops.pool import *  # noqa: F401,F403
 from .ops.rearrange import *  # noqa: F401,F403
