@@ -401,6 +401,18 @@ def _make_namespace(module_name, numpy_module, names=None):
 
 
 cupy = _make_namespace("cupy", np)
+
+
+def _stable_only(name):
+    def function(a, axis=-1, kind=None, **kwargs):
+        if kind not in (None, "stable"):
+            raise NotImplementedError(f"cupy.{name}: CuPy sorts are stable only: kind must be None")
+        return _wrap(getattr(np, name)(_unwrap(a, f"cupy.{name}"), axis=axis, kind="stable"))
+    function.__name__ = name
+    return function
+
+
+cupy.sort, cupy.argsort = _stable_only("sort"), _stable_only("argsort")
 cupy.IS_STAND_IN = True
 installed = False  # set by install(): the fake modules are what `import cupy` gives
 cupy.ndarray = ndarray
