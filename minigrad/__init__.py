@@ -21,8 +21,7 @@ from .creation import (
                        zeros,
                        zeros_like,
 )
-from .functional import concatenate, maximum, minimum, split, stack, where
-from .functional import cat, concat, einsum, meshgrid  # issue 10, part C: PyTorch's top-level names
+from .functional import cat, concat, concatenate, einsum, maximum, meshgrid, minimum, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64

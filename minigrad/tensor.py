@@ -388,10 +388,10 @@ class Tensor:
     def T(self):
         return F.transpose(self)
 
-    # ---- issue 10, part B: activations (the one of them PyTorch has as a method)
+    # ---- activations (the one of them PyTorch has as a method)
     def prelu(self, weight): return F.prelu(self, weight)
 
-    # ---- issue 10, part A: math (ops/math.py)
+    # ---- math (ops/math.py, ops/math_binary.py)
     def tan(self): return F.tan(self)
     def asin(self): return F.asin(self)
     def acos(self): return F.acos(self)
@@ -435,7 +435,7 @@ class Tensor:
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return F.allclose(self, other, rtol, atol, equal_nan)
 
-    # ---- issue 10, part C: reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
+    # ---- reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
     # indexing.py, rearrange.py)
     def prod(self, dim=None, keepdim=False, dtype=None): return F.prod(self, dim, keepdim, dtype)
     def cumsum(self, dim, dtype=None): return F.cumsum(self, dim, dtype)

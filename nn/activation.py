@@ -123,7 +123,7 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
-# ---------------------------------------------------------------- issue 10, part B
+# ------------------------------------------------- the hard, smooth and learned-slope families
 class Hardtanh(Module):
     """clip(x, min_val, max_val)."""
 

@@ -115,7 +115,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
                                                   self.pos_weight)
 
 
-# ---------------------------------------------------------------- issue 10, part B
+# ------------------------------------------------ distributions, counts, labels, margins
 class KLDivLoss(_Loss):
     """KL(target || model) from the model's log-probabilities; prefer
     reduction='batchmean' (PyTorch's default 'mean' averages over every element)."""

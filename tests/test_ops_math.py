@@ -1,4 +1,4 @@
-"""The math ops of issue 10 (ops/math.py, sign): a registry drives forward against
+"""The math ops (ops/math.py, ops/math_binary.py, sign): a registry drives forward against
 NumPy, gradcheck, gradgradcheck, float32 in and out, integer inputs, and PyTorch
 as an oracle for values and gradients; hand-written tests cover the edge cases
 (zero gradients of steps, erfc's tail, clamp with tensor bounds, rounding)."""

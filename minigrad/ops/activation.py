@@ -1,5 +1,5 @@
 """Activation functions beyond relu/sigmoid/tanh: leaky_relu, elu, gelu, silu, softplus,
-and (issue 10) the hard (piecewise-linear) family hardtanh relu6 hardsigmoid hardswish
+and the hard (piecewise-linear) family hardtanh relu6 hardsigmoid hardswish
 threshold, the smooth selu celu mish softsign logsigmoid, softmin, glu, prelu and rrelu.
 
 (relu, sigmoid and tanh live in elementwise.py, softmax and log_softmax in
@@ -184,7 +184,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     return Softplus(float(beta), float(threshold))(x)
 
 
-# ------------------------------------------------- issue 10: hard (piecewise-linear) family
+# ---------------------------------------------------------- hard (piecewise-linear) family
 # Their derivatives are constants on each piece, so each backward is the upstream
 # gradient times a constant mask; at a kink the gradient is PyTorch's (stated per op).
 
@@ -272,7 +272,7 @@ def threshold(x, threshold, value):
     return Threshold(float(threshold), float(value))(x)
 
 
-# ------------------------------------------------------------ issue 10: smooth family
+# ---------------------------------------------------------------------- smooth family
 class CELU(Function):
     r"""y = x if x > 0 else alpha * (e^{x/alpha} - 1)  (elu with a slope 1 at 0 for any alpha);
     dy/dx = 1 if x > 0 else e^{x/alpha}."""
@@ -382,7 +382,7 @@ def glu(x, dim=-1):
     return a * sigmoid(b)
 
 
-# ------------------------------------------------- issue 10: learned and random slopes
+# ----------------------------------------------------------- learned and random slopes
 class PReLU(Function):
     r"""y = x if x > 0 else a * x, with a learned slope a (broadcast over the channels);
     dy/dx = 1 if x > 0 else a;   dy/da = 0 if x > 0 else x."""

@@ -401,7 +401,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction)
 
 
-# --------------------------------------------------- issue 10: distributions, counts, labels
+# ------------------------------------------------------------- distributions, counts, labels
 # (PyTorch's deprecated size_average/reduce sit before `reduction` in its signatures:
 # here `reduction` is keyword-only, so a positional call written for PyTorch fails loudly.)
 def _xlogy(x, y):

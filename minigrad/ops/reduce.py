@@ -214,7 +214,7 @@ any = _index_reduction(np.any, "any")
 all = _index_reduction(np.all, "all")
 
 
-# ---- issue 10, part C: reductions as PyTorch names them (dim=, keepdim=)
+# ---- reductions as PyTorch names them (dim=, keepdim=)
 def _torch_dims(dim):
     """PyTorch's dim for amax/amin/norm: None or () mean every dim."""
     return None if dim is None or (isinstance(dim, (tuple, list)) and not dim) else dim
