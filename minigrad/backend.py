@@ -169,33 +169,30 @@ def array_module(array):
 
 
 def erf(array):
-    """The error function, elementwise, keeping the array's dtype (for exact GELU).
-
-    NumPy has no erf: use SciPy's when installed, else Python's math.erf per
-    element (exact, but slow on large arrays); CuPy has its own."""
-    if not isinstance(array, np.ndarray):
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erf(array)
-    try:
-        from scipy.special import erf as _scipy_erf
-    except ImportError:
-        import math
-        return np.vectorize(math.erf, otypes=[np.float64])(array).astype(array.dtype, copy=False)
-    return _scipy_erf(array).astype(array.dtype, copy=False)
+    """The error function, elementwise, keeping the array's dtype (for exact GELU)."""
+    return _special_function("erf", array)
 
 
 def erfc(array):
-    """1 - erf(x), elementwise, computed directly (accurate where erf(x) rounds to 1),
-    keeping the array's dtype: SciPy's or math.erfc per element on the host, CuPy's own."""
+    """1 - erf(x), elementwise, computed directly (accurate where erf(x) rounds to 1)."""
+    return _special_function("erfc", array)
+
+
+def _special_function(name, array):
+    """scipy.special's `name` (erf, erfc) on `array`, keeping its dtype.
+
+    NumPy has neither: use SciPy's when installed, else Python's math.<name>
+    per element (exact, but slow on large arrays); CuPy has its own."""
     if not isinstance(array, np.ndarray):
         import cupyx.scipy.special
-        return cupyx.scipy.special.erfc(array)
+        return getattr(cupyx.scipy.special, name)(array)
     try:
-        from scipy.special import erfc as _scipy_erfc
+        import scipy.special
+        function = getattr(scipy.special, name)
     except ImportError:
         import math
-        return np.vectorize(math.erfc, otypes=[np.float64])(array).astype(array.dtype, copy=False)
-    return _scipy_erfc(array).astype(array.dtype, copy=False)
+        function = np.vectorize(getattr(math, name), otypes=[np.float64])
+    return function(array).astype(array.dtype, copy=False)
 
 
 def synchronize(device):

@@ -35,6 +35,14 @@ from .dataset import apply_transform, collate
 __all__ = ["DataLoader"]
 
 
+def checked_batch_size(batch_size, owner):
+    """`batch_size` as an int, or a ValueError naming `owner` (a loader class)."""
+    if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+            and batch_size >= 1):
+        raise ValueError(f"{owner}: batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
 class DataLoader:
     """Iterate over `dataset` in batches: `for x, y in DataLoader(ds, batch_size=128): ...`
 
@@ -92,10 +100,7 @@ class DataLoader:
 
     @batch_size.setter
     def batch_size(self, batch_size):
-        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
-                and batch_size >= 1):
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        self._batch_size = int(batch_size)
+        self._batch_size = checked_batch_size(batch_size, "DataLoader")
 
     def __len__(self):
         n = len(self.dataset) if self.sampler is None else len(self.sampler)

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from .dataloader import checked_batch_size
 
 __all__ = ["DeviceLoader", "EpochPlan"]
 
@@ -130,10 +131,7 @@ class DeviceLoader:
 
     @batch_size.setter
     def batch_size(self, batch_size):
-        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
-                and batch_size >= 1):
-            raise ValueError(f"DeviceLoader: batch_size must be a positive int, got {batch_size!r}")
-        self._batch_size = int(batch_size)
+        self._batch_size = checked_batch_size(batch_size, "DeviceLoader")
 
     def __len__(self):
         if self.drop_last:

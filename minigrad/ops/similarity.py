@@ -17,6 +17,7 @@ import numpy as np
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
 from .elementwise import abs, clip, relu, sign, where
+from .loss import _check_reduction, _reduce
 from .reduce import keepdims_shape, normalize_axes
 
 __all__ = ["normalize", "cosine_similarity", "pairwise_distance",
@@ -93,18 +94,6 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 
 # ----------------------------------------------------------- losses on distances
-def _check_reduction(reduction, op_name):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got "
-                         f"{reduction!r}")
-
-
-def _reduce(loss, reduction):
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
-
-
 def margin_ranking_loss(input1, input2, target, margin=0.0, *, reduction="mean"):
     """max(0, -y (x1 - x2) + margin): y = 1 asks x1 to rank above x2 by the margin,
     y = -1 the reverse."""
