@@ -98,6 +98,13 @@ def _grid(g, wide):
     return (g.out_size[0], g.padded_size[1] if wide else g.out_size[1])
 
 
+def _check_2d(g, op):
+    """These kernels index (H, W) only: ops/im2col.py routes 1-d and 3-d to NumPy code."""
+    if len(g.kernel) != 2:
+        raise ValueError(f"kernels.{op}: the CUDA kernel is 2-d only, got a {len(g.kernel)}-d "
+                         f"geometry {g}; call minigrad.ops.im2col.{op}, which routes it")
+
+
 def _args(g, n, C, wide, index):
     (H, W), (KH, KW), (SH, SW) = g.in_size, g.kernel, g.stride
     (PH, PW), (DH, DW), (GH, GW) = g.padding, g.dilation, _grid(g, wide)
@@ -118,6 +125,7 @@ def _launch(name, out, source, g, n, C, wide, threads):
 
 def im2col(x, g, wide=False):
     """(n, C, H, W) -> columns (G, Cg*KH*KW, n*GH*GW), as ops/im2col.im2col."""
+    _check_2d(g, "im2col")
     cp = build.cupy()
     x = cp.ascontiguousarray(x)
     n, C = x.shape[:2]
@@ -130,6 +138,7 @@ def im2col(x, g, wide=False):
 def col2im(col, g, n, wide=False):
     """Columns (G, K, n*GH*GW) -> (n, C, H, W), overlaps summed, as ops/im2col.col2im
     (a new array here, not scratch memory)."""
+    _check_2d(g, "col2im")
     cp = build.cupy()
     KH, KW = g.kernel
     GH, GW = _grid(g, wide)

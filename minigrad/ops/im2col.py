@@ -32,6 +32,12 @@ Notation
     K         Cg*KH*KW, the length of one column (one receptive field of a group)
     P         OH*OW, output positions per image
 
+The notation is 2-d's; every helper here works for N = 1, 2 or 3 spatial
+dimensions alike (a Geometry's fields are N-tuples: (L,), (H, W) or
+(D, H, W)), with prod(kernel) taps in place of KH*KW and prod(out_size)
+positions in place of OH*OW. Only the wide layout and the CUDA kernels are
+2-d only.
+
 Columns are laid out (C, KH, KW, n, OH, OW), which is the matrix
 (G, K, n*P): a chunk's convolution is then the single (batched over groups)
 product  W (G, Fg, K) @ col (G, K, n*P) -> (G, Fg, n*P), one large product
@@ -43,6 +49,7 @@ built for a few images at a time (`batch_chunks`): a few MB that are still in
 cache when the matrix product reads them, and small enough that the allocator
 reuses the same memory every time instead of mapping fresh pages.
 """
+import itertools
 import math
 import threading
 from typing import NamedTuple
@@ -58,21 +65,33 @@ from .. import backend, kernels
 CHUNK_BYTES = 4 << 20
 
 
+def ntuple(value, n, name, op):
+    """An int or a sequence of n ints -> an n-tuple (one entry per spatial dim)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    try:
+        values = tuple(value)
+    except TypeError:
+        values = None
+    if values is not None and len(values) == n and all(isinstance(v, (int, np.integer))
+                                                       for v in values):
+        return tuple(int(v) for v in values)
+    what = {1: "a sequence of 1 int", 2: "a pair of ints", 3: "a triple of ints"}.get(
+        n, f"a sequence of {n} ints")
+    raise ValueError(f"{op}: {name} must be an int or {what} (one per spatial dimension), "
+                     f"got {value!r}")
+
+
 def pair(value, name, op):
     """An int or a pair of ints -> a tuple (vertical, horizontal)."""
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value))
-    try:
-        a, b = value
-        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-            return (int(a), int(b))
-    except (TypeError, ValueError):
-        pass
-    raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return ntuple(value, 2, name, op)
 
 
 class Geometry(NamedTuple):
-    """Everything about a sliding window but the data: sizes, stride, padding."""
+    """Everything about a sliding window but the data: sizes, stride, padding.
+
+    Each field but `groups` holds one entry per spatial dimension: (L,) for 1-d,
+    (H, W) for 2-d, (D, H, W) for 3-d."""
     in_size: tuple    # (H, W)
     kernel: tuple     # (KH, KW)
     stride: tuple     # (SH, SW)
@@ -82,23 +101,41 @@ class Geometry(NamedTuple):
     groups: int = 1
 
     @property
+    def extent(self):
+        """The span of one window: D*(K-1) + 1 per dimension."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+
+    @property
     def padded_size(self):
-        return tuple(n + 2 * p for n, p in zip(self.in_size, self.padding))
+        """n + 2p per dimension, or more when ceil_mode lets the last window
+        hang over the end: it then reads (out-1)*s + extent values."""
+        return tuple(max(n + 2 * p, (o - 1) * s + e) for n, p, o, s, e in
+                     zip(self.in_size, self.padding, self.out_size, self.stride, self.extent))
 
     @property
     def overlapping(self):
         """True when two windows can share an input element (stride < extent)."""
-        return any(s < d * (k - 1) + 1 for s, k, d in zip(self.stride, self.kernel, self.dilation))
+        return any(s < e for s, e in zip(self.stride, self.extent))
 
 
-def geometry(op, in_size, kernel, stride, padding, dilation=1, groups=1):
+def geometry(op, in_size, kernel, stride, padding, dilation=1, groups=1, ceil_mode=False):
     """Validate a sliding-window configuration and compute its output size.
 
+    N = len(in_size) spatial dimensions; kernel, stride, padding, dilation are
+    ints or N-tuples. The output size per dimension is
+
+        out = floor((n + 2p - extent) / s) + 1        extent = d*(k - 1) + 1
+
+    or, with ceil_mode (pooling's), ceil instead of floor, minus 1 if that
+    last window would start past the input and the left padding (PyTorch's rule:
+    every window must start inside the input or the left padding).
+
     Every error names the op, the sizes involved and what to change."""
-    kernel = pair(kernel, "kernel_size", op)
-    stride = pair(stride, "stride", op)
-    padding = pair(padding, "padding", op)
-    dilation = pair(dilation, "dilation", op)
+    N = len(in_size)
+    kernel = ntuple(kernel, N, "kernel_size", op)
+    stride = ntuple(stride, N, "stride", op)
+    padding = ntuple(padding, N, "padding", op)
+    dilation = ntuple(dilation, N, "dilation", op)
     if min(kernel) < 1:
         raise ValueError(f"{op}: kernel size must be at least 1, got {kernel}")
     if min(stride) < 1:
@@ -115,33 +152,43 @@ def geometry(op, in_size, kernel, stride, padding, dilation=1, groups=1):
         raise ValueError(f"{op}: {what} is larger than the input of spatial size "
                          f"{tuple(in_size)} padded by {padding} to {padded}; use a smaller "
                          "kernel or more padding, or check the input size")
-    out = tuple((p - e) // s + 1 for p, e, s in zip(padded, extent, stride))
-    return Geometry(tuple(in_size), kernel, stride, padding, dilation, out, groups)
+    if ceil_mode:
+        out = tuple(-((e - q) // s) + 1 for q, e, s in zip(padded, extent, stride))  # ceil
+        out = tuple(o - 1 if (o - 1) * s >= n + p else o
+                    for o, s, n, p in zip(out, stride, in_size, padding))
+    else:
+        out = tuple((q - e) // s + 1 for q, e, s in zip(padded, extent, stride))
+    return Geometry(tuple(int(n) for n in in_size), kernel, stride, padding, dilation, out, groups)
 
 
 def tap_slices(g):
-    """For each kernel tap (i, j), in row-major order, the slices of the padded
-    input that it reads at every output position: rows i*DH, i*DH + SH, ..."""
-    (KH, KW), (SH, SW), (DH, DW), (OH, OW) = g.kernel, g.stride, g.dilation, g.out_size
-    return [(slice(i * DH, i * DH + SH * (OH - 1) + 1, SH),
-             slice(j * DW, j * DW + SW * (OW - 1) + 1, SW))
-            for i in range(KH) for j in range(KW)]
+    """For each kernel tap, in row-major order, the N-tuple of slices of the
+    padded input that it reads at every output position. In 2-d, tap (i, j)
+    reads rows i*DH, i*DH + SH, ... and columns j*DW, j*DW + SW, ..."""
+    per_dim = [[slice(i * d, i * d + s * (o - 1) + 1, s) for i in range(k)]
+               for k, s, d, o in zip(g.kernel, g.stride, g.dilation, g.out_size)]
+    return list(itertools.product(*per_dim))
 
 
 def pad(x, g, value=0.0):
-    """Pad the last two axes by g.padding with `value` (x itself if no padding)."""
-    (PH, PW), (H, W) = g.padding, x.shape[-2:]
-    if PH == 0 and PW == 0:
+    """Pad the last N axes with `value` by g.padding before and the rest of
+    g.padded_size after (x itself if nothing to add)."""
+    N = len(g.in_size)
+    if g.padded_size == tuple(x.shape[-N:]):
         return x
-    out = np.full_like(x, value, shape=x.shape[:-2] + (H + 2 * PH, W + 2 * PW), order="C")
-    out[..., PH:PH + H, PW:PW + W] = x
+    out = np.full_like(x, value, shape=x.shape[:-N] + g.padded_size, order="C")
+    out[(...,) + _interior(g)] = x
     return out
 
 
+def _interior(g):
+    """The slices of the padded spatial axes that hold the input."""
+    return tuple(slice(p, p + n) for p, n in zip(g.padding, g.in_size))
+
+
 def crop(x_padded, g):
-    """Undo `pad`: the interior of the last two axes (a view)."""
-    (PH, PW), (H, W) = g.padding, g.in_size
-    return x_padded[..., PH:PH + H, PW:PW + W]
+    """Undo `pad`: the interior of the last N axes (a view)."""
+    return x_padded[(...,) + _interior(g)]
 
 
 # ------------------------------------------------------------ scratch memory
@@ -199,77 +246,84 @@ def batch_chunks(x, bytes_per_image):
 # AMD EPYC: wide wins for 5x5 on 14x14 with Fg=16, loses for 3x3 on 8x8
 # with Fg=128).
 def use_wide(g, out_channels_per_group):
-    if g.stride != (1, 1):
+    if g.stride != (1, 1):  # also False for 1-d and 3-d: the wide layout is 2-d only
         return False
     ratio = g.padded_size[1] / g.out_size[1]
     return ratio * (4.5 + out_channels_per_group) < 20 + out_channels_per_group
 
 
 def grid(g, wide):
-    """(rows, columns) of the grid of output positions the columns cover."""
-    return (g.out_size[0], g.padded_size[1] if wide else g.out_size[1])
+    """The grid of output positions the columns cover: out_size, or in 2-d with
+    the wide layout (OH, WP)."""
+    return (g.out_size[0], g.padded_size[1]) if wide else g.out_size
 
 
 def column_bytes(g, channels, itemsize, wide=False):
-    """Bytes of the columns of one image: C*KH*KW values per grid position."""
+    """Bytes of the columns of one image: C*prod(kernel) values per grid position."""
     return channels * math.prod(g.kernel) * math.prod(grid(g, wide)) * itemsize
 
 
 def _padded(x_t, g, spare_row):
-    """(C, n, H, W) -> zero-padded (C, n, HP (+ 1), WP) scratch. The spare
-    zero row keeps the last tap's run of the wide layout inside the array."""
-    C, n, H, W = x_t.shape
-    (PH, PW), (HP, WP) = g.padding, g.padded_size
-    out = scratch("padded", (C, n, HP + spare_row, WP), x_t, zero=True)
-    out[:, :, PH:PH + H, PW:PW + W] = x_t
+    """(C, n, *in_size) -> zero-padded (C, n, *padded_size) scratch, the first
+    spatial axis one longer with spare_row. The spare zero row keeps the last
+    tap's run of the wide layout inside the array."""
+    C, n = x_t.shape[:2]
+    first, *rest = g.padded_size
+    out = scratch("padded", (C, n, first + spare_row, *rest), x_t, zero=True)
+    out[(slice(None), slice(None)) + _interior(g)] = x_t
     return out
 
 
 def im2col(x, g, wide=False):
-    """(n, C, H, W) -> columns (G, K, n*GH*GW), K = Cg*KH*KW, grid (GH, GW) = grid(g, wide).
+    """(n, C, *in_size) -> columns (G, K, n*prod(grid)), K = Cg*prod(kernel),
+    grid = grid(g, wide) (in 2-d: (n, C, H, W) -> (G, Cg*KH*KW, n*GH*GW)).
 
     The columns are scratch memory: valid until the next im2col call."""
-    if kernels.use_for(x):  # on a GPU, all taps in one kernel (same columns)
+    if len(g.kernel) == 2 and kernels.use_for(x):  # on a GPU, all taps in one kernel (same columns)
         return kernels.im2col(x, g, wide)
     n, C = x.shape[:2]
-    (KH, KW), (DH, DW), (GH, GW) = g.kernel, g.dilation, grid(g, wide)
-    col = scratch("columns", (C, KH * KW, n, GH * GW), x)
-    # Channels first: each tap then writes one contiguous (C, n, GH*GW) block.
-    x_t = x.transpose(1, 0, 2, 3)                             # (C, n, H, W)
-    if wide:
+    taps, cells = math.prod(g.kernel), math.prod(grid(g, wide))
+    col = scratch("columns", (C, taps, n, cells), x)
+    # Channels first: each tap then writes one contiguous (C, n, *grid) block.
+    x_t = x.swapaxes(0, 1)                                    # (C, n, H, W)
+    if wide:  # 2-d only
+        (KH, KW), (DH, DW), (GH, GW) = g.kernel, g.dilation, grid(g, wide)
         flat = _padded(x_t, g, spare_row=1).reshape(C, n, -1)  # (C, n, (HP+1)*WP)
         for tap in range(KH * KW):
             start = (tap // KW) * DH * GW + (tap % KW) * DW
             col[:, tap] = flat[:, :, start:start + GH * GW]   # (C, n, OH*WP)
     else:
         x_padded = _padded(x_t, g, spare_row=0) if max(g.padding) else x_t  # (C, n, HP, WP)
-        col = col.reshape(C, KH * KW, n, GH, GW)              # (C, KH*KW, n, OH, OW)
-        for tap, (rows, cols) in enumerate(tap_slices(g)):
-            col[:, tap] = x_padded[:, :, rows, cols]          # (C, n, OH, OW)
-    return col.reshape(g.groups, -1, n * GH * GW)             # (G, Cg*KH*KW, n*GH*GW)
+        col = col.reshape((C, taps, n) + g.out_size)          # (C, KH*KW, n, OH, OW)
+        every = (slice(None), slice(None))
+        for tap, slices in enumerate(tap_slices(g)):
+            col[:, tap] = x_padded[every + slices]            # (C, n, OH, OW)
+    return col.reshape(g.groups, -1, n * cells)               # (G, Cg*KH*KW, n*GH*GW)
 
 
 def col2im(col, g, n, wide=False):
-    """Adjoint of im2col: columns (G, K, n*GH*GW) -> (n, C, H, W), overlaps summed.
+    """Adjoint of im2col: columns (G, K, n*prod(grid)) -> (n, C, *in_size), overlaps summed.
 
     In the wide layout the columns of the extra grid positions must be zero
     (they land on real pixels). Returns a channels-first view of scratch
-    memory: assign it into an (n, C, H, W) array right away."""
+    memory: assign it into an (n, C, *in_size) array right away."""
     # On a GPU with stride 1, one kernel: each input element sums its own entries
     # (2x faster on an H200; with stride 2 the strided additions below were faster).
-    if g.stride == (1, 1) and kernels.use_for(col):
+    if g.stride == (1, 1) and kernels.use_for(col):  # (1, 1): 2-d only, as the kernel
         return kernels.col2im(col, g, n, wide)
-    (KH, KW), (DH, DW), (GH, GW), (HP, WP) = g.kernel, g.dilation, grid(g, wide), g.padded_size
-    col = col.reshape(-1, KH * KW, n, GH * GW)                # (C, KH*KW, n, GH*GW)
-    C = col.shape[0]
-    x_padded = scratch("padded", (C, n, HP + 1, WP), col, zero=True)
-    if wide:
+    taps, cells = math.prod(g.kernel), math.prod(grid(g, wide))
+    col = col.reshape(-1, taps, n, cells)                     # (C, KH*KW, n, GH*GW)
+    C, (first, *rest) = col.shape[0], g.padded_size
+    x_padded = scratch("padded", (C, n, first + 1, *rest), col, zero=True)  # a spare row for wide
+    if wide:  # 2-d only
+        (KH, KW), (DH, DW), (GH, GW) = g.kernel, g.dilation, grid(g, wide)
         flat = x_padded.reshape(C, n, -1)                     # (C, n, (HP+1)*WP)
         for tap in range(KH * KW):
             start = (tap // KW) * DH * GW + (tap % KW) * DW
             flat[:, :, start:start + GH * GW] += col[:, tap]  # (C, n, OH*WP)
     else:
-        col = col.reshape(C, KH * KW, n, GH, GW)              # (C, KH*KW, n, OH, OW)
-        for tap, (rows, cols) in enumerate(tap_slices(g)):
-            x_padded[:, :, rows, cols] += col[:, tap]         # (C, n, OH, OW)
-    return crop(x_padded[:, :, :HP], g).transpose(1, 0, 2, 3)  # (n, C, H, W)
+        col = col.reshape((C, taps, n) + g.out_size)          # (C, KH*KW, n, OH, OW)
+        every = (slice(None), slice(None))
+        for tap, slices in enumerate(tap_slices(g)):
+            x_padded[every + slices] += col[:, tap]           # (C, n, OH, OW)
+    return crop(x_padded[:, :, :first], g).swapaxes(0, 1)    # (n, C, H, W)
