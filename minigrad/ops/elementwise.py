@@ -329,13 +329,16 @@ def clip(x, min=None, max=None):
 
 
 def where(condition, x, y):
+    """torch.where: x where condition holds, else y. x and y are promoted to one
+    dtype as for `x + y` (int32 with float32 is float32, a Python float with an
+    integer tensor is float32); the condition is a constant mask."""
     if isinstance(condition, Tensor) and not isinstance(x, Tensor) and not isinstance(y, Tensor):
         # where(mask, 1.0, 0.0): two numbers take PyTorch's dtype (any float: float32,
         # else int64, or bool for two bools) on the mask's device
         kinds = {type(v) for v in (x, y)}
         dtype = np.float32 if float in kinds else np.bool_ if kinds == {bool} else np.int64
         x = Tensor._wrap(condition.xp.asarray(x, dtype=dtype), condition.device)
-    x, y = _as_tensors((x, y), "where")
+    x, y = _as_tensors(promote(x, y), "where")
     if isinstance(condition, Tensor):
         _as_tensors((condition, x), "where")  # on x's device too, or an error naming both
         condition = condition.data
@@ -411,13 +414,29 @@ def _constant_op(array_fn, name):
     return op
 
 
+def _comparison(array_fn, name):
+    """A comparison as PyTorch makes it: both operands promoted to their common dtype
+    first (as for `x + y`), then compared there; the result is bool. So int32 16777217
+    equals float32 16777216.0, as both are 16777216 in float32 (NumPy, comparing in
+    float64, says they differ)."""
+    def op(x, y):
+        try:
+            x, y = _as_tensors(promote(x, y), name)
+        except OverflowError:  # uint8 > -1: a Python int the tensor's dtype cannot hold
+            x, y = _as_tensors((x, y), name)  # compare exactly (PyTorch wraps -1 to 255 first)
+        return Tensor._wrap(array_fn(x.data, y.data), x.device)
+    op.__name__ = name
+    op.__doc__ = f"{name}: elementwise, in the operands' promoted dtype; a bool tensor outside the graph."
+    return op
+
+
 isfinite = _constant_op(np.isfinite, "isfinite")
-equal = _constant_op(np.equal, "equal")
-not_equal = _constant_op(np.not_equal, "not_equal")
-less = _constant_op(np.less, "less")
-less_equal = _constant_op(np.less_equal, "less_equal")
-greater = _constant_op(np.greater, "greater")
-greater_equal = _constant_op(np.greater_equal, "greater_equal")
+equal = _comparison(np.equal, "equal")
+not_equal = _comparison(np.not_equal, "not_equal")
+less = _comparison(np.less, "less")
+less_equal = _comparison(np.less_equal, "less_equal")
+greater = _comparison(np.greater, "greater")
+greater_equal = _comparison(np.greater_equal, "greater_equal")
 logical_not = _constant_op(np.logical_not, "logical_not")
 logical_and = _constant_op(np.logical_and, "logical_and")
 logical_or = _constant_op(np.logical_or, "logical_or")

@@ -53,7 +53,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
-from .shape import array_index
+from .shape import _in_two_steps, array_index
 
 __all__ = ["add_", "sub_", "mul_", "div_", "pow_", "neg_", "exp_", "log_", "sqrt_", "abs_", "sin_",
            "cos_", "tanh_", "sigmoid_", "relu_", "clip_", "fill_", "zero_", "copy_", "setitem"]
@@ -228,6 +228,23 @@ def zero_(x):
     return fill_(x, 0)
 
 
+def _as_read(index, x):
+    """An index mixing ints and arrays, rewritten so that a write sees x[index] as a read does.
+
+    Reading x[0, :, [0, 1]] from x of shape (2, 3, 4) gives shape (3, 2) in PyTorch
+    (and in getitem), but NumPy's (2,): writing a value of shape (3, 2) would fail,
+    and one of shape (2, 3) would land transposed. So find WHERE each element of
+    the read lives: read the same index from an array of x's flat positions, then
+    turn those positions into one array per axis. That index selects the same
+    elements, in the read's order and shape. Other indices pass unchanged."""
+    steps = _in_two_steps(index)
+    if steps is None:
+        return index
+    xp = x.xp
+    positions = xp.arange(x.size).reshape(x.shape)[steps[0]][steps[1]]  # the read's shape
+    return xp.unravel_index(positions, x.shape)  # a tuple of arrays, each of that shape
+
+
 class SetItem(Function):
     """y = x with y[index] = value.
 
@@ -255,7 +272,7 @@ class SetItem(Function):
 
 def setitem(x, index, value):
     """x[index] = value, in place (value broadcasts to the indexed shape and is cast to x's dtype)."""
-    index = array_index(index, x)
+    index = _as_read(array_index(index, x), x)
     try:
         fast = (not _records(x, (value,)) and backend.is_host_array(x.data)
                 and not (isinstance(value, Tensor) and value.device != x.device))

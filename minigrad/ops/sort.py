@@ -3,7 +3,13 @@
 Each finds indices first (argsort, on raw arrays: indices have no gradient),
 then reads the values as `gather(x, dim, indices)`. So every one has gather's
 gradient, the incoming gradient sent back to the position each value came
-from, and second derivatives come for free.
+from, and second derivatives come for free. (median over all of x splits its
+gradient among ties instead, as PyTorch's does.)
+
+NaN, as in PyTorch: sorting puts NaN after every number (first when descending),
+so topk's largest are the NaNs, kthvalue's last ranks are NaN, and a median of
+values holding a NaN is NaN. Which of several tied elements kthvalue names may
+differ from PyTorch (its selection algorithm is not stable); the values agree.
 
 Sorts are stable (equal elements keep their order), on NumPy as on CuPy,
 whose sorts are all stable: cpu and cuda give the same indices.
@@ -11,11 +17,13 @@ whose sorts are all stable: cpu and cuda give the same indices.
 import numpy as np
 
 from .. import backend
+from ..autograd import Function
 from ..tensor import Tensor
 from .indexing import dim_index, gather
 from .rearrange import narrow
+from .reduce import keepdims_shape
 from .scan import ValuesIndices
-from .shape import reshape, squeeze
+from .shape import squeeze
 
 __all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median", "mode"]
 
@@ -90,20 +98,63 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     return _select(x, dim, k - 1, keepdim, "kthvalue")
 
 
+class _SplitAmongTies(Function):
+    """A value picked from x (median over all of x), its gradient split evenly among
+    every element equal to it, as PyTorch's median() does (NaN counts as equal to
+    NaN). Forward returns the value already found; backward is gy * weights."""
+
+    save_inputs = save_outputs = False  # backward needs only the constant weights
+
+    def __init__(self, value, weights):
+        self.value, self.weights = value, weights
+
+    def forward(self, x):
+        return self.value
+
+    def backward(self, gy):
+        return gy * Tensor._wrap(self.weights, gy.device)
+
+
+def _median_index(x, dim):
+    """The index, along dim, of the lower median: rank (n - 1) // 2 in sorted order,
+    or the first NaN where a row holds one (PyTorch: NaN propagates; sorting puts
+    NaN last, stably, so the first NaN in sorted order is the first by position)."""
+    xp, n = x.xp, x.shape[dim]
+    order = _argsort(x.data, dim, False)
+    rank = xp.full(keepdims_shape(x.shape, (dim,)), (n - 1) // 2, dtype=order.dtype)
+    if x.dtype.kind == "f":
+        nans = xp.isnan(x.data).sum(axis=dim, keepdims=True)
+        rank = xp.where(nans > 0, n - nans, rank)
+    index = xp.take_along_axis(order, rank, axis=dim)
+    return Tensor._wrap(index.astype(np.int64), x.device)
+
+
 def median(x, dim=None, keepdim=False):
     """torch.median: the lower median, the element of rank (n - 1) // 2 (not the
-    mean of the two middle ones). Without dim: a 0-d tensor over all of x;
-    with dim: (values, indices)."""
+    mean of the two middle ones); NaN if there is a NaN. Without dim: a 0-d tensor
+    over all of x, whose gradient is split evenly among the elements equal to it
+    (as PyTorch's); with dim: (values, indices), the gradient going to the index."""
     if dim is None:
         if x.size == 0:
             raise RuntimeError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
-        flat = reshape(x, (-1,))
-        return _select(flat, 0, (flat.shape[0] - 1) // 2, False, "median").values
+        flat = x.data.reshape(-1)
+        value = flat[_median_index(Tensor._wrap(flat, x.device), 0).data]  # shape (1,)
+        ties = flat == value
+        if x.dtype.kind == "f":
+            ties |= x.xp.isnan(flat) & x.xp.isnan(value)
+        weights = (ties / ties.sum()).astype(x.dtype).reshape(x.shape)
+        return _SplitAmongTies(value.reshape(()), weights)(x)
     dim = dim_index(dim, x.ndim, "median")
     size = x.shape[dim] if x.ndim else 1
     if size == 0:
         raise IndexError(f"median: dim {dim} of shape {x.shape} is empty")
-    return _select(x, dim, (size - 1) // 2, keepdim, "median")
+    if x.ndim == 0:
+        return ValuesIndices(x, _indices(x, 0, False))
+    index = _median_index(x, dim)
+    values = gather(x, dim, index)
+    if keepdim:
+        return ValuesIndices(values, index)
+    return ValuesIndices(squeeze(values, dim), squeeze(index, dim))
 
 
 def mode(x, dim=-1, keepdim=False):
