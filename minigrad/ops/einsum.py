@@ -14,13 +14,14 @@ dA = einsum("ik,jk->ij", gy, B), which is gy @ B.T. Two details:
 Equations are rewritten to explicit form first ("ij,jk" -> "ij,jk->ik",
 "..." -> letters), so backward only deals with letters.
 """
+import builtins
 import string
 
 import numpy as np
 
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
-from .shape import broadcast_to, reshape
+from .shape import ShapeError, broadcast_to, reshape
 
 __all__ = ["einsum"]
 
@@ -99,26 +100,40 @@ class Einsum(Function):
                       *[x for _, x in eyes])
 
 
-def _check_sizes(equation, terms, output, operands):
+def _letter_sizes(equation, terms, output, operands):
+    """Each letter's size. As in PyTorch, a dim of size 1 broadcasts against the
+    same letter's size elsewhere ("...i,...i" with (2, 1, 3) and (4, 3): the
+    ellipsis is (2, 4)); within one operand a repeated letter must match exactly."""
     sizes = {}
     for term, x in zip(terms, operands):
+        own = {}
         for c, n in zip(term, x.shape):
-            if sizes.setdefault(c, n) != n:
-                raise ValueError(f"einsum: {equation!r}: letter {c!r} stands for sizes {sizes[c]} "
-                                 f"and {n} in operand shapes {[x.shape for x in operands]}")
+            if own.setdefault(c, n) != n:
+                raise ShapeError(f"einsum: {equation!r}: letter {c!r} is repeated in an operand of "
+                                 f"shape {x.shape} but its sizes {own[c]} and {n} differ")
+            if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):
+                raise ShapeError(f"einsum: {equation!r}: letter {c!r} (or a dim under '...') stands "
+                                 f"for sizes {sizes[c]} and {n} in operand shapes "
+                                 f"{[x.shape for x in operands]}; sizes must match or be 1")
+            sizes[c] = builtins.max(sizes[c], n)
     missing = set(output) - set(sizes)
     if missing or len(set(output)) != len(output):
         raise ValueError(f"einsum: {equation!r}: every output letter must appear once in the "
                          f"output and in some operand")
+    return sizes
 
 
 def einsum(equation, *operands):
     """torch.einsum: einsum("ij,jk->ik", a, b) = a @ b, "ii->" the trace,
     "bij,bjk->bik" a batched matmul, "i,j->ij" an outer product; "..." stands
-    for the leading dims. Operands may also come as one list."""
+    for the leading dims, and broadcasts between operands ("...ij,...jk->...ik"
+    with (5, 1, 2, 3) and (4, 3, 6) is (5, 4, 2, 6)). Operands may also come as one list."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     operands = _as_tensors(operands, "einsum")
     terms, output = _explicit(equation, [x.shape for x in operands])
-    _check_sizes(equation, terms, output, operands)
+    sizes = _letter_sizes(equation, terms, output, operands)
+    # a dim of size 1 facing a bigger one is broadcast first; its gradient is summed back
+    operands = [x if all(n == sizes[c] for c, n in zip(t, x.shape))
+                else broadcast_to(x, tuple(sizes[c] for c in t)) for t, x in zip(terms, operands)]
     return Einsum(terms, output)(*operands)
