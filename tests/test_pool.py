@@ -221,14 +221,32 @@ def test_adaptive_avg_pool2d_matches_pytorch(output_size):
 
 # ------------------------------------------------------------------- errors
 @pytest.mark.parametrize("call, message", [
-    (lambda x: F.max_pool2d(x[0], 2), r"max_pool2d: expected a 4-D input.*unsqueeze"),
+    (lambda x: F.max_pool2d(x[0, 0], 2),
+     r"max_pool2d: expected a 4-D input \(N, C, H, W\) or a 3-D unbatched input \(C, H, W\)"),
     (lambda x: F.max_pool2d(x, 9), r"max_pool2d: kernel \(9, 9\) is larger than the input"),
     (lambda x: F.avg_pool2d(x, 2, padding=2),
      r"avg_pool2d: padding \(2, 2\) must be at most half the kernel size \(2, 2\)"),
+    (lambda x: F.max_pool2d(x, 2, padding=2, dilation=2),
+     r"max_pool2d: padding \(2, 2\) must be at most half the effective kernel size \(extent\) "
+     r"\(3, 3\).*padding <= \(1, 1\)"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=0), r"avg_pool2d: divisor_override must be a "
+     "nonzero int"),
+    (lambda x: F.max_pool3d(x[0, 0], 2), r"max_pool3d: expected a 5-D input \(N, C, D, H, W\)"),
+    (lambda x: F.max_unpool2d(x, F.max_pool2d(x, 2, return_indices=True)[1], 2),
+     r"max_unpool2d: indices must have the input's shape \(1, 2, 8, 8\), got \(1, 2, 4, 4\)"),
+    (lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2, output_size=(5, 9)),
+     r"max_unpool2d: invalid output_size \(5, 9\): dim 0 must be strictly between 6 and 10"),
+    (lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2, output_size=(7,)),
+     r"max_unpool2d: output_size must hold 2 or 4 sizes"),
+    (lambda x: F.max_unpool2d(F.max_pool2d(x, 2), minigrad.full((1, 2, 4, 4), 64, dtype=minigrad.int64), 2),
+     r"max_unpool2d: index 64 is outside the output plane of size \(8, 8\)"),
+    (lambda x: F.adaptive_max_pool1d(x, (2, 2)), r"adaptive_max_pool1d: expected a 3-D input"),
+    (lambda x: F.adaptive_max_pool2d(x, (2, 2, 2)),
+     r"adaptive_max_pool2d: output_size must be an int or a sequence of 2 ints"),
     (lambda x: F.max_pool2d(x, 2, stride=0), r"max_pool2d: stride must be at least 1"),
     (lambda x: F.max_pool2d(x, (2, 2, 2)), r"kernel_size must be an int or a pair"),
     (lambda x: F.adaptive_avg_pool2d(x, 0), r"adaptive_avg_pool2d: output_size must be positive"),
-    (lambda x: F.adaptive_avg_pool2d(x, "big"), r"output_size must be an int or a pair"),
+    (lambda x: F.adaptive_avg_pool2d(x, "big"), r"output_size must be an int or a sequence of 2"),
 ])
 def test_errors_name_the_op_and_the_fix(call, message):
     with pytest.raises(ValueError, match=message):
