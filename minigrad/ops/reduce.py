@@ -247,7 +247,11 @@ def norm(x, p="fro", dim=None, keepdim=False):
 
     p=2 or "fro": sqrt(sum x^2), whose gradient x / norm is taken as 0 at x = 0
     (PyTorch's choice; 0/0 otherwise). p=inf: max |x_i|; p=-inf: min |x_i|;
-    p=0: the number of non-zeros (no gradient). "nuc" (a matrix norm) is not here."""
+    p=0: the number of non-zeros (no gradient). p="nuc": the nuclear norm (the sum
+    of singular values) of a matrix, or of the matrices on dim=(a, b)."""
+    if isinstance(p, str) and p == "nuc":
+        from .linalg import nuclear_norm  # (imported here: only norm, in this module, needs it)
+        return nuclear_norm(x, dim, keepdim)
     dim = _torch_dims(dim)
     if p in ("fro", 2, 2.0):
         squares = sum(x * x, dim, keepdim)
@@ -262,7 +266,8 @@ def norm(x, p="fro", dim=None, keepdim=False):
     if p == 0:
         return sum((x != 0).astype(x.dtype), dim, keepdim)
     if not isinstance(p, (int, float)):
-        raise NotImplementedError(f"norm: p={p!r} is not supported; use a number, inf, -inf or 'fro'")
+        raise NotImplementedError(f"norm: p={p!r} is not supported; use a number, inf, -inf, "
+                                  "'fro' or 'nuc'")
     return sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
 
 
