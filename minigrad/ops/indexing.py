@@ -136,16 +136,16 @@ def scatter_add(x, dim, index, src):
 
 
 def scatter_reduce(x, dim, index, src, reduce, include_self=True):
-    """torch.scatter_reduce with reduce in "sum", "mean", "amax", "amin".
+    """torch.scatter_reduce with reduce in "sum", "prod", "mean", "amax", "amin".
 
     Each output element reduces x's element (if include_self) and every src
     element sent to it; an element nothing is sent to stays x. For amax/amin the
     gradient goes to the elements equal to the result, split evenly among ties
-    (as PyTorch). "prod" is not implemented: its gradient needs the product of
-    the others, and CuPy has no multiply.at to scatter a product."""
-    if reduce not in ("sum", "mean", "amax", "amin"):
+    (as PyTorch). "prod" multiplies in one slice of index at a time (see
+    _scatter_prod), so its gradient is the product rule's, zeros included."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported; use "
-                                  "'sum', 'mean', 'amax' or 'amin'")
+                                  "'sum', 'prod', 'mean', 'amax' or 'amin'")
     dim, index = _gather_args(x, dim, index, "scatter_reduce")
     src = _source(src, index, x, "scatter_reduce")
     picked = _along(index, dim)
@@ -153,6 +153,10 @@ def scatter_reduce(x, dim, index, src, reduce, include_self=True):
     hits = backend.add_at(xp.zeros(x.shape, x.dtype), picked, xp.ones(index.shape, x.dtype))
     # How much x itself counts: 1, or (include_self=False) only where nothing lands.
     self_weight = xp.ones_like(hits) if include_self else (hits == 0).astype(x.dtype)
+    if reduce == "prod":
+        # include_self=False: where something lands, start from 1 instead of x
+        start = x if include_self else where(Tensor._wrap(hits == 0, x.device), x, 1)
+        return _scatter_prod(start, dim, index, src)
     if reduce in ("amax", "amin"):
         start = _extreme(x.dtype, lowest=reduce == "amax")
         result = xp.where(self_weight > 0, x.data, xp.asarray(start, x.dtype))
@@ -167,6 +171,24 @@ def scatter_reduce(x, dim, index, src, reduce, include_self=True):
         return total
     count = x_weight + backend.add_at(xp.zeros(x.shape, x.dtype), picked, src_weight)
     return total / Tensor._wrap(count, x.device)  # mean, or the winners' mean = the max
+
+
+def _scatter_prod(out, dim, index, src):
+    """out[index[i][j]] *= src[i][j] (dim=1) for every j, one j at a time.
+
+    Two src elements sent to one place must both multiply into it, and CuPy has
+    no multiply.at to do that in one scatter. But within one slice j of index
+    every element goes to a different row i, so `out[targets] = out[targets] *
+    src_j` is an ordinary scatter. Written with differentiable ops (getitem, *,
+    Scatter), its gradient, second derivatives included, follows: for x * a * b,
+    a gets g * x * b, with no division (exact where a factor is 0). It costs
+    index.shape[dim] passes over out: fine for teaching-sized tensors."""
+    for j in range(index.shape[dim]):
+        index_j = index[(slice(None),) * dim + (slice(j, j + 1),)]  # slice j, dims kept
+        targets = _along(index_j, dim)
+        src_j = getitem(src, (slice(None),) * dim + (slice(j, j + 1),))
+        out = Scatter(targets)(out, getitem(out, targets) * src_j)
+    return out
 
 
 def _extreme(dtype, lowest):
@@ -238,7 +260,7 @@ def nonzero(x, as_tuple=False):
 def take(x, index):
     """torch.take: x read as 1-d, at index (the result has index's shape)."""
     index = _index_array(index, x, "take")
-    _check_range(index, x.size, "take", 0)
+    _check_range(index, x.numel(), "take", 0)
     return getitem(reshape(x, (-1,)), index)
 
 
