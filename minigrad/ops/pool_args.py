@@ -101,7 +101,7 @@ def unpool_args(op, x, indices, kernel_size, stride, padding, output_size):
         for d, (v, m, s) in enumerate(zip(size, default, stride)):
             if not m - s < v < m + s:
                 raise ValueError(f"{op}: invalid output_size {size}: dim {d} must be strictly "
-                                 f"between {m - s} and {m + s} (the input's size {m}, "
+                                 f"between {m - s} and {m + s} (the default size {m}, "
                                  f"give or take less than a stride)")
     if min(size) < 1:
         raise ValueError(f"{op}: the output size {size} must be positive; check kernel_size, "
