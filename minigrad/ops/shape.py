@@ -34,8 +34,9 @@ def check_axis(axis, ndim, op_name, shape):
     return int(axis) % bound
 
 
+# F.pad is ops/padding.py's (PyTorch's pad tuple and modes), built on the NumPy-style pad here
 __all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", "unsqueeze",
-           "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split", "pad"]
+           "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split"]
 
 
 class Reshape(Function):
