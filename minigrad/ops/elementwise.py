@@ -13,7 +13,7 @@ from .promotion import floating, promote
 from .shape import ShapeError
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
-           "tanh", "sigmoid", "relu", "maximum", "minimum", "clip", "where", "sign", "astype",
+           "tanh", "sigmoid", "relu", "maximum", "minimum", "where", "sign", "astype",
            "to_device", "clone", "equal", "not_equal", "less", "less_equal", "greater",
            "greater_equal", "logical_not", "logical_and", "logical_or", "isfinite"]
 
@@ -323,6 +323,8 @@ def minimum(x, y): return Minimum()(x, y)
 
 
 def clip(x, min=None, max=None):
+    """clip with number bounds (the op behind clamp/clip, whose public form,
+    taking tensor bounds too, is math_binary.clamp)."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     return Clip(min, max)(x)

@@ -53,10 +53,11 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
+from .math_binary import clamp
 from .shape import _in_two_steps, array_index
 
 __all__ = ["add_", "sub_", "mul_", "div_", "pow_", "neg_", "exp_", "log_", "sqrt_", "abs_", "sin_",
-           "cos_", "tanh_", "sigmoid_", "relu_", "clip_", "fill_", "zero_", "copy_", "setitem"]
+           "cos_", "tanh_", "sigmoid_", "relu_", "clip_", "clamp_", "fill_", "zero_", "copy_", "setitem"]
 
 
 # ------------------------------------------------------------------- the machinery
@@ -166,8 +167,11 @@ def pow_(x, exponent): return apply_inplace(x, E.pow, (exponent,), "pow_")
 
 
 def clip_(x, min=None, max=None):
-    """x <- clip(x, min, max); `clamp_` is the same."""
-    return apply_inplace(x, lambda t: E.clip(t, min, max), (), "clip_")
+    """x <- clamp(x, min, max); the bounds may be numbers or tensors (broadcast to x)."""
+    return apply_inplace(x, clamp, (min, max), "clip_")  # tensor bounds are recorded inputs
+
+
+clamp_ = clip_  # PyTorch's alias
 
 
 # ------------------------------------------------------------ unary functions
@@ -241,7 +245,7 @@ def _as_read(index, x):
     if steps is None:
         return index
     xp = x.xp
-    positions = xp.arange(x.size).reshape(x.shape)[steps[0]][steps[1]]  # the read's shape
+    positions = xp.arange(x.numel()).reshape(x.shape)[steps[0]][steps[1]]  # the read's shape
     return xp.unravel_index(positions, x.shape)  # a tuple of arrays, each of that shape
 
 

@@ -12,12 +12,13 @@ import numpy as np
 
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
-from .elementwise import Binary, clip, exp, sign, where
+from .elementwise import Binary, exp, sign, where
+from .elementwise import clip as clip_numbers
 from .math import floor, trunc
 from .promotion import promote
 
 __all__ = ["atan2", "arctan2", "fmod", "remainder", "copysign", "hypot", "logaddexp", "lerp",
-           "clamp", "isclose", "allclose"]
+           "clamp", "clip", "isclose", "allclose"]
 
 
 class Atan2(Binary):
@@ -137,15 +138,19 @@ class Clamp(Function):
 
 
 def clamp(x, min=None, max=None):
-    """torch.clamp: min and max may be numbers or tensors (broadcast against x), or None."""
+    """torch.clamp (and torch.clip, the same): min and max may be numbers or tensors
+    (broadcast against x), or None."""
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
-        return clip(x, min, max)
+        return clip_numbers(x, min, max)
     x, low, high = promote(x, min, max)  # a None stays None (devices: checked by Clamp)
     low = _extreme(x, -1) if low is None else low
     high = _extreme(x, +1) if high is None else high
     return Clamp()(x, low, high)
+
+
+clip = clamp  # PyTorch's alias
 
 
 def _extreme(x, direction):
