@@ -8,6 +8,8 @@ Each step reads the input x_t and the previous hidden state h (W_i* of shape
     RNN:   h' = tanh(W_ih x + b_ih + W_hh h + b_hh)          (or relu)
     LSTM:  i, f, g, o = split(W_ih x + b_ih + W_hh h + b_hh)  (input, forget, cell, output)
            c' = sigmoid(f) * c + sigmoid(i) * tanh(g),   h' = sigmoid(o) * tanh(c')
+           with proj_size = P > 0: h' = W_hr (sigmoid(o) * tanh(c')), W_hr of shape (P, H),
+           so h (and W_hh's width, and the output) has P features while c keeps H
     GRU:   r, z, n from W_ih x + b_ih and W_hh h + b_hh, each split in three:
            r = sigmoid(x_r + h_r),  z = sigmoid(x_z + h_z),  n = tanh(x_n + r * h_n)
            h' = (1 - z) * n + z * h
@@ -32,11 +34,12 @@ def rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
     return F.tanh(pre) if nonlinearity == "tanh" else F.relu(pre)
 
 
-def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh):
+def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh, w_hr=None):
     h, c = state
     i, f, g, o = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).split(4, axis=-1)
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-    return F.sigmoid(o) * F.tanh(c), c
+    h = F.sigmoid(o) * F.tanh(c)
+    return (h if w_hr is None else F.linear(h, w_hr)), c  # the projection: (N, H) -> (N, P)
 
 
 def gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
@@ -129,28 +132,41 @@ class _RNNBase(Module):
     Input (L, N, I), or (N, L, I) with batch_first=True (PyTorch's default is kept
     here: batch_first=False), or unbatched (L, I). Returns (output, h_n): output
     (L, N, D*H) holds the last layer's states at every step, h_n (num_layers*D, N, H)
-    every layer's final state (for LSTM, (h_n, c_n)). D = 2 if bidirectional else 1."""
+    every layer's final state (for LSTM, (h_n, c_n)). D = 2 if bidirectional else 1.
+    LSTM's proj_size = P > 0 adds weight_hr_l{k} (P, H): h, h_n and the output have
+    P features instead of H (c_n keeps H)."""
 
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{self.mode}: dropout must be in [0, 1], got {dropout}")
+        if proj_size and self.mode != "LSTM":
+            raise ValueError(f"{self.mode}: proj_size is only supported by LSTM, got proj_size={proj_size}")
+        if not (isinstance(proj_size, int) and 0 <= proj_size < hidden_size):
+            raise ValueError(f"{self.mode}: proj_size must be an integer in [0, hidden_size) = "
+                             f"[0, {hidden_size}), got {proj_size!r}")
+        self.proj_size = proj_size
+        self.state_size = proj_size or hidden_size  # h's features (c keeps hidden_size)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         self.bidirectional = bidirectional
         self.directions = 2 if bidirectional else 1
         rows = GATES[self.mode] * hidden_size
         for layer in range(num_layers):
-            width = input_size if layer == 0 else hidden_size * self.directions
+            width = input_size if layer == 0 else self.state_size * self.directions
             for suffix in self._suffixes(layer):
                 setattr(self, f"weight_ih{suffix}", new_parameter((rows, width), device, dtype))
-                setattr(self, f"weight_hh{suffix}", new_parameter((rows, hidden_size), device, dtype))
+                setattr(self, f"weight_hh{suffix}", new_parameter((rows, self.state_size), device,
+                                                                  dtype))
                 if bias:
                     setattr(self, f"bias_ih{suffix}", new_parameter((rows,), device, dtype))
                     setattr(self, f"bias_hh{suffix}", new_parameter((rows,), device, dtype))
+                if proj_size:  # registered last, as PyTorch orders its state dict
+                    setattr(self, f"weight_hr{suffix}", new_parameter((proj_size, hidden_size),
+                                                                      device, dtype))
         self.reset_parameters()
 
     def _suffixes(self, layer):
@@ -162,8 +178,8 @@ class _RNNBase(Module):
             init.uniform_(p, -bound, bound)
 
     def _weights(self, suffix):
-        return [getattr(self, f"{name}{suffix}", None)
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if self.proj_size else ())
+        return [getattr(self, f"{name}{suffix}", None) for name in names]
 
     def extra_repr(self):
         options = [f"{self.input_size}, {self.hidden_size}"]
@@ -171,6 +187,7 @@ class _RNNBase(Module):
         options += ["batch_first=True"] if self.batch_first else []
         options += [f"dropout={self.dropout}"] if self.dropout else []
         options += ["bidirectional=True"] if self.bidirectional else []
+        options += [f"proj_size={self.proj_size}"] if self.proj_size else []
         return ", ".join(options)
 
     def forward(self, input, hx=None):
@@ -203,15 +220,16 @@ class _RNNBase(Module):
 
     # hidden states: (num_layers*D, N, H) tensors <-> a list of (N, H) per layer and direction
     def _split_states(self, hx, x, unbatched):
+        sizes = (self.state_size, self.hidden_size) if self.mode == "LSTM" else (self.hidden_size,)
         if hx is None:
-            zeros = minigrad.zeros(x.shape[1], self.hidden_size, dtype=x.dtype, device=x.device)
+            zeros = [minigrad.zeros(x.shape[1], n, dtype=x.dtype, device=x.device) for n in sizes]
             count = self.num_layers * self.directions
-            return [(zeros, zeros) if self.mode == "LSTM" else zeros] * count
+            return [tuple(zeros) if self.mode == "LSTM" else zeros[0]] * count
         parts = hx if self.mode == "LSTM" else (hx,)
         split = []
-        for h in parts:
+        for h, size in zip(parts, sizes):  # LSTM: h has proj_size features if set, c hidden_size
             h = h.unsqueeze(1) if unbatched else h
-            expected = (self.num_layers * self.directions, x.shape[1], self.hidden_size)
+            expected = (self.num_layers * self.directions, x.shape[1], size)
             if h.shape != expected:
                 raise ValueError(f"{self.mode}: expected hidden state of shape {expected}, got "
                                  f"{h.shape}")
@@ -237,14 +255,15 @@ class RNN(_RNNBase):
         _check_nonlinearity(nonlinearity, "RNN")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+                         bidirectional, device=device, dtype=dtype)
 
     def _step(self, x, h, *weights):
         return rnn_step(x, h, *weights, self.nonlinearity)
 
 
 class LSTM(_RNNBase):
-    """Long short-term memory; forward(input, (h_0, c_0)) -> (output, (h_n, c_n))."""
+    """Long short-term memory; forward(input, (h_0, c_0)) -> (output, (h_n, c_n)).
+    proj_size = P > 0: h' = W_hr h, so h_0, h_n and the output have P features."""
 
     mode = "LSTM"
 

@@ -1,7 +1,7 @@
 """RNN, LSTM, GRU and their cells: PyTorch's state dict loads as it is and gives
 PyTorch's outputs, final states and gradients (every parameter, the input and the
-initial state) for multi-layer, bidirectional, batch_first and unbatched inputs;
-gradcheck through time; the cuda run equals the cpu run; errors are named."""
+initial state) for multi-layer, bidirectional, batch_first and unbatched inputs, and
+LSTM's proj_size; gradcheck through time; the cuda run equals the cpu run; errors are named."""
 import numpy as np
 import pytest
 
@@ -13,6 +13,7 @@ CASES = [
     ("RNN", {}), ("RNN", {"nonlinearity": "relu", "bias": False}),
     ("LSTM", {}), ("LSTM", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
     ("GRU", {}), ("GRU", {"num_layers": 2, "bidirectional": True}),
+    ("LSTM", {"proj_size": 2}), ("LSTM", {"proj_size": 3, "num_layers": 2, "bidirectional": True}),
 ]
 
 
@@ -37,7 +38,8 @@ def test_matches_torch_outputs_states_and_gradients(mode, kw):
     rng = np.random.default_rng(1)
     layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
     x0 = rng.normal(size=(2, 5, IN) if kw.get("batch_first") else (5, 2, IN))
-    h0 = [rng.normal(size=(layers, 2, H)) for _ in range(2 if mode == "LSTM" else 1)]
+    sizes = [kw.get("proj_size") or H, H] if mode == "LSTM" else [H]  # h has proj_size features
+    h0 = [rng.normal(size=(layers, 2, n)) for n in sizes]
     x, x_t = minigrad.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
     hx = [minigrad.tensor(h, requires_grad=True) for h in h0]
     hx_t = [torch.tensor(h, requires_grad=True) for h in h0]
@@ -74,6 +76,24 @@ def test_unbatched_input_and_cells_match_torch(mode):
     out, out_t = cell(minigrad.tensor(x0)), cell_t(torch.tensor(x0))  # x0 as a batch of 4
     for s, s_t in zip(_flat(out), _flat(out_t)):
         np.testing.assert_allclose(s.numpy(), s_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_proj_size_shapes_and_state_dict_order_match_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _pair(torch, "LSTM", {"proj_size": 2, "num_layers": 2, "bidirectional": True})
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # weight_hr_l{k} last, as PyTorch
+    for name, p in ours.named_parameters():
+        assert p.shape == tuple(theirs.get_parameter(name).shape), name
+    y, (h, c) = ours(minigrad.randn(5, 3, IN, dtype=minigrad.float64))
+    assert (y.shape, h.shape, c.shape) == ((5, 3, 2 * 2), (4, 3, 2), (4, 3, H))
+
+
+def test_lstm_proj_size_gradcheck():
+    layer = nn.LSTM(2, 3, proj_size=2, num_layers=2, dtype=minigrad.float64)
+    x = minigrad.tensor(np.random.default_rng(6).normal(size=(3, 1, 2)), requires_grad=True)
+    assert minigrad.gradcheck(lambda t: layer(t)[0], (x,))
+    # the projection itself: gradcheck perturbs the parameter the layer reads
+    assert minigrad.gradcheck(lambda w: layer(x)[0], (layer.weight_hr_l0,))
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
@@ -114,5 +134,11 @@ def test_bad_shapes_and_options_are_named():
         nn.GRU(IN, H, num_layers=2)(minigrad.randn(5, 2, IN), minigrad.randn(1, 2, H))
     with pytest.raises(ValueError, match="RNN: nonlinearity must be 'tanh' or 'relu'"):
         nn.RNN(IN, H, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="GRU: proj_size is only supported by LSTM"):
+        nn.GRU(IN, H, proj_size=2)
+    with pytest.raises(ValueError, match=r"LSTM: proj_size must be an integer in \[0, hidden_size\)"):
+        nn.LSTM(IN, H, proj_size=H)
+    with pytest.raises(ValueError, match=r"LSTM: expected hidden state of shape \(1, 2, 2\)"):
+        nn.LSTM(IN, H, proj_size=2)(minigrad.randn(5, 2, IN), (minigrad.randn(1, 2, H),) * 2)
     assert repr(nn.LSTM(IN, H, num_layers=2, bidirectional=True)) == \
         "LSTM(3, 4, num_layers=2, bidirectional=True)"
