@@ -142,7 +142,8 @@ def test_pooling_layers_match_numpy(device):
             cols = slice(j * 7 // 3, -(-(j + 1) * 7 // 3))
             np.testing.assert_allclose(adaptive[:, :, i, j], xn[:, :, rows, cols].mean(axis=(2, 3)))
     assert nn.MaxPool2d(2)(x[0]).shape == (3, 3, 3)
-    assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2, padding=0)"
+    assert repr(nn.MaxPool2d(2)) == ("MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, "
+                                     "ceil_mode=False)")  # as PyTorch prints it
 
 
 @pytest.mark.parametrize("layer_type, shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (4, 3, 5)),

@@ -352,3 +352,24 @@ def test_layers_call_their_ops_and_print_as_pytorch(device):
                                   .numpy())
     with pytest.raises(ValueError, match=r"MaxPool1d.*expected a 2-D or 3-D input"):
         nn.MaxPool1d(2)(x)
+
+
+def test_pools_on_a_gpu_never_wait_for_it():
+    """Forward and backward of every pool only queue work (the NaN handling,
+    divisors, indices and scatters included): on the CuPy stand-in a
+    device-to-host transfer raises under allow_synchronize(False)."""
+    import cupy_stand_in
+    if not cupy_stand_in.installed:
+        pytest.skip("counts syncs on the CuPy stand-in")
+    cupyx = pytest.importorskip("cupyx")
+    x = minigrad.tensor(np.random.default_rng(14).standard_normal((2, 3, 6, 7, 5)),
+                        requires_grad=True, device="cuda")
+    with cupyx.allow_synchronize(False):
+        y, index = F.max_pool3d(x, 2, 2, 1, dilation=1, ceil_mode=True, return_indices=True)
+        z = F.max_unpool3d(y, index, 2, 2, 1, output_size=x.shape[2:])
+        a, a_index = F.adaptive_max_pool2d(x[0], (4, 3), return_indices=True)
+        total = (y.sum() + z.sum() + F.max_pool1d(x[0, 0, 0], 3, 1, 1, 2).sum() + a.sum()
+                 + F.avg_pool3d(x, 3, 2, 1, True, False, None).sum()
+                 + F.adaptive_avg_pool3d(x, (4, 3, 2)).sum() + F.lp_pool2d(x[0] ** 2, 2, 2).sum())
+        total.backward()
+    assert x.grad.shape == x.shape and index.dtype == a_index.dtype == np.int64

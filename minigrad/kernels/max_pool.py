@@ -6,7 +6,7 @@ stride, padding with -inf, dilation) and output (N, C, OH, OW):
     y[n,c,oh,ow]      = max over taps k = (i, j) of xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]
     winner[n,c,oh,ow] = the k (row-major tap index) that wins: the first of equal
                         maxima, and if the window holds a NaN, y is NaN and the
-                        LAST NaN tap wins (ops/pool.py's MaxPool2d, as PyTorch)
+                        LAST NaN tap wins (ops/max_pool.py's running_max, as PyTorch)
     dx[n,c,h,w]       = sum of dy over the windows whose winner is (h, w)
 
 The NumPy path loops over the KH*KW taps in Python, each a pass over the whole
@@ -15,10 +15,16 @@ scans its window, and one thread per input element gathers the (at most
 ceil(KH/SH) * ceil(KW/SW)) windows that can contain it: no atomics, and the
 sum runs in tap order as the NumPy path adds.
 
-Use (the lead wires it into ops/pool.py; `winner` is the array MaxPool2d saves,
-uint8 when KH*KW <= 256 else int32):
+Use (ops/max_pool.py's MaxPool and MaxPoolScatter call these for 2-d
+geometries; `winner` is the array MaxPool saves, uint8 when KH*KW <= 256 else
+int32, the same taps in the same order as the NumPy path, so return_indices
+reads it alike):
     y, winner = max_pool2d_forward(x, g)
     gx = max_pool2d_backward(gy, winner, g)
+
+Dilation and ceil_mode need nothing extra: a tap outside the input (padding,
+or a ceil_mode window's overhang) reads -inf, and g.out_size counts the windows.
+1-d and 3-d pooling stay on the NumPy path (these kernels are 2-d only).
 """
 import math
 
@@ -100,6 +106,12 @@ def _geometry_args(g):
     return tuple(np.int32(v) for v in (H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW))
 
 
+def _check_2d(g, what):
+    if len(g.kernel) != 2:
+        raise ValueError(f"{what}: the fused kernel pools 2 spatial dims, got a {len(g.kernel)}-d "
+                         "geometry; use the NumPy path (ops/max_pool.py) for 1-d and 3-d")
+
+
 def _launch(kernel, total, args):
     if total:
         # grid-stride loops: cap the grid, each thread takes several elements if needed
@@ -108,6 +120,7 @@ def _launch(kernel, total, args):
 
 def max_pool2d_forward(x, g):
     """(y, winner) of max pooling x (N, C, H, W) with geometry g (ops/im2col.geometry)."""
+    _check_2d(g, "max_pool2d_forward")
     cp = build.cupy()
     x = cp.ascontiguousarray(x)
     N, C = x.shape[:2]
@@ -121,6 +134,7 @@ def max_pool2d_forward(x, g):
 
 def max_pool2d_backward(gy, winner, g):
     """dx (N, C, H, W): each dy[n, c, oh, ow] added at its window's winner."""
+    _check_2d(g, "max_pool2d_backward")
     cp = build.cupy()
     gy = cp.ascontiguousarray(gy)
     winner = cp.ascontiguousarray(winner)
