@@ -190,7 +190,7 @@ BAD_AXES = [
 @pytest.mark.parametrize("name, call", BAD_AXES, ids=[n for n, _ in BAD_AXES])
 def test_out_of_range_axes_are_index_errors(name, call):
     x = minigrad.ones(2, 2, 2)
-    with pytest.raises(IndexError, match=rf"{name}: axis -?\d+ is out of range"):
+    with pytest.raises(IndexError, match=rf"{name}: dim -?\d+ is out of range"):
         call(x)
     with pytest.raises(ValueError):  # what minigrad raised before: old handlers still work
         call(x)
@@ -255,3 +255,146 @@ def test_mixed_advanced_indexing_matches_torch(index):
     torch_index = tuple(torch.tensor(p) if isinstance(p, list) else p for p in index)
     np.testing.assert_array_equal(minigrad.tensor(values)[index].numpy(),
                                   torch.tensor(values)[torch_index].numpy())
+
+
+@pytest.mark.parametrize("index", MIXED_INDICES, ids=[str(i) for i in range(7)])
+def test_mixed_advanced_index_writes_where_it_reads(index, device):
+    """x[index] = v puts v's elements where x[index] reads them (PyTorch's order)."""
+    values = np.arange(120.0).reshape(2, 3, 4, 5)
+    x = minigrad.tensor(values, device=device)
+    shape = x[index].shape
+    new = minigrad.tensor(-1.0 - np.arange(int(np.prod(shape))).reshape(shape), device=device)
+    x[index] = new
+    np.testing.assert_array_equal(x[index].numpy(), new.numpy())
+    untouched = np.ones(values.shape, bool)
+    untouched[np.isin(values, minigrad.tensor(values)[index].numpy())] = False
+    np.testing.assert_array_equal(x.numpy()[untouched], values[untouched])
+    x[index] += 1.0  # getitem, add, setitem: the shapes agree
+    np.testing.assert_array_equal(x[index].numpy(), new.numpy() + 1.0)
+
+
+@pytest.mark.parametrize("index", MIXED_INDICES, ids=[str(i) for i in range(7)])
+def test_mixed_advanced_index_writes_match_torch_with_gradients(index):
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(0).normal(size=(2, 3, 4, 5))
+    torch_index = tuple(torch.tensor(p) if isinstance(p, list) else p for p in index)
+    shape = minigrad.tensor(values)[index].shape
+    v0 = np.random.default_rng(1).normal(size=shape)
+    x, v = minigrad.tensor(values, requires_grad=True), minigrad.tensor(v0, requires_grad=True)
+    x_t, v_t = torch.tensor(values, requires_grad=True), torch.tensor(v0, requires_grad=True)
+    y, y_t = x * 2.0, x_t * 2.0
+    y[index] = v * 3.0
+    y_t[torch_index] = v_t * 3.0
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-15)
+    g = np.random.default_rng(2).normal(size=values.shape)
+    y.backward(minigrad.tensor(g))
+    y_t.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), x_t.grad.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(v.grad.numpy(), v_t.grad.numpy(), rtol=1e-15)
+
+
+def test_mixed_advanced_index_write_gradcheck(device):
+    def write(x, v):
+        y = x * 1.0
+        y[0, :, [2, 0]] = v
+        return y
+    x = minigrad.tensor(np.random.default_rng(3).normal(size=(2, 3, 4)), device=device, requires_grad=True)
+    v = minigrad.tensor(np.random.default_rng(4).normal(size=(3, 2)), device=device, requires_grad=True)
+    assert minigrad.gradcheck(write, [x, v])
+
+
+# ------------------------------- promotion in in-place ops, where and comparisons
+@pytest.mark.parametrize("op", ["add_", "mul_", "sub_"])
+def test_inplace_result_must_cast_to_self(op, device):
+    """int32 += float32 is refused, with PyTorch's wording; float32 += float64 stays float32."""
+    x = minigrad.tensor(np.array([1, 2], np.int32), device=device)
+    with pytest.raises(RuntimeError, match=f"{op}: result type float32 can't be cast to the desired "
+                                           "output type int32"):
+        getattr(x, op)(minigrad.tensor(np.array([0.5, 1.5], np.float32), device=device))
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        getattr(x, op)(1.5)
+    y = minigrad.tensor(np.array([1.0, 2.0], np.float32), device=device)
+    getattr(y, op)(minigrad.tensor(np.array([0.5, 1.5]), device=device))
+    assert y.dtype == np.float32
+    z = minigrad.tensor(np.array([1, 2], np.int64), device=device)
+    getattr(z, op)(minigrad.tensor(np.array([3, 4], np.int32), device=device))  # int into int: fine
+    assert z.dtype == np.int64
+
+
+def test_inplace_casting_matches_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type Int"):
+        torch.tensor([1, 2], dtype=torch.int32).add_(torch.tensor([0.5, 1.5]))
+
+
+WHERE_CASES = [  # (x, y): values of where(mask, x, y), as dtypes or Python numbers
+    (np.int32, np.float32), (np.int64, np.float16), (np.float32, np.float64), (np.int32, 2.5),
+    (np.int32, 3), (np.uint8, np.int8), (np.bool_, np.int32), (np.float16, 1.0),
+]
+
+
+def _operand(spec, device, torch=None):
+    if isinstance(spec, (int, float)):
+        return spec
+    values = np.array([1, 0, 1]).astype(spec)
+    return torch.tensor(values) if torch else minigrad.tensor(values, device=device)
+
+
+@pytest.mark.parametrize("x, y", WHERE_CASES, ids=[str(c) for c in WHERE_CASES])
+def test_where_promotes_its_two_values(x, y, device):
+    mask = minigrad.tensor(np.array([True, False, True]), device=device)
+    out = F.where(mask, _operand(x, device), _operand(y, device))
+    assert out.dtype == minigrad.ops.promotion.result_type(_operand(x, device), _operand(y, device))
+
+
+@pytest.mark.parametrize("x, y", WHERE_CASES, ids=[str(c) for c in WHERE_CASES])
+def test_where_dtype_matches_torch(x, y):
+    torch = pytest.importorskip("torch")
+    mask = np.array([True, False, True])
+    out_t = torch.where(torch.tensor(mask), _operand(x, None, torch), _operand(y, None, torch))
+    out = F.where(minigrad.tensor(mask), _operand(x, "cpu"), _operand(y, "cpu"))
+    assert str(out.dtype) == str(out_t.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(out.numpy(), out_t.numpy())
+
+
+def test_where_gradient_through_promotion(device):
+    mask = minigrad.tensor(np.array([True, False, True]), device=device)
+    a = minigrad.tensor(np.array([1.0, 2.0, 3.0], np.float32), device=device, requires_grad=True)
+    b = minigrad.tensor(np.array([4.0, 5.0, 6.0]), device=device, requires_grad=True)  # float64
+    out = F.where(mask, a, b)
+    out.sum().backward()
+    assert out.dtype == np.float64 and a.grad.dtype == np.float32
+    np.testing.assert_array_equal(a.grad.numpy(), [1, 0, 1])
+    np.testing.assert_array_equal(b.grad.numpy(), [0, 1, 0])
+
+
+COMPARISONS = ["__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"]
+
+
+@pytest.mark.parametrize("op", COMPARISONS)
+def test_comparisons_compare_in_the_promoted_dtype(op, device):
+    """int32 16777217 against float32 16777216.0: both are 16777216 in float32,
+    the promoted dtype, so they are equal (NumPy's float64 comparison says not)."""
+    big = minigrad.tensor(np.array([16777217, 3], np.int32), device=device)
+    near = minigrad.tensor(np.array([16777216.0, 3.5], np.float32), device=device)
+    out = getattr(big, op)(near)
+    assert out.dtype == np.bool_
+    promoted = np.array([16777217, 3], np.int32).astype(np.float32)
+    expected = getattr(promoted, op)(np.array([16777216.0, 3.5], np.float32))
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert getattr(minigrad.tensor(np.array([16777217]), device=device), op)(16777216.0).numpy()[0] == \
+        getattr(np.float32(16777216.0), op)(np.float32(16777216.0))  # int64 with a Python float: float32
+
+
+@pytest.mark.parametrize("op", COMPARISONS)
+def test_comparisons_match_torch(op):
+    torch = pytest.importorskip("torch")
+    cases = [(np.array([16777217, 3], np.int32), np.array([16777216.0, 3.5], np.float32)),
+             (np.array([2**53 + 1]), np.array([2.0**53])),
+             (np.array([1, 2], np.uint8), np.array([1, 3], np.int8))]
+    for a, b in cases:
+        ours = getattr(minigrad.tensor(a), op)(minigrad.tensor(b)).numpy()
+        theirs = getattr(torch.tensor(a), op)(torch.tensor(b)).numpy()
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(getattr(minigrad.tensor(np.array([16777217])), op)(16777216.0).numpy(),
+                                  getattr(torch.tensor([16777217]), op)(16777216.0).numpy())
