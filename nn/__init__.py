@@ -38,7 +38,7 @@ from .activation import (
 )
 from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, Sequential
-from .conv import Conv2d, ConvTranspose2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout, Dropout2d
 from .fold import Fold, Unfold
 from .linear import Embedding, Flatten, Identity, Linear

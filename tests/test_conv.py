@@ -263,7 +263,8 @@ def _t(*shape, dtype=np.float32):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: F.conv2d(_t(3, 8, 8), _t(4, 3, 3, 3)), r"conv2d: expected a 4-D input.*unsqueeze"),
+    (lambda: F.conv2d(_t(8, 8), _t(4, 3, 3, 3)),
+     r"conv2d: expected a 4-D input \(N, C, H, W\) or an unbatched 3-D one \(C, H, W\), got"),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)), r"conv2d: weight must be 4-D"),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)),
      r"conv2d: the input has 3 channels but weight \(4, 2, 3, 3\) expects"),
