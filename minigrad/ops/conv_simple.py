@@ -28,6 +28,10 @@ and bookkeeping, see docs/convolution.md for why), which the tests check
 equal to this one. The notation (G,
 Fg, OH, SH, PH, DH, ...) is defined in `im2col.py`; `g` is an
 `im2col.Geometry`, the validated sizes, stride, padding and dilation.
+
+Only 2-d here, to keep it short: conv1d and conv3d are the same three matrix
+products, with one or three spatial indices per tap (see `tap_slices` in
+`im2col.py`).
 """
 import numpy as np
 
