@@ -36,6 +36,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD
+from .sgdw import SGDW
 from .shampoo import Shampoo
 
 # beyond torch.optim: sign and momentum variants, Adam variants, layer-wise, matrix

@@ -1,0 +1,218 @@
+"""The speedrun's recipe (a helper for examples/cifar10_speedrun.py, not a script):
+data, optimizer and schedule, the training loop with its switchable tricks, the
+ablation table and the curves.
+
+Hyperparameters are airbench94's, rewritten for a mean (not summed) loss and
+decoupled weight decay:
+- lr: airbench's 11.5 per 1024 * (1 + 1/(1 - momentum)) images, as an lr per image
+  (LR_PER_IMAGE) times the batch size, so a mean loss over the batch gets the
+  same step; momentum 0.85, Nesterov.
+- weight decay: airbench's coupled decay 0.0153 (per the same unit) passes through
+  the momentum, which multiplies it by 1/(1 - momentum) in the steady state; the
+  decoupled equivalent is 0.0153 / (11.5 * (1 - 0.85)) / lr_factor, independent of
+  the batch size (WEIGHT_DECAY).
+- BN biases and the whitening bias: lr x 64, weight decay / 64 (the same decay per
+  step): biases need large moves and have few parameters to make them noisy.
+- schedule: linear warm-up from 0.2x over the first 23% of the steps, then linear
+  decay to 0.07x.
+- lookahead every 5 steps with alpha = 1 - 0.95^5 (t / T)^3: no averaging at the
+  start (alpha 1), an ever longer memory towards the end; the final weights are
+  the slow ones.
+"""
+import math
+import time
+
+import _plots
+import _speedrun_net
+import numpy as np
+
+import minigrad
+import minigrad.functional as F
+import minigrad.nn as nn
+import minigrad.optim as optim
+from minigrad.data import DeviceLoader
+from minigrad.data.flip_schedule import AlternatingFlipLoader
+from minigrad.training.tta import tta_accuracy
+
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's per channel
+MOMENTUM = 0.85
+LR_PER_IMAGE = 11.5 / (1024 * (1 + 1 / (1 - MOMENTUM)))  # x batch size = the mean-loss lr
+WEIGHT_DECAY = 0.0153 / (11.5 * (1 - MOMENTUM))            # decoupled, in units of the lr
+BIAS_SCALER = 64.0
+LABEL_SMOOTHING = 0.2
+WHITEN_BIAS_EPOCHS = 3          # the whitening bias learns only this long, then stays
+WARMUP = 0.23                   # share of the steps spent warming up
+LOOKAHEAD_EVERY = 5
+TRANSLATE = 2                   # pixels of random translation
+WIDTHS = (64, 256, 256)         # airbench94's blocks, scaled by --width
+
+TRICKS = {
+    "whiten": "the patch-whitening first conv (a plain trainable conv instead)",
+    "dirac": "identity (dirac) init of the 3x3 convs (PyTorch's default init instead)",
+    "bias-lr": "the x64 lr for BN and whitening biases (one lr for all)",
+    "lookahead": "lookahead / EMA of the weights",
+    "smoothing": "label smoothing 0.2",
+    "translate": "random 2-pixel translation",
+    "alt-flip": "the alternating flip (random flips instead)",
+    "tta": "test-time augmentation (one view instead of six)",
+}
+
+
+# ---------------------------------------------------------------------- data
+def load_data(args):
+    """{'train': (images, labels), 'test': (images, labels)}: uint8 NHWC and int64."""
+    if args.smoke:
+        print("data: SYNTHETIC CIFAR-shaped images (--smoke), not CIFAR-10")
+        images, labels = synthetic_images(384, seed=args.seed)
+        return {"train": (images[:256], labels[:256]), "test": (images[256:], labels[256:])}
+    from minigrad.data import CIFAR10
+    train, test = CIFAR10(args.data, train=True), CIFAR10(args.data, train=False)
+    print(f"data: {train.source}")
+    keep = slice(None)
+    if args.train_size and args.train_size < len(train):  # a random subset: the files are sorted by class
+        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.train_size])
+    return {"train": (train.data[keep], train.targets[keep]), "test": (test.data, test.targets)}
+
+
+def synthetic_images(n, num_classes=10, seed=0):
+    """Learnable stand-ins for 32x32 colour images: a blocky template per class plus noise."""
+    rng = np.random.default_rng(seed)
+    templates = rng.uniform(0, 255, (num_classes, 8, 8, 3)).repeat(4, axis=1).repeat(4, axis=2)
+    labels = rng.permutation(np.arange(n) % num_classes)
+    images = templates[labels] + rng.normal(0, 40, (n, 32, 32, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+def normalised(images, device):
+    """uint8 (N, H, W, C) -> float32 (N, C, H, W) Tensor, normalised as the loaders do."""
+    x = (images.astype(np.float32) / 255 - np.float32(MEAN)) / np.float32(STD)
+    return minigrad.Tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
+
+
+def loaders(args, data, off):
+    images, labels = data["train"]
+    options = dict(batch_size=args.batch_size, shuffle=True, drop_last=True, augment=True,
+                   padding=0 if "translate" in off else TRANSLATE, mean=MEAN, std=STD,
+                   device=args.device)
+    kind = DeviceLoader if "alt-flip" in off else AlternatingFlipLoader
+    train = kind(images, labels, **options)
+    test = DeviceLoader(*data["test"], batch_size=1000, mean=MEAN, std=STD, device=args.device)
+    return train, test
+
+
+# ---------------------------------------------------------------------- model
+def make_model(args, data, off):
+    widths = tuple(max(1, round(w * args.width)) for w in WIDTHS)
+    model = _speedrun_net.SpeedrunNet(widths, dirac="dirac" not in off).to(args.device)
+    if "whiten" not in off:  # from the statistics of (up to) 5000 training images' patches
+        nn.init.whitening_(model.whiten.weight, normalised(data["train"][0][:5000], args.device),
+                           eps=5e-4, bias=model.whiten.bias)
+        model.whiten.weight.requires_grad = False  # frozen: only its bias learns
+    return model
+
+
+def parameter_groups(model, lr, off):
+    """SGDW groups: biases (BN shifts, the whitening bias) at lr x 64 with decay / 64, the
+    weights at lr; frozen parameters (BN scales, a whitening weight) left out."""
+    scaler = 1.0 if "bias-lr" in off else BIAS_SCALER
+    biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)] + [model.whiten.bias]
+    ids = {id(p) for p in biases}
+    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    return [dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / lr / scaler),
+            dict(params=weights, lr=lr, weight_decay=WEIGHT_DECAY / lr)]
+
+
+def lookahead_alpha(step, total_steps):
+    """The share of the way the slow weights move to the fast ones at a sync:
+    1 - 0.95^5 (t / T)^3, from 1 (no averaging) down to 0.23 at the end."""
+    return 1.0 - 0.95 ** LOOKAHEAD_EVERY * (step / total_steps) ** 3
+
+
+# ---------------------------------------------------------------------- training
+def train(args, data, off, log=print):
+    """Train with the tricks not in `off`; returns test accuracy, history and times."""
+    start = time.perf_counter()
+    train_loader, test_loader = loaders(args, data, off)
+    model = make_model(args, data, off)
+    lr = args.lr * args.batch_size / 512
+    sgd = optim.SGDW(parameter_groups(model, lr, off), lr=lr, momentum=MOMENTUM, nesterov=True)
+    opt = optim.Lookahead(sgd, k=LOOKAHEAD_EVERY, alpha=1.0) if "lookahead" not in off else sgd
+    total = max(1, round(args.epochs * len(train_loader)))
+    warm = max(1, round(WARMUP * total))
+    schedule = optim.lr_scheduler.SequentialLR(sgd, [
+        optim.lr_scheduler.LinearLR(sgd, start_factor=0.2, end_factor=1.0, total_iters=warm),
+        optim.lr_scheduler.LinearLR(sgd, start_factor=1.0, end_factor=0.07,
+                                    total_iters=max(1, total - warm))], milestones=[warm])
+    smoothing = 0.0 if "smoothing" in off else LABEL_SMOOTHING
+    history = {"epoch": [], "train_loss": [], "train_acc": [], "test_acc": [], "lr": []}
+    step = 0
+    for epoch in range(math.ceil(total / len(train_loader))):
+        if epoch == WHITEN_BIAS_EPOCHS:
+            model.whiten.bias.requires_grad = False  # no grad: SGDW leaves it as it is
+            model.whiten.bias.grad = None
+        model.train()
+        loss_sum = correct = seen = 0
+        history["lr"].append(sgd.param_groups[1]["lr"])
+        for x, y in train_loader:
+            if step == total:
+                break
+            if "lookahead" not in off:
+                opt.alpha = lookahead_alpha(step + 1, total)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            step += 1
+            loss_sum = loss_sum + loss.data * len(y)  # summed on the device, read once an epoch
+            correct = correct + (logits.data.argmax(axis=1) == y.data).sum()
+            seen += len(y)
+        test_acc = tta_accuracy(_eval(model), test_loader, flip=False) if args.epoch_eval else None
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(float(loss_sum) / seen)
+        history["train_acc"].append(float(correct) / seen)
+        history["test_acc"].append(test_acc)
+        log(f"epoch {epoch + 1:2d}  train loss {history['train_loss'][-1]:.4f}  "
+            f"train acc {100 * history['train_acc'][-1]:5.2f}%  "
+            + (f"test acc {100 * test_acc:5.2f}%  " if test_acc is not None else "")
+            + f"lr {history['lr'][-1]:.4f}  {time.perf_counter() - start:6.1f} s")
+    if "lookahead" not in off:
+        opt.alpha = 0.0
+        opt.sync()  # the model takes the slow (averaged) weights
+    tta = dict(flip=False) if "tta" in off else dict(flip=True, translate=1)
+    accuracy = tta_accuracy(_eval(model), test_loader, **tta)
+    return {"test_accuracy": accuracy, "history": history, "train_time": time.perf_counter() - start}
+
+
+def _eval(model):
+    model.eval()
+    return model
+
+
+# ---------------------------------------------------------------------- reports
+def ablation_table(rows):
+    """A Markdown table: each run's test accuracy and its difference from the first."""
+    base = rows[0][1]
+    lines = ["| run | test accuracy | vs full recipe | time |", "|---|---:|---:|---:|"]
+    for name, acc, seconds in rows:
+        lines.append(f"| {name} | {100 * acc:.2f}% | {100 * (acc - base):+.2f} | {seconds:.0f} s |")
+    return "\n".join(lines)
+
+
+def plot(history, path):
+    """Train loss, train and test accuracy, lr per epoch, as one PNG."""
+    plt = _plots.pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    epochs = history["epoch"]
+    axes[0].plot(epochs, history["train_loss"], marker="o")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy (smoothed labels)", title="train loss")
+    axes[1].plot(epochs, history["train_acc"], marker="o", label="train")
+    if any(a is not None for a in history["test_acc"]):
+        axes[1].plot(epochs, history["test_acc"], marker="o", label="test (no TTA)")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    axes[1].legend()
+    axes[2].plot(epochs, history["lr"], marker="o")
+    axes[2].set(xlabel="epoch", ylabel="lr of the weights", title="learning rate (epoch start)")
+    fig.tight_layout()
+    return _plots.save(fig, path)
