@@ -373,3 +373,21 @@ def test_pools_on_a_gpu_never_wait_for_it():
                  + F.adaptive_avg_pool3d(x, (4, 3, 2)).sum() + F.lp_pool2d(x[0] ** 2, 2, 2).sum())
         total.backward()
     assert x.grad.shape == x.shape and index.dtype == a_index.dtype == np.int64
+
+
+@pytest.mark.parametrize("n, kernel, stride, padding, dilation, ceil_mode", MAX_PARAMS)
+def test_all_minus_inf_windows_pick_their_first_input(n, kernel, stride, padding, dilation,
+                                                      ceil_mode, device):
+    """-inf ties with the padding: the winner (index and gradient) is the
+    window's first input, never a padding position (as in PyTorch)."""
+    x_np = np.full(SHAPES[n], -np.inf)
+    x_np[..., 2] = 1.0
+    x = minigrad.tensor(x_np, requires_grad=True, device=device)
+    y, index = getattr(F, f"max_pool{n}d")(x, kernel, stride, padding, dilation, ceil_mode,
+                                           return_indices=True)
+    y_ref, index_ref = ref_pool(x_np, _tuple(kernel, n), _tuple(stride or kernel, n),
+                                _tuple(padding, n), _tuple(dilation, n), ceil_mode)
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    np.testing.assert_array_equal(index.numpy(), index_ref)
+    y.sum().backward()
+    assert x.grad.numpy().sum() == y.numpy().size

@@ -78,9 +78,16 @@ def flat_indices(winner, positions, in_size):
 
 
 # ------------------------------------------------------------------ max pool
+def tap_positions(g):
+    """Per dim, the table (out_d, K_d) of the input coordinate that tap t_d
+    reads at output o_d: o*s + t*d - p (below 0 or past the input: padding)."""
+    return [np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - p
+            for o, s, k, d, p in zip(g.out_size, g.stride, g.kernel, g.dilation, g.padding)]
+
+
 class MaxPool(Function):
     """y = max over each window (winners as in `running_max`). With
-    return_indices, forward also sets self.indices (see `indices`)."""
+    return_indices, forward also sets self.indices (PyTorch's flat indices)."""
 
     save_inputs = save_outputs = False  # backward needs only the winners (save_for_backward)
 
@@ -94,23 +101,30 @@ class MaxPool(Function):
         else:
             x_padded = pad(x, self.g, value=-np.inf)                   # (N, C, *padded)
             y, winner = running_max([x_padded[(...,) + tap] for tap in tap_slices(self.g)])
+        if self.g.padded_size != self.g.in_size:
+            winner = self.no_padding_winners(y, winner)
         self.save_for_backward(winner)
         if self.return_indices:
-            self.indices = self.flat_indices(winner)
+            self.indices = flat_indices(winner, tap_positions(self.g), self.g.in_size)
         return y
 
     def backward(self, gy):
         winner, = self.saved
         return MaxPoolScatter(self.g, winner)(gy)
 
-    def flat_indices(self, winner):
-        """The winners as PyTorch's flat indices: tap t_d of output o_d reads
-        input coordinate o_d*s_d + t_d*d_d - p_d."""
-        g = self.g
-        positions = [np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - p
-                     for o, s, k, d, p in zip(g.out_size, g.stride, g.kernel, g.dilation,
-                                              g.padding)]
-        return flat_indices(winner, positions, g.in_size)
+    def no_padding_winners(self, y, winner):
+        """A window whose inputs are all -inf ties with its padding (-inf too),
+        and tap 0 may be padding; PyTorch then picks the window's first input.
+        So where y is -inf, the winner is the first tap inside the input: per
+        dim the first t_d inside, combined row-major."""
+        xp, g = backend.array_module(y), self.g
+        if backend.is_host_array(y) and not np.isneginf(y).any():
+            return winner  # the usual case; on a GPU, `if any()` would wait: always fold in
+        first = [((position < 0) | (position >= n)).argmin(axis=1)            # (out_d,)
+                 for position, n in zip(tap_positions(g), g.in_size)]
+        tap = sum(t * math.prod(g.kernel[i + 1:]) for i, t in enumerate(np.ix_(*first)))
+        tap = xp.asarray(tap.astype(winner.dtype))                               # (*out_size)
+        return xp.where(y == -np.inf, tap, winner)
 
 
 class MaxPoolScatter(Function):
@@ -189,8 +203,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
         y[n, c, oh, ow] = max over (i, j) of xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]
 
-    stride defaults to kernel_size; padding counts as -inf (never picked) and
-    may be at most half the window. OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1,
+    stride defaults to kernel_size; padding counts as -inf and may be at most
+    half the window (a window of -inf inputs picks its first input, not padding). OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1,
     or ceil with ceil_mode (a last, partial window; it must start inside the
     input or the left padding). With return_indices, also returns each
     winner's flat index into its H*W input plane (int64, for max_unpool2d)."""
@@ -205,10 +219,10 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 # --------------------------------------------------------- adaptive max pool
 class AdaptiveMaxPool(Function):
-    """y = max over each adaptive bin. Bins differ in size (by at most one
-    element per dim), so each dim reads K_d = the largest bin's taps, a
-    smaller bin repeating its last element (which never wins: ties go to the
-    first). The gradient goes to the winners' flat indices."""
+    """y = max over each adaptive bin. Bins may differ in size, so each dim
+    reads K_d = the largest bin's taps, a smaller bin repeating its last
+    element (which never wins: ties go to the first). The gradient goes to
+    the winners' flat indices (bins may overlap: FlatScatterAdd adds)."""
 
     save_inputs = save_outputs = False
 
