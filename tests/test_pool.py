@@ -1,6 +1,8 @@
-"""max_pool2d, avg_pool2d, adaptive_avg_pool2d: forward vs naive NumPy loops,
-gradients vs finite differences (first and second order), PyTorch's tie and
-padding conventions, PyTorch as an optional oracle, errors."""
+"""2-d pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d forward vs naive
+NumPy loops, gradients vs finite differences (first and second order),
+PyTorch's tie and padding conventions, PyTorch as an optional oracle, and
+every pooling op's errors. The 1-d/3-d ops and PyTorch's other options
+(ceil_mode, dilation, indices, unpool, ...) are in test_pool_nd.py."""
 import numpy as np
 import pytest
 

@@ -6,10 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+from gpu_only import requires_gpu
 
 import minigrad
 import minigrad.functional as F
 import minigrad.nn as nn
+from minigrad import kernels
 
 
 def _distinct(shape, seed=0, device="cpu"):
@@ -391,3 +393,28 @@ def test_all_minus_inf_windows_pick_their_first_input(n, kernel, stride, padding
     np.testing.assert_array_equal(index.numpy(), index_ref)
     y.sum().backward()
     assert x.grad.numpy().sum() == y.numpy().size
+
+
+@requires_gpu
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [(3, 2, 1, 1), (2, 1, 1, 2),
+                                                               ((3, 2), (2, 3), (1, 1), (1, 2))])
+def test_the_fused_max_pool_kernel_handles_ceil_mode_dilation_and_indices(kernel, stride,
+                                                                          padding, dilation):
+    """On a real GPU: the fused 2-d kernel (on) gives the NumPy path's (off)
+    values, indices and gradients, -inf windows and NaNs included."""
+    x_np = np.round(np.random.default_rng(15).standard_normal((3, 4, 11, 13)), 1)
+    x_np[0, 0, :4, :5] = -np.inf
+    x_np[1, 2, 5, 6] = np.nan
+    gy = None
+    results = []
+    for enabled in (False, True):
+        with kernels.set_enabled(enabled):
+            x = minigrad.tensor(x_np, device="cuda", requires_grad=True)
+            y, index = F.max_pool2d(x, kernel, stride, padding, dilation, True, True)
+            gy = np.random.default_rng(16).standard_normal(y.shape) if gy is None else gy
+            y.backward(minigrad.tensor(gy, device="cuda"))
+            results.append((y.numpy(), index.numpy(), x.grad.numpy()))
+    (y0, i0, g0), (y1, i1, g1) = results
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_allclose(g1, g0, rtol=1e-12, atol=1e-13)
