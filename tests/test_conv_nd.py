@@ -330,3 +330,29 @@ def test_tap_slices_cover_every_window_in_row_major_order():
         for pos in np.ndindex(*g.out_size):
             start = [o * s + i * d for o, s, i, d in zip(pos, g.stride, offset, g.dilation)]
             assert values[pos] == x[tuple(start)]
+
+
+def test_ceil_mode_geometry_follows_pytorchs_pooling_rule():
+    """ceil_mode rounds the window count up, but the last window must start inside
+    the input or the left padding; padded_size then covers the overhang."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    for n, k, s, p, d in itertools.product(range(1, 9), range(1, 4), range(1, 4), range(2),
+                                           range(1, 3)):
+        extent = d * (k - 1) + 1
+        if 2 * p > k or extent > n + 2 * p:
+            continue
+        g = im2col_module.geometry("t", (n,), k, s, p, d, ceil_mode=True)
+        # PyTorch's pooling_output_shape, written out
+        out = (n + 2 * p - extent + (s - 1)) // s + 1
+        if (out - 1) * s >= n + p:
+            out -= 1
+        assert g.out_size == (out,), (n, k, s, p, d)
+        if torch is not None:  # and PyTorch itself, when installed
+            pooled = torch.nn.functional.max_pool1d(torch.zeros(1, 1, n), k, s, p, d, ceil_mode=True)
+            assert pooled.shape[-1] == out
+        assert g.padded_size == (max(n + 2 * p, (out - 1) * s + extent),)
+        floor = im2col_module.geometry("t", (n,), k, s, p, d)
+        assert floor.out_size[0] in (out, out - 1) and floor.padded_size == (n + 2 * p,)
