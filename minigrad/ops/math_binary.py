@@ -143,6 +143,7 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        x = promote(x, min, max)[0]  # an integer tensor with a float bound: float32, as PyTorch
         return clip_numbers(x, min, max)
     x, low, high = promote(x, min, max)  # a None stays None (devices: checked by Clamp)
     low = _extreme(x, -1) if low is None else low
