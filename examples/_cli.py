@@ -99,12 +99,19 @@ def stop(message, code=1):
     raise SystemExit(code)
 
 
-def diverged(script, error, argv, args, checkpoint):
-    """Report a diverged run (a _training.Diverged) and exit 1, with the command that
-    resumes its last good epoch at a 10x smaller learning rate when there is one."""
-    message = f"{script}: {error}"
-    if error.resumable:  # (a checkpoint of an earlier run in the same folder is not this run's)
-        message += ("\nResume the last good epoch with a smaller --lr:\n  "
+def diverged(script, error, argv, args, checkpoint, steps, lr):
+    """Report a diverged run (a minigrad.training.TrainingDiverged, whose epoch and step
+    are 0-based: printed 1-based, of the run's `epochs` and the epoch's `steps`) and exit
+    1, with the command that resumes its last good epoch at a 10x smaller learning rate
+    when the checkpoint holds one of this run (any epoch before the first: it was
+    written, or resumed from, by this run)."""
+    where = (f"step {error.step + 1}/{steps}: the loss is {error.loss}" if error.step is not None
+             else f"evaluation after its last step: the {error.split} loss is {error.loss}")
+    message = (f"{script}: training diverged in epoch {error.epoch + 1}/{args.epochs}, {where}; "
+               f"the learning rate ({lr:.3g}) is probably too large: try a smaller one.")
+    if error.epoch > 0 and os.path.exists(checkpoint):
+        message += (f" {checkpoint} still holds epoch {error.epoch}, the last good one."
+                    "\nResume the last good epoch with a smaller --lr:\n  "
                     + resume_command(script, argv, args.out, lr=f"{args.lr / 10:g}"))
     stop(message)
 
@@ -112,9 +119,13 @@ def diverged(script, error, argv, args, checkpoint):
 def interrupted(script, history, argv, args, checkpoint, title):
     """Ctrl-C: plot the completed epochs, print the command that resumes, exit 130."""
     import _plots  # (only here: the argument helpers above need no matplotlib)
-    if history["epoch"] and not args.no_plots:
+    done = len(history.get("train_loss", []))
+    print(f"\ninterrupted (Ctrl-C) during epoch {done + 1}/{args.epochs}; "
+          + (f"{checkpoint} holds epoch {done} (the last completed one)" if done
+             else "no epoch completed"))
+    if done and not args.no_plots:
         path = _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title)
-        print(f"plot of the {len(history['epoch'])} completed epoch(s) written to {path}")
-    if history["epoch"] and os.path.exists(checkpoint):  # an epoch of THIS run was saved
+        print(f"plot of the {done} completed epoch(s) written to {path}")
+    if done and os.path.exists(checkpoint):  # an epoch of THIS run was saved
         print("resume with:\n  " + resume_command(script, argv, args.out))
     stop(f"{script}: interrupted", EXIT_INTERRUPTED)

@@ -48,8 +48,9 @@ import warnings
 
 import _cli
 import _plots
-import _training
 import numpy as np
+
+from minigrad.training import config_changes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRUNERS = ("median", "hyperband", "none")
@@ -164,7 +165,7 @@ def check_settings(study, args, data_description):
     if saved is None:
         study.set_user_attr("settings", settings)
         return
-    changes = _training.config_changes(saved, settings)
+    changes = config_changes(saved, settings)
     if changes:
         lines = "".join(f"\n  {k}: {a} -> {b}" for k, (a, b) in changes.items())
         _cli.stop(f"hparam_search: the study {args.study_name!r} in {storage_url(args)} was run with "

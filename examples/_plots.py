@@ -17,18 +17,26 @@ def save(fig, path, dpi=100):
     return path
 
 
+def confusion_matrix(outputs, targets, num_classes):
+    """Counts of (true class, predicted class): rows true, columns predicted, from a
+    classifier's outputs (N, K) and the targets (N,) (minigrad.training.predict)."""
+    pairs = targets * num_classes + outputs.argmax(axis=1)  # one index per (true, predicted)
+    return np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
 def plot_curves(history, path, title=""):
-    """Loss, accuracy and learning rate per epoch, train vs val/test."""
+    """Loss, accuracy and learning rate per epoch, train vs val/test (a
+    minigrad.training History: train_loss, val_accuracy, ..., lr)."""
     plt = pyplot()
-    epochs = history["epoch"]
+    epochs = list(range(1, len(history["train_loss"]) + 1))
     marker = "o" if len(epochs) <= 30 else None  # dots only while they stay apart
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for kind, ax in (("loss", axes[0]), ("acc", axes[1])):
+    for kind, ax in (("loss", axes[0]), ("accuracy", axes[1])):
         for split in ("train", "val", "test"):
             if f"{split}_{kind}" in history:
                 ax.plot(epochs, history[f"{split}_{kind}"], marker=marker, label=split)
         ax.set(xlabel="epoch", ylabel="cross-entropy" if kind == "loss" else "accuracy",
-               title=kind if kind == "loss" else "accuracy")
+               title=kind)
         ax.legend()
     axes[2].plot(epochs, history["lr"], marker=marker)
     axes[2].set(xlabel="epoch", ylabel="learning rate", title="learning rate (epoch start)")

@@ -17,11 +17,12 @@ flipped and normalised there (minigrad.data.DeviceLoader: on a GPU, no host
 round trip; on the CPU, a few times faster than the per-batch NumPy
 transforms). `--loader classic` uses DataLoader and transforms instead.
 
-Every epoch prints train loss/accuracy, test loss/accuracy and images/s,
-and writes a checkpoint (model, optimizer, schedule, history and the run's
-settings) that `--resume` continues from exactly. `--resume` with more
---epochs or another --lr re-plans the schedule for them; other changed
-settings are refused, each named. At the end: a summary, curves.png and
+It trains with `minigrad.training.fit`. Every epoch prints train
+loss/accuracy, test loss/accuracy and images/s, and writes a checkpoint
+(model, optimizer, schedule, loader, history and the run's settings) that
+`--resume` continues from exactly. `--resume` with more --epochs or another
+--lr re-plans the schedule for them; other changed settings (--loader
+included) are refused, each named. At the end: a summary, curves.png and
 confusion.png in --out (default runs/cifar10_cnn; --smoke writes to
 runs/cifar10_cnn-smoke). A run stops at the first non-finite loss (exit 1);
 Ctrl-C keeps the last completed epoch's checkpoint and prints the command
@@ -54,6 +55,7 @@ import numpy as np
 
 import minigrad
 import minigrad.distributed as dist
+import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import (
@@ -66,6 +68,7 @@ from minigrad.data import (
     random_split,
 )
 from minigrad.data import transforms as T
+from minigrad.training import evaluate, predict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -114,37 +117,34 @@ def transforms(augment):
 
 
 def make_loaders(args, train_set, val_set, test_set):
-    """(train_loader_for(epoch), validation loader, test loader), with either loader.
+    """(training loader, validation loader, test loader), with either loader.
 
     --loader device: each set goes to the device once, as uint8, and every batch
-    is cropped, flipped and normalised there (DeviceLoader). The same training
-    loader serves every epoch; its order and augmentation come from minigrad's
-    generator, which _training seeds from (seed, epoch) before each epoch.
-    --loader classic: a DataLoader per epoch, seeded from (seed, epoch), whose
-    worker thread prepares each batch in NumPy (transforms) and copies it over."""
+    is cropped, flipped and normalised there (DeviceLoader). Its order and
+    augmentation come from minigrad's generator, which fit seeds from (seed, epoch)
+    before each epoch.
+    --loader classic: a DataLoader whose worker thread prepares each batch in NumPy
+    (transforms) and copies it over; its order and augmentation come from its own
+    seed (its place in that sequence is saved in the checkpoint)."""
     if args.loader == "device":
         train_loader = DeviceLoader.from_dataset(
             train_set, batch_size=args.batch_size, shuffle=True, augment=not args.no_augment,
             mean=MEAN, std=STD, device=args.device)
-
-        def train_loader_for(epoch):
-            return train_loader
 
         def eval_loader(dataset):
             return None if dataset is None else DeviceLoader.from_dataset(
                 dataset, batch_size=max(args.batch_size, 500), mean=MEAN, std=STD,
                 device=args.device)
     else:
-        def train_loader_for(epoch):  # each epoch's order and augmentation come from (seed, epoch)
-            return DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              transform=transforms(not args.no_augment), device=args.device,
-                              seed=_training.epoch_seed(args.seed, epoch))
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  transform=transforms(not args.no_augment), device=args.device,
+                                  seed=args.seed)
 
         def eval_loader(dataset):
             return None if dataset is None else DataLoader(
                 dataset, batch_size=max(args.batch_size, 500), transform=transforms(False),
                 device=args.device)
-    return train_loader_for, eval_loader(val_set), eval_loader(test_set)
+    return train_loader, eval_loader(val_set), eval_loader(test_set)
 
 
 def load_data(args):
@@ -229,12 +229,12 @@ def parse_args(argv):
 def start_distributed(args):
     """Join the MPI process group; ranks other than 0 go quiet (no output, no files)."""
     dist.init_process_group("mpi")
-    if dist.get_rank() != 0:
+    # Only rank 0 writes the checkpoint (all ranks hold the same model); every rank
+    # still reads it to --resume.
+    args.rank = dist.get_rank()
+    if args.rank != 0:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
         args.quiet = args.no_plots = True
-        # Only rank 0 writes the checkpoint (all ranks hold the same model); every
-        # rank still reads it to --resume.
-        _training.save_checkpoint = lambda *_, **__: None
     print(f"distributed: {dist.get_world_size()} processes (MPI), batch {args.batch_size} each")
 
 
@@ -256,7 +256,7 @@ def main(argv=None):
     if args.distributed:  # this rank's share; equal shares (drop_last): equal steps per rank
         train_set = Subset(train_set, DistributedSampler(train_set, seed=args.seed,
                                                          drop_last=True).indices())
-    train_loader_for, val_loader, test_loader = make_loaders(args, train_set, val_set, test_set)
+    train_loader, val_loader, test_loader = make_loaders(args, train_set, val_set, test_set)
 
     model = MODELS[args.model]().to(args.device)
     if args.distributed:  # rank 0's initial weights everywhere; gradients averaged over ranks
@@ -264,19 +264,19 @@ def main(argv=None):
     optimizer, hyper = _training.make_optimizer(
         args.optimizer, model.parameters(), lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, batch_size=args.batch_size)
-    steps_per_epoch = len(train_loader_for(0))
     scheduler, interval = _training.make_scheduler(args.schedule, optimizer, args.epochs,
-                                                   steps_per_epoch, step_size=args.step_size)
-    stopper = (optim.EarlyStopping(patience=args.early_stopping) if args.early_stopping
-               else None)
-    # What a checkpoint must match to be resumed (see _training.resume_from).
+                                                   len(train_loader), step_size=args.step_size)
+    monitor = "val_loss" if val_loader is not None else "test_loss"
+    callbacks = ([optim.EarlyStopping(patience=args.early_stopping, monitor=monitor)]
+                 if args.early_stopping else [])
+    # What a checkpoint must match to be resumed (see minigrad.training.resume).
     config = {"model": args.model, "optimizer": type(optimizer).__name__,
               **{k.replace("_", "-"): v for k, v in hyper.items()},
               "schedule": args.schedule, "step-size": args.step_size, "epochs": args.epochs,
               "batch-size": args.batch_size, "seed": args.seed, "smoke": args.smoke,
               "val-size": args.val_size, "limit-train": args.limit_train,
               "limit-test": args.limit_test, "no-augment": args.no_augment,
-              "early-stopping": args.early_stopping}
+              "early-stopping": args.early_stopping, "loader": args.loader}
     n_params = sum(p.data.size for p in model.parameters())
     print(f"train {len(train_set)}, test {len(test_set)}"
           + (f", validation {len(val_set)}" if val_set is not None else "")
@@ -285,51 +285,45 @@ def main(argv=None):
           f"batch {args.batch_size}; device {args.device}, {args.loader} loader")
 
     os.makedirs(args.out, exist_ok=True)
-    checkpoint = os.path.join(args.out, "checkpoint.npz")
     title = (f"{args.model} on " + ("SYNTHETIC data (--smoke)" if args.smoke else "CIFAR-10")
              + f" ({type(optimizer).__name__})")
     start = time.perf_counter()
-    try:
-        history = _training.fit(
-            model, optimizer, train_loader_for, args.epochs, len(CLASSES),
-            test_loader=test_loader, val_loader=val_loader,
-            scheduler=scheduler, interval=interval, early_stopping=stopper,
-            checkpoint=checkpoint, resume=args.resume, config=config, seed=args.seed,
-            progress=not args.quiet)
-    except _training.ResumeError as error:
-        _cli.stop(f"cifar10_cnn.py: error: {error}", code=2)
-    except _training.Diverged as error:
-        _cli.diverged("cifar10_cnn.py", error, argv, args, checkpoint)
-    if history.get("interrupted"):
-        _cli.interrupted("cifar10_cnn.py", history, argv, args, checkpoint, title)
+    history, checkpoint = _training.fit_run(
+        "cifar10_cnn.py", args, argv, model, optimizer, train_loader, test_loader,
+        config=config, title=title, scheduler=scheduler, interval=interval,
+        val_loader=val_loader, callbacks=callbacks)
     elapsed = time.perf_counter() - start
     # After early stopping the best weights are back in the model: report on those.
-    final = _training.evaluate(model, test_loader, len(CLASSES))
+    final = evaluate(model, test_loader, loss_fn=F.cross_entropy)
+    confusion = _plots.confusion_matrix(*predict(model, test_loader), len(CLASSES))
+    stopped = bool(callbacks) and callbacks[0].stopped_epoch is not None
     summary = {
-        "epochs_run": len(history["epoch"]),
-        "stopped_early": history["stopped_early"],
-        "train_loss": history["train_loss"], "train_acc": history["train_acc"],
-        "test_loss": history["test_loss"], "test_acc": history["test_acc"],
+        "epochs_run": len(history["train_loss"]),
+        "stopped_early": stopped,
+        "train_loss": history["train_loss"], "train_acc": history["train_accuracy"],
+        "test_loss": history["test_loss"], "test_acc": history["test_accuracy"],
         "lr": history["lr"],
         "final_test_acc": final["accuracy"], "final_test_loss": final["loss"],
-        "best_test_acc": max(history["test_acc"]),
-        "images_per_s": float(np.mean(history["images_per_s"])),
+        "best_test_acc": max(history["test_accuracy"]),
+        "images_per_s": float(np.mean(history["samples_per_s"])),
         "seconds": elapsed, "checkpoint": checkpoint, "plots": [],
     }
+    if stopped:
+        print(f"early stopping: no improvement for {args.early_stopping} epochs; best was "
+              f"epoch {callbacks[0].best_epoch + 1}")
     print(f"\n{title} after {summary['epochs_run']} epoch(s): test accuracy "
           f"{final['accuracy']:.2%} (best epoch {summary['best_test_acc']:.2%}), train accuracy "
-          f"{history['train_acc'][-1]:.2%}; {summary['images_per_s']:.0f} training images/s; "
+          f"{history['train_accuracy'][-1]:.2%}; {summary['images_per_s']:.0f} training images/s; "
           f"{elapsed:.0f} s in this session")
-    per_class = np.diag(final["confusion"]) / np.maximum(final["confusion"].sum(axis=1), 1)
+    per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     print("per class: " + ", ".join(f"{c} {a:.0%}" for c, a in zip(CLASSES, per_class)))
 
     if not args.no_plots:
         summary["plots"] = [
             _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title),
-            _plots.plot_confusion(final["confusion"], CLASSES,
-                                     os.path.join(args.out, "confusion.png"),
-                                     f"test set, {final['accuracy']:.1%} correct"
-                                     + _cli.synthetic_note(args.smoke))]
+            _plots.plot_confusion(confusion, CLASSES, os.path.join(args.out, "confusion.png"),
+                                  f"test set, {final['accuracy']:.1%} correct"
+                                  + _cli.synthetic_note(args.smoke))]
         print("plots written to " + " and ".join(summary["plots"]))
     return summary
 

@@ -49,8 +49,10 @@ import _training
 import numpy as np
 
 import minigrad
+import minigrad.functional as F
 import minigrad.nn as nn
 from minigrad.data import DataLoader, FashionMNIST, TensorDataset, random_split
+from minigrad.training import LambdaCallback, TrainingDiverged, evaluate, fit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -110,11 +112,13 @@ def mlp(inputs, hidden, classes):
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
 
-def train(lr, weight_decay, data, args, seed, after_epoch=None):
+def train(lr, weight_decay, data, args, seed, report=None):
     """A fresh MLP (initialized from `seed`) trained with optim.<args.optimizer>(lr,
-    weight_decay) for args.epochs epochs, calling after_epoch(epoch, model, optimizer)
-    after each when given; returns (model, optimizer)."""
-    train_set, _, inputs, classes = data
+    weight_decay) for args.epochs epochs (minigrad.training.fit); `report(epoch,
+    validation accuracy)`, when given, sees every epoch's (Optuna's pruning: it may stop
+    the trial there by raising). A non-finite loss stops the training: this lr is too
+    large, and the scores count it as a failure. Returns (model, optimizer)."""
+    train_set, val_set, inputs, classes = data
     minigrad.manual_seed(seed)  # the initial weights
     model = mlp(inputs, args.hidden, classes).to(args.device)
     optimizer, hyper = _training.make_optimizer(args.optimizer, model.parameters(), lr=lr,
@@ -122,33 +126,35 @@ def train(lr, weight_decay, data, args, seed, after_epoch=None):
     if "weight_decay" not in hyper:
         raise SystemExit(f"hparam_search: {type(optimizer).__name__} takes no weight_decay, so "
                          "there is nothing to search over; pick another --optimizer")
-    for epoch in range(args.epochs):
-        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                            device=args.device, seed=_training.epoch_seed(seed, epoch))
-        try:
-            _training.train_epoch(model, loader, optimizer, progress=False)
-        except _training.Diverged:
-            break  # a non-finite loss: this lr is too large; score() counts it as a failure
-        if after_epoch is not None:
-            after_epoch(epoch, model, optimizer)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, device=args.device,
+                        seed=seed)
+    callbacks = [LambdaCallback(on_epoch_end=lambda trainer, epoch, logs:
+                                report(epoch, logs["val_accuracy"]))] if report else []
+    try:
+        fit(model, loader, loss_fn=F.cross_entropy, optimizer=optimizer, epochs=args.epochs,
+            val_loader=eval_loader(val_set, args.device) if report else None,
+            callbacks=callbacks, progress=False, seed=seed)
+    except TrainingDiverged:
+        pass  # (the weights are no longer finite: score() gives the trial an infinite loss)
     return model, optimizer
 
 
-def score(model, optimizer, dataset, classes, device):
+def eval_loader(dataset, device):
+    return DataLoader(dataset, batch_size=1000, device=device)
+
+
+def score(model, optimizer, dataset, device):
     """(accuracy, mean cross-entropy) on `dataset`; a diverged model's nan loss counts as inf."""
-    loader = DataLoader(dataset, batch_size=1000, device=device)
-    result = _training.evaluate(model, loader, classes, optimizer)
+    if hasattr(optimizer, "eval"):  # schedule-free rules evaluate their averaged point
+        optimizer.eval()
+    result = evaluate(model, eval_loader(dataset, device), loss_fn=F.cross_entropy)
     return result["accuracy"], (result["loss"] if np.isfinite(result["loss"]) else math.inf)
 
 
 def trial(lr, weight_decay, data, args, seed, report=None):
-    """Train with (lr, weight_decay) and score on the validation set. `report(epoch,
-    validation accuracy)`, when given, sees every epoch's (Optuna's pruning: it may stop
-    the trial there by raising)."""
-    def after_epoch(epoch, model, optimizer):
-        report(epoch, score(model, optimizer, data[1], data[3], args.device)[0])
-    model, optimizer = train(lr, weight_decay, data, args, seed, report and after_epoch)
-    acc, loss = score(model, optimizer, data[1], data[3], args.device)
+    """Train with (lr, weight_decay) and score on the validation set; `report`: see train."""
+    model, optimizer = train(lr, weight_decay, data, args, seed, report)
+    acc, loss = score(model, optimizer, data[1], args.device)
     return {"lr": float(lr), "weight_decay": float(weight_decay), "val_acc": acc, "val_loss": loss}
 
 
@@ -324,8 +330,8 @@ def main(argv=None):
                     "val_acc": [], "test_acc": [], "test_loss": []}
     for seed in reevaluation["seeds"]:
         model, optimizer = train(best["lr"], best["weight_decay"], data, args, seed)
-        reevaluation["val_acc"].append(score(model, optimizer, val_set, classes, args.device)[0])
-        acc, loss = score(model, optimizer, test_set, classes, args.device)
+        reevaluation["val_acc"].append(score(model, optimizer, val_set, args.device)[0])
+        acc, loss = score(model, optimizer, test_set, args.device)
         reevaluation["test_acc"].append(acc)
         reevaluation["test_loss"].append(loss)
     print(f"\nbest: lr {best['lr']:.3g}, weight decay {best['weight_decay']:.3g} "

@@ -16,8 +16,9 @@ which is looked in by default; `--data` names another folder.
     python examples/mnist_mlp.py --dataset mnist --data ~/data/mnist
     python examples/mnist_mlp.py --smoke                # seconds, synthetic data
 
-Checkpoints, --resume, divergence and Ctrl-C work as in cifar10_cnn.py; the
-default --out is runs/mnist_mlp (runs/mnist_mlp-smoke with --smoke).
+It trains with `minigrad.training.fit`. Checkpoints, --resume, divergence and
+Ctrl-C work as in cifar10_cnn.py; the default --out is runs/mnist_mlp
+(runs/mnist_mlp-smoke with --smoke).
 """
 import os
 import time
@@ -31,6 +32,7 @@ import minigrad
 import minigrad.nn as nn
 from minigrad.data import MNIST, DataLoader, FashionMNIST, TensorDataset
 from minigrad.data import transforms as T
+from minigrad.training import predict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -97,10 +99,8 @@ def main(argv=None):
     mean, std = STATS[args.dataset]
     to_input = T.Compose([T.ToTensor(), T.Normalize((mean,), (std,))])  # -> (N, 1, 28, 28)
 
-    def train_loader_for(epoch):
-        return DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=to_input,
-                          device=args.device, seed=_training.epoch_seed(args.seed, epoch))
-
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                              transform=to_input, device=args.device, seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=1000, transform=to_input, device=args.device)
     model = mlp(args.hidden).to(args.device)
     optimizer, hyper = _training.make_optimizer(args.optimizer, model.parameters(), lr=args.lr,
@@ -117,35 +117,25 @@ def main(argv=None):
           f"{type(optimizer).__name__}(lr={args.lr}); batch {args.batch_size}")
 
     os.makedirs(args.out, exist_ok=True)
-    checkpoint = os.path.join(args.out, "checkpoint.npz")
-    start = time.perf_counter()
-    try:
-        history = _training.fit(model, optimizer, train_loader_for, args.epochs, len(classes),
-                                test_loader=test_loader, checkpoint=checkpoint,
-                                resume=args.resume, config=config, seed=args.seed,
-                                progress=not args.quiet)
-    except _training.ResumeError as error:
-        _cli.stop(f"mnist_mlp.py: error: {error}", code=2)
-    except _training.Diverged as error:
-        _cli.diverged("mnist_mlp.py", error, argv, args, checkpoint)
     title = f"MLP on {name} ({type(optimizer).__name__})"
-    if history.get("interrupted"):
-        _cli.interrupted("mnist_mlp.py", history, argv, args, checkpoint, title)
+    start = time.perf_counter()
+    history, checkpoint = _training.fit_run("mnist_mlp.py", args, argv, model, optimizer,
+                                            train_loader, test_loader, config=config, title=title)
     elapsed = time.perf_counter() - start
-    summary = {"epochs_run": len(history["epoch"]),
-               "train_loss": history["train_loss"], "train_acc": history["train_acc"],
-               "test_loss": history["test_loss"], "test_acc": history["test_acc"],
-               "images_per_s": float(np.mean(history["images_per_s"])), "seconds": elapsed,
+    summary = {"epochs_run": len(history["train_loss"]),
+               "train_loss": history["train_loss"], "train_acc": history["train_accuracy"],
+               "test_loss": history["test_loss"], "test_acc": history["test_accuracy"],
+               "images_per_s": float(np.mean(history["samples_per_s"])), "seconds": elapsed,
                "checkpoint": checkpoint, "plots": []}
-    print(f"\nMLP on {name}: test accuracy {history['test_acc'][-1]:.2%}, train accuracy "
-          f"{history['train_acc'][-1]:.2%}, {summary['images_per_s']:.0f} training images/s, "
+    print(f"\nMLP on {name}: test accuracy {history['test_accuracy'][-1]:.2%}, train accuracy "
+          f"{history['train_accuracy'][-1]:.2%}, {summary['images_per_s']:.0f} training images/s, "
           f"{elapsed:.1f} s")
     if not args.no_plots:
+        confusion = _plots.confusion_matrix(*predict(model, test_loader), len(classes))
         summary["plots"] = [
             _plots.plot_curves(history, os.path.join(args.out, "curves.png"), title),
-            _plots.plot_confusion(history["test_confusion"], classes,
-                                    os.path.join(args.out, "confusion.png"),
-                                    f"{name} test set, {history['test_acc'][-1]:.1%} correct")]
+            _plots.plot_confusion(confusion, classes, os.path.join(args.out, "confusion.png"),
+                                  f"{name} test set, {history['test_accuracy'][-1]:.1%} correct")]
         print("plots written to " + " and ".join(summary["plots"]))
     return summary
 

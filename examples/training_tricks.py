@@ -58,7 +58,7 @@ import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import CIFAR10, DataLoader, FashionMNIST, Subset, TensorDataset
 from minigrad.data import transforms as T
-from minigrad.training import BatchSizeSchedule, GradientNormStopping, TrainingDiverged, fit
+from minigrad.training import BatchSizeSchedule, GradientNormStopping, TrainingDiverged, epoch_seed, fit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -127,7 +127,7 @@ class SeededEpochs:
         return len(self.make_loader(self.batch_size, self.seed))
 
     def __iter__(self):
-        loader = self.make_loader(self.batch_size, _training.epoch_seed(self.seed, self.epoch))
+        loader = self.make_loader(self.batch_size, epoch_seed(self.seed, self.epoch))
         self.epoch += 1
         return iter(loader)
 

@@ -1,7 +1,7 @@
 """Every example that trains a model runs with --device cuda (on a real GPU, or
 else on the strict CuPy stand-in) and learns what it learns on the CPU; the
-training loop reads the loss and the accuracy from the device once per log
-interval, not once per step, and still stops at the first non-finite loss.
+confusion matrix costs two reads from the device; a non-finite loss, found at
+the epoch's one read (minigrad.training.fit), is named by its first bad step.
 
 Examples without --device: optimizer_zoo, gradient_descent and higher_order
 (a few scalar parameters: a GPU only adds a kernel launch per operation),
@@ -9,7 +9,7 @@ and lr_schedules (it trains nothing). gradient_flow runs on cuda but reads
 every step's loss by design (the lesson plots each one)."""
 import os
 
-import _training
+import _cli
 import cifar10_cnn
 import gradient_flow
 import hparam_search
@@ -21,9 +21,11 @@ import training_tricks
 from gpu_only import real_gpu
 
 import minigrad
+import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import DataLoader, TensorDataset
+from minigrad.training import TrainingDiverged, fit, predict
 
 pytestmark = pytest.mark.skipif(not minigrad.cuda.is_available(),
                                 reason="CuPy with a CUDA GPU (or the CuPy stand-in) is not available")
@@ -83,40 +85,23 @@ def test_a_checkpoint_written_on_cuda_resumes_there_and_loads_on_the_cpu(tmp_pat
     assert resumed["epochs_run"] == 2 and all(np.isfinite(resumed["train_loss"]))
 
 
-# ------------------------------------------------ one read per log interval
+# ------------------------------------------------------ reads from the device
 def separable(n=40):
     x = np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
     return x, (x[:, 0] > 0).astype(np.int64)
 
 
-def test_train_epoch_reads_the_device_once_per_interval_and_agrees_with_the_cpu():
-    """8 steps read every 3: reads after steps 3, 6 and 8 (the epoch's end)."""
-    results = {}
-    for device in ("cpu", "cuda"):
-        minigrad.manual_seed(0)
-        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).to(device)
-        loader = DataLoader(TensorDataset(*separable()), batch_size=5, device=device, seed=0)
-        before = device_reads()
-        results[device] = _training.train_epoch(model, loader, optim.SGD(model.parameters(), lr=0.1),
-                                                progress=False, read_every=3)
-        reads = device_reads() - before
-    assert reads == (3 if not real_gpu() else 0)  # (the step itself reads nothing: SGD, tanh)
-    assert len(results["cuda"]["batch_losses"]) == 8
-    np.testing.assert_allclose(results["cuda"]["batch_losses"], results["cpu"]["batch_losses"],
-                               rtol=1e-5)
-    assert results["cuda"]["accuracy"] == pytest.approx(results["cpu"]["accuracy"])
-
-
-def test_evaluate_reads_the_device_twice_in_all():
+def test_predict_reads_the_device_twice_in_all_for_the_confusion_matrix():
+    import _plots
     model = nn.Linear(4, 2).to("cuda")
     loader = DataLoader(TensorDataset(*separable()), batch_size=5, device="cuda")  # 8 batches
     before = device_reads()
-    result = _training.evaluate(model, loader, num_classes=2)
+    outputs, targets = predict(model, loader)
     assert device_reads() - before == (2 if not real_gpu() else 0)
-    cpu = _training.evaluate(model.to("cpu"), DataLoader(TensorDataset(*separable()), batch_size=5),
-                             num_classes=2)
-    np.testing.assert_array_equal(result["confusion"], cpu["confusion"])
-    assert result["loss"] == pytest.approx(cpu["loss"], rel=1e-5)
+    cpu = predict(model.to("cpu"), DataLoader(TensorDataset(*separable()), batch_size=5))
+    np.testing.assert_allclose(outputs, cpu[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(_plots.confusion_matrix(outputs, targets, 2),
+                                  _plots.confusion_matrix(*cpu, 2))
 
 
 class NaNAfter(nn.Module):
@@ -132,11 +117,18 @@ class NaNAfter(nn.Module):
         return out * float("nan") if self.calls >= self.bad else out
 
 
-def test_on_cuda_divergence_is_caught_at_the_next_read_naming_the_first_bad_step():
+def test_on_cuda_divergence_is_found_at_the_epochs_read_naming_the_first_bad_step(tmp_path,
+                                                                                   capsys):
     loader = DataLoader(TensorDataset(np.zeros((50, 2), np.float32), np.zeros(50, np.int64)),
                         batch_size=5, device="cuda")  # 10 steps
     model = NaNAfter(bad=3).to("cuda")
-    with pytest.raises(_training.Diverged, match=r"step 3/10: the loss is nan"):
-        _training.train_epoch(model, loader, optim.SGD(model.parameters(), lr=0.1),
-                              progress=False, read_every=4)
-    assert model.calls == 4  # it ran on to the read after step 4, and no further
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, loader, loss_fn=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=2, progress=False)
+    assert (info.value.epoch, info.value.step) == (0, 2)  # 0-based: the 3rd step
+    assert model.calls == 10  # the loop never waits for the device: the epoch ran to its end
+    # ... and a script says it 1-based, with the epoch's number of steps
+    args = type("Args", (), {"epochs": 2, "out": str(tmp_path), "lr": 0.1})
+    with pytest.raises(SystemExit):
+        _cli.diverged("x.py", info.value, [], args, str(tmp_path / "none.npz"), len(loader), 0.1)
+    assert "training diverged in epoch 1/2, step 3/10: the loss is nan" in capsys.readouterr().err

@@ -143,20 +143,22 @@ def test_make_optimizer_by_name_passes_only_accepted_hyperparameters():
 
 
 @pytest.mark.parametrize("name, interval", [("step", "epoch"), ("cosine", "epoch"),
-                                            ("onecycle", "batch"), ("plateau", "metric"),
-                                            ("warmup-cosine", "batch"), ("none", "epoch")])
+                                            ("onecycle", "step"), ("plateau", "epoch"),
+                                            ("warmup-cosine", "step"), ("none", "epoch")])
 def test_make_scheduler_derives_arguments_from_the_run(name, interval):
     import minigrad.optim as optim
     w = minigrad.zeros(3, requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     scheduler, got = _training.make_scheduler(name, opt, epochs=4, steps_per_epoch=5, step_size=2)
     assert got == interval and (scheduler is None) == (name == "none")
-    steps = {"epoch": 4, "metric": 4, "batch": 20}[interval]
+    steps = {"epoch": 4, "step": 20}[interval]
+    on_metric = getattr(scheduler, "steps_on_metric", False)  # (fit gives it the monitored loss)
+    assert on_metric == (name == "plateau")
     lrs = []
     for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         if scheduler is not None:
-            scheduler.step(1.0) if interval == "metric" else scheduler.step()
+            scheduler.step(1.0) if on_metric else scheduler.step()
     assert all(0 <= lr <= 1.0 for lr in lrs)
     if name == "step":
         np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01])
@@ -172,27 +174,31 @@ def test_make_scheduler_derives_arguments_from_the_run(name, interval):
 
 @pytest.mark.parametrize("name", ["sgd", "LBFGS", "sam", "lookahead", "adahessian",
                                   "schedulefreesgd"])
-def test_train_epoch_drives_rules_that_need_a_closure_a_wrapper_or_second_order(name):
-    """LBFGS and SAM get a closure, SAM/Lookahead wrap SGD, AdaHessian needs
-    backward(create_graph=True), schedule-free rules switch train/eval."""
+def test_fit_drives_rules_that_need_a_closure_a_wrapper_or_second_order(name):
+    """make_optimizer's rules in minigrad.training.fit: LBFGS and SAM get a closure,
+    SAM/Lookahead wrap SGD, AdaHessian needs backward(create_graph=True), schedule-free
+    rules switch train/eval."""
+    import minigrad.functional as F
     import minigrad.nn as nn
     from minigrad.data import DataLoader, TensorDataset
+    from minigrad.training import evaluate, fit
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 5)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)  # linearly separable
+    minigrad.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
     before = [p.data.copy() for p in model.parameters()]
     optimizer, _ = _training.make_optimizer(name, model.parameters(), lr=0.05, momentum=0.9)
     loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=0, num_workers=0)
-    first = _training.train_epoch(model, loader, optimizer, progress=False)
-    for _ in range(3):
-        last = _training.train_epoch(model, loader, optimizer, progress=False)
-    assert np.isfinite(first["loss"]) and np.isfinite(last["loss"])
+    history = fit(model, loader, loss_fn=F.cross_entropy, optimizer=optimizer, epochs=4,
+                  progress=False, seed=0)
+    first, last = history["train_loss"][0], history["train_loss"][-1]
+    assert np.isfinite(first) and np.isfinite(last)
     assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
     # 4 epochs cut the loss to 0.32-0.69 of the first epoch's (schedule-free SGD, the
     # slowest: 0.91); round-off across BLAS kernels is ~1e-6 of it
-    assert last["loss"] < 0.97 * first["loss"], (first["loss"], last["loss"])
-    result = _training.evaluate(model, loader, num_classes=2, optimizer=optimizer)
+    assert last < 0.97 * first, (first, last)
+    result = evaluate(model, loader, loss_fn=F.cross_entropy)
     assert 0.0 <= result["accuracy"] <= 1.0
 
 
@@ -222,23 +228,23 @@ class FixedLogits:
         return minigrad.tensor(out)
 
 
-def test_evaluate_confusion_loss_and_accuracy_match_numpy():
+def test_the_confusion_matrix_of_predict_matches_numpy():
+    import _plots
+
     from minigrad.data import DataLoader, TensorDataset
+    from minigrad.training import predict
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(23, 4)).astype(np.float32)
     labels = rng.integers(0, 4, size=23)
     loader = DataLoader(TensorDataset(np.zeros((23, 1), np.float32), labels), batch_size=5,
                         num_workers=0)
-    result = _training.evaluate(FixedLogits(logits), loader, num_classes=4)
-    predicted = logits.argmax(axis=1)
+    outputs, targets = predict(FixedLogits(logits), loader)  # 5 batches, the last of 3
+    np.testing.assert_array_equal(outputs, logits)
+    np.testing.assert_array_equal(targets, labels)
     expected = np.zeros((4, 4), dtype=np.int64)
-    for t, p in zip(labels, predicted):
+    for t, p in zip(labels, logits.argmax(axis=1)):
         expected[t, p] += 1
-    np.testing.assert_array_equal(result["confusion"], expected)
-    assert result["accuracy"] == pytest.approx(np.mean(predicted == labels))
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    assert result["loss"] == pytest.approx(-log_probs[np.arange(23), labels].mean(), rel=1e-5)
+    np.testing.assert_array_equal(_plots.confusion_matrix(outputs, targets, 4), expected)
 
 
 def test_synthetic_images_are_uint8_hwc_and_balanced():
@@ -259,49 +265,9 @@ def test_cifar10_real_data_learns_well_above_chance(tmp_path):
         assert_png(path)
 
 
-def test_sophiag_gets_its_gauss_newton_refresh_in_the_loop():
-    """The loop samples labels and calls update_hessian every hessian_refresh_every
-    batches; without it SophiaG's curvature h would stay 0 (a sign-momentum rule)."""
-    import minigrad.nn as nn
-    import minigrad.optim as optim
-    from minigrad.data import DataLoader, TensorDataset
-    minigrad.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 3))
-    optimizer = optim.SophiaG(model.parameters(), lr=1e-2)
-    every = optimizer.hessian_refresh_every
-    rng = np.random.default_rng(0)
-    data = TensorDataset(rng.random((10 * every, 4), dtype=np.float32), rng.integers(0, 3, 10 * every))
-    _training.train_epoch(model, DataLoader(data, batch_size=10), optimizer, progress=False)
-    for p in model.parameters():
-        h = optimizer.state[p]["hessian"]
-        assert (h > 0).any()
-        # one refresh from h = 0: h = (1 - beta2) * g_hat^2 >= 0 everywhere
-        assert (h >= 0).all()
-
-
 @pytest.mark.parametrize("rule", ["lookahead", "ranger"])
 def test_wrapper_checkpoints_resume_exactly(rule, tmp_path):
     """Wrappers nest their state dicts (Lookahead: the inner optimizer's inside);
     resume must not read the saved lr from the outer dict's layout."""
     resume_matches_uninterrupted(mnist_mlp.main, tmp_path, [
         "--smoke", "--quiet", "--no-plots", "--optimizer", rule, "--lr", "0.01"])
-
-
-def test_sophiag_refreshes_every_k_steps_of_the_run_not_of_the_epoch(monkeypatch):
-    """15 steps an epoch and k = 10: refreshes after steps 10, 20, 30 of the run."""
-    import minigrad.nn as nn
-    import minigrad.optim as optim
-    from minigrad.data import DataLoader, TensorDataset
-    model = nn.Sequential(nn.Linear(4, 3))
-    optimizer = optim.SophiaG(model.parameters(), lr=1e-2, hessian_refresh_every=10)
-    rng = np.random.default_rng(0)
-    loader = DataLoader(TensorDataset(rng.random((150, 4), dtype=np.float32), rng.integers(0, 3, 150)),
-                        batch_size=10)
-    refreshed, steps = [], []
-    real_step = optimizer.step
-    monkeypatch.setattr(optimizer, "step", lambda *a, **k: (steps.append(1), real_step(*a, **k))[1])
-    monkeypatch.setattr(optimizer, "update_hessian", lambda: refreshed.append(len(steps)))
-    for epoch in range(2):
-        _training.train_epoch(model, loader, optimizer, progress=False,
-                              steps_before=epoch * len(loader))
-    assert refreshed == [10, 20, 30]

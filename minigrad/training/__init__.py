@@ -19,19 +19,22 @@
 `fit` runs the loop every example writes by hand (see examples/gradient_descent.py
 for it spelled out): forward, backward, step, with what the update rule declares
 it needs (a closure for LBFGS, create_graph for AdaHessian), per-step or per-epoch
-learning-rate schedules, validation, and the callbacks' hooks. `evaluate` is its
-validation pass on its own. Files: loop.py (fit, evaluate), callbacks.py (the
-protocol, LambdaCallback, CSVLogger), checkpoint.py (Checkpoint, resume),
-metrics.py. The core never imports minigrad.nn or minigrad.optim: the model,
-optimizer and scheduler are used through their methods alone.
+learning-rate schedules, validation (and more evaluation sets: eval_loaders), and
+the callbacks' hooks. `evaluate` is its validation pass on its own, `predict` the
+outputs themselves (e.g. for a confusion matrix). Files: loop.py (fit),
+evaluation.py (evaluate, predict), callbacks.py (the protocol, LambdaCallback,
+CSVLogger), checkpoint.py (Checkpoint, resume, ResumeError), metrics.py. The
+core never imports minigrad.nn or minigrad.optim: the model, optimizer and
+scheduler are used through their methods alone.
 """
 from .batch_size import BatchSizeSchedule
 from .callbacks import Callback, CSVLogger, LambdaCallback
-from .checkpoint import Checkpoint, resume
-from .loop import History, Trainer, TrainingDiverged, evaluate, fit
+from .checkpoint import Checkpoint, ResumeError, config_changes, resume
+from .evaluation import evaluate, predict
+from .loop import History, Trainer, TrainingDiverged, epoch_seed, fit
 from .metrics import accuracy
 from .stopping import GradientNormStopping
 
-__all__ = ["fit", "evaluate", "History", "Trainer", "TrainingDiverged", "Callback",
-           "LambdaCallback", "CSVLogger", "Checkpoint", "resume", "accuracy",
-           "GradientNormStopping", "BatchSizeSchedule"]
+__all__ = ["fit", "evaluate", "predict", "History", "Trainer", "TrainingDiverged", "epoch_seed",
+           "Callback", "LambdaCallback", "CSVLogger", "Checkpoint", "resume", "ResumeError",
+           "config_changes", "accuracy", "GradientNormStopping", "BatchSizeSchedule"]
