@@ -105,6 +105,10 @@ def test_pad_keeps_numpy_style_widths():
     np.testing.assert_array_equal(F.pad(x, ((1, 0), (0, 1)), 7.0).numpy(),
                                   np.pad(xn, ((1, 0), (0, 1)), constant_values=7.0))
     np.testing.assert_array_equal(x.pad(((0, 0), (1, 1))).numpy(), np.pad(xn, ((0, 0), (1, 1))))
+    np.testing.assert_array_equal(F.pad(x, (1, 0), 7.0).numpy(),  # a flat tuple is PyTorch's
+                                  np.pad(xn, ((0, 0), (1, 0)), constant_values=7.0))
+    with pytest.raises(TypeError, match="hold ints"):
+        F.pad(x, (1.5, 1))
 
 
 @pytest.mark.parametrize("pad, mode, kwargs, error, words", [

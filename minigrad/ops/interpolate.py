@@ -25,6 +25,13 @@ is not a whole number. Nearest reads x[floor(o * scale)] and nearest-exact
 x[floor((o + 0.5) * scale)]. Linear blends the two samples around src;
 cubic uses the four around it with Keys' kernel (A = -0.75) and reads the
 edge sample for taps past the border.
+
+One corner where PyTorch disagrees with itself: with scale_factor given and
+an output size of exactly n or 2n (say 4 * 2.2 -> 8), its CPU nearest
+kernels sometimes take a shortcut (copy, or o // 2) instead of the formula,
+in the backward always but in the forward only for some ranks, so its
+gradient is not its forward's adjoint there. minigrad uses the formula in
+both directions; every other case matches PyTorch.
 """
 import math
 
@@ -92,7 +99,7 @@ def _resample(x, axis, idx, w):
         return getitem(x, (slice(None),) * axis + (idx[:, 0],))  # (..., m, ...)
     picked = getitem(x, (slice(None),) * axis + (idx,))           # (..., m, k, ...)
     w = w.astype(x.dtype).reshape(w.shape + (1,) * (x.ndim - axis - 1))
-    return (picked * Tensor._wrap(w, x.device)).sum(axis=axis + 1)  # (..., m, ...)
+    return (picked * Tensor._wrap(w, x.device)).sum(axis + 1)        # (..., m, ...)
 
 
 def _per_dim(value, dims, name):

@@ -48,22 +48,19 @@ def _source_index(xp, mode, n, before, after):
 
 def _check_amounts(x, pad, mode, value):
     """PyTorch's rules for the pad tuple; every error names the fix."""
-    shape = x.shape
+    shape, dims = x.shape, len(pad) // 2
     if len(pad) % 2:
         raise RuntimeError(f"pad: the pad tuple {pad} has odd length {len(pad)}; it needs one "
                            "(before, after) pair per padded dim, last dim first")
-    if len(pad) > 2 * x.ndim:
-        raise RuntimeError(f"pad: the pad tuple {pad} pads {len(pad) // 2} dims, but the input of "
+    if dims > x.ndim:
+        raise RuntimeError(f"pad: the pad tuple {pad} pads {dims} dims, but the input of "
                            f"shape {shape} has only {x.ndim}")
     if mode not in MODES:
         raise NotImplementedError(f"pad: unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode == "constant":
-        return
-    if value is not None and value != 0:
+    if mode != "constant" and value is not None and value != 0:
         raise RuntimeError(f"pad: mode {mode!r} copies input elements and takes no value (got "
                            f"value={value}); use mode='constant' to pad with a value")
-    dims = len(pad) // 2
-    if dims not in (1, 2, 3) or x.ndim not in (dims + 1, dims + 2):
+    if mode != "constant" and (dims not in (1, 2, 3) or x.ndim not in (dims + 1, dims + 2)):
         raise NotImplementedError(
             f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of an input with one or two dims "
             f"before them (unbatched or batched); a pad tuple of length {len(pad)} needs a "
@@ -71,6 +68,12 @@ def _check_amounts(x, pad, mode, value):
     for d in range(dims):
         axis = x.ndim - 1 - d
         n, (before, after) = shape[axis], pad[2 * d:2 * d + 2]
+        kept = n - max(-before, 0) - max(-after, 0)  # what is left after cropping
+        if kept < 0:
+            raise RuntimeError(f"pad: cropping ({before}, {after}) removes more than the whole of "
+                               f"dim {axis} of size {n} (input shape {shape})")
+        if mode == "constant":
+            continue
         if n == 0:
             raise RuntimeError(f"pad: mode {mode!r} needs a non-empty dim {axis} to copy from, "
                                f"but the input has shape {shape}")
@@ -78,14 +81,28 @@ def _check_amounts(x, pad, mode, value):
             raise RuntimeError(f"pad: reflect padding ({before}, {after}) of dim {axis} must be "
                                f"smaller than its size {n} (input shape {shape}); use "
                                "mode='replicate' or 'circular', or pad less")
-        kept = n - max(-before, 0) - max(-after, 0)
         if mode == "circular" and (before > kept or after > kept):
             raise RuntimeError(f"pad: circular padding ({before}, {after}) of dim {axis} (of size "
                                f"{n}, {kept} after cropping) would wrap around more than once; "
                                f"pad by at most {kept}")
-        if n + before + after < 0:
-            raise RuntimeError(f"pad: cropping ({before}, {after}) removes more than the whole of "
-                               f"dim {axis} of size {n} (input shape {shape})")
+
+
+def _pad_constant(x, widths, value):
+    """Crop the negative amounts (a slice), then pad the positive ones (shape.py's Pad)."""
+    if any(before < 0 or after < 0 for before, after in widths):
+        x = getitem(x, tuple(slice(max(-before, 0), n - max(-after, 0))
+                             for n, (before, after) in zip(x.shape, widths)))
+    grow = tuple((max(before, 0), max(after, 0)) for before, after in widths)
+    return _numpy_style_pad(x, grow, value) if any(b or a for b, a in grow) else x
+
+
+def _pad_by_copying(x, widths, mode):
+    """reflect, replicate, circular: x[..., src] along each padded dim."""
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            src = _source_index(x.xp, mode, x.shape[axis], before, after)
+            x = getitem(x, (slice(None),) * axis + (src,))  # (..., n + before + after, ...)
+    return x
 
 
 def pad(x, pad, mode="constant", value=None):
@@ -101,32 +118,20 @@ def pad(x, pad, mode="constant", value=None):
     constant padding."""
     if not isinstance(x, Tensor):
         raise TypeError(f"pad: expected a Tensor, got {type(x).__name__}")
+    if isinstance(mode, (int, float)):  # the older call pad(x, pad_width, value)
+        mode, value = "constant", mode
     if isinstance(pad, (int, np.integer)) or any(isinstance(p, (tuple, list, np.ndarray))
                                                   for p in pad):
-        if not isinstance(mode, str):  # the older call pad(x, pad_width, value)
-            mode, value = "constant", mode
         if mode != "constant":
             raise ValueError(f"pad: NumPy-style pad widths {pad} are for mode='constant'; for "
                              f"mode {mode!r} give PyTorch's flat tuple (left, right, top, bottom, ...)")
         return _numpy_style_pad(x, pad, 0.0 if value is None else value)
-    pad = tuple(pad)
     if not all(isinstance(p, (int, np.integer)) for p in pad):
         raise TypeError(f"pad: the pad tuple must hold ints, got {pad}")
     pad = tuple(int(p) for p in pad)
     _check_amounts(x, pad, mode, value)
-    # (before, after) per dim, first dim first, as the axes are numbered
+    # (before, after) for every dim, in the order the dims are numbered (pad lists the last first)
     widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
     if mode == "constant":
-        crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(x.shape, widths))
-        if any(s.stop < s.start for s in crop):
-            raise RuntimeError(f"pad: cropping {pad} removes more than the whole of an input of "
-                               f"shape {x.shape}")
-        if any(b < 0 or a < 0 for b, a in widths):
-            x = getitem(x, crop)
-        grow = tuple((max(b, 0), max(a, 0)) for b, a in widths)
-        return _numpy_style_pad(x, grow, 0.0 if value is None else value) if any(map(any, grow)) else x
-    for axis, (before, after) in enumerate(widths):
-        if before or after:
-            src = _source_index(x.xp, mode, x.shape[axis], before, after)
-            x = getitem(x, (slice(None),) * axis + (src,))  # (..., n + before + after, ...)
-    return x
+        return _pad_constant(x, widths, 0.0 if value is None else value)
+    return _pad_by_copying(x, widths, mode)
