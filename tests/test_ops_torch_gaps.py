@@ -273,3 +273,12 @@ def test_clamp_tensor_bounds_match_torch():
     for a, a_t in zip(ours, theirs):
         np.testing.assert_array_equal(a.grad.numpy(), a_t.grad.numpy())
     assert minigrad.gradcheck(F.clip, [_t(x0, grad=True), _t(low0, grad=True), _t(high0, grad=True)])
+
+
+def test_shape_errors_of_writes_and_einsum_are_runtime_errors_as_in_torch():
+    with pytest.raises(RuntimeError, match=r"setitem: a value of shape \(4,\) cannot be assigned"):
+        minigrad.ones(2, 3)[0] = minigrad.ones(4)
+    with pytest.raises(RuntimeError, match="einsum: equation 'ij,jk' names 2 operands but 1"):
+        F.einsum("ij,jk", minigrad.ones(2, 3))
+    with pytest.raises(RuntimeError, match="einsum: operand 0 has shape"):
+        F.einsum("ijk->i", minigrad.ones(2, 3))

@@ -33,7 +33,7 @@ def _explicit(equation, shapes):
     inputs, arrow, output = equation.partition("->")
     terms = inputs.split(",")
     if len(terms) != len(shapes):
-        raise ValueError(f"einsum: equation {equation!r} names {len(terms)} operands but "
+        raise ShapeError(f"einsum: equation {equation!r} names {len(terms)} operands but "
                          f"{len(shapes)} were given")
     used = set(equation) - set(".,->")
     free = [c for c in string.ascii_letters if c not in used]
@@ -44,7 +44,7 @@ def _explicit(equation, shapes):
             widest = max(widest, span)
             terms[i] = term.replace("...", "".join(free[len(free) - span:]) if span else "")
         if len(terms[i]) != len(shape):
-            raise ValueError(f"einsum: operand {i} has shape {shape} but {term!r} names "
+            raise ShapeError(f"einsum: operand {i} has shape {shape} but {term!r} names "
                              f"{len(term)} dims")
     ellipsis = "".join(free[len(free) - widest:]) if widest else ""
     if not arrow:

@@ -54,7 +54,7 @@ from ..autograd import Function, is_grad_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
 from .math_binary import clamp
-from .shape import _in_two_steps, array_index
+from .shape import ShapeError, _in_two_steps, array_index
 
 __all__ = ["add_", "sub_", "mul_", "div_", "pow_", "neg_", "exp_", "log_", "sqrt_", "abs_", "sin_",
            "cos_", "tanh_", "sigmoid_", "relu_", "clip_", "clamp_", "fill_", "zero_", "copy_", "setitem"]
@@ -294,5 +294,5 @@ def setitem(x, index, value):
                          f"{error}") from None
     except ValueError as error:  # NumPy: could not broadcast input array from shape ... into ...
         value_shape = value.shape if isinstance(value, Tensor) else np.shape(value)
-        raise ValueError(f"setitem: a value of shape {tuple(value_shape)} cannot be assigned to "
+        raise ShapeError(f"setitem: a value of shape {tuple(value_shape)} cannot be assigned to "
                          f"index {index!r} of a tensor of shape {x.shape}: {error}") from None
