@@ -12,7 +12,9 @@ dA = einsum("ik,jk->ij", gy, B), which is gy @ B.T. Two details:
   identity matrix ("i,iJ->iJ" with eye).
 
 Equations are rewritten to explicit form first ("ij,jk" -> "ij,jk->ik",
-"..." -> letters), so backward only deals with letters.
+"..." -> letters), so backward only deals with letters. A dim of size 1
+facing a bigger one of the same letter is broadcast before the einsum (as
+PyTorch does), and the engine sums its gradient back, as for any broadcast.
 """
 import builtins
 import string
