@@ -8,7 +8,7 @@ input samples (k = 1 for nearest, 2 for linear, 4 for cubic):
 
 `_taps` computes the index and weight tables (idx, w), both (m, k), exactly
 as PyTorch does; `_resample` applies them with one gather (getitem with an
-integer array) and a weighted sum. So the backward comes from getitem's
+integer array) per tap and a weighted sum. So the backward comes from getitem's
 scatter-add: output o sends w[o, t] * gy[o] back to input idx[o, t], every
 input sample collecting from all the outputs that read it, and higher
 derivatives are exact. Bilinear and trilinear weights are products of the 1-d
@@ -94,12 +94,16 @@ def _taps(xp, mode, n, m, scale_factor, align_corners, dtype):
 
 
 def _resample(x, axis, idx, w):
-    """y[..., o, ...] = sum_t w[o, t] * x[..., idx[o, t], ...] along `axis`."""
-    if w is None:                                               # nearest: one tap, weight 1
-        return getitem(x, (slice(None),) * axis + (idx[:, 0],))  # (..., m, ...)
-    picked = getitem(x, (slice(None),) * axis + (idx,))           # (..., m, k, ...)
-    w = w.astype(x.dtype).reshape(w.shape + (1,) * (x.ndim - axis - 1))
-    return (picked * Tensor._wrap(w, x.device)).sum(axis + 1)        # (..., m, ...)
+    """y[..., o, ...] = sum_t w[o, t] * x[..., idx[o, t], ...] along `axis`,
+    one gather per tap t (each a contiguous copy, faster than one gather of all k)."""
+    y = None
+    for t in range(idx.shape[1]):
+        picked = getitem(x, (slice(None),) * axis + (idx[:, t],))        # (..., m, ...)
+        if w is not None:                                                # nearest: weight 1
+            w_t = w[:, t].astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+            picked = picked * Tensor._wrap(w_t, x.device)
+        y = picked if y is None else y + picked
+    return y
 
 
 def _per_dim(value, dims, name):
