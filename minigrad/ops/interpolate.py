@@ -22,9 +22,11 @@ Where a sample comes from. For output position o, the source coordinate is
 and, when scale_factor is given (and recompute_scale_factor is not True),
 scale = 1 / scale_factor, as PyTorch computes it, even when n * scale_factor
 is not a whole number. Nearest reads x[floor(o * scale)] and nearest-exact
-x[floor((o + 0.5) * scale)]. Linear blends the two samples around src;
-cubic uses the four around it with Keys' kernel (A = -0.75) and reads the
-edge sample for taps past the border.
+x[floor((o + 0.5) * scale)]. Linear blends the two samples around src
+(src below 0 reads sample 0), and leaves a dim whose size does not change
+as it is, as PyTorch does even where scale_factor would shift it; cubic uses
+the four samples around src with Keys' kernel (A = -0.75) and reads the edge
+sample for taps past the border.
 
 One corner where PyTorch disagrees with itself: with scale_factor given and
 an output size of exactly n or 2n (say 4 * 2.2 -> 8), its CPU nearest
