@@ -43,16 +43,18 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=float, default=10.0,
                         help="training epochs, fractions allowed (default 10)")
     parser.add_argument("--batch-size", type=_cli.positive_int, default=512)
-    parser.add_argument("--lr", type=float, default=recipe.LR_PER_IMAGE * 512,
-                        help="peak lr of the conv and linear weights for --batch-size 512 "
-                             "(scaled with the batch size; default %(default).3f)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak lr of the conv and linear weights for --batch-size 512, "
+                             f"scaled with the batch size (default {recipe.LR_PER_IMAGE * 512:.3f}; "
+                             "--smoke: 8, for its 10 steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="CIFAR-10 folder or archive (default: minigrad.data.find_cifar10)")
     parser.add_argument("--train-size", type=_cli.positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick checks)")
     parser.add_argument("--smoke", action="store_true",
-                        help="a few seconds on tiny synthetic data: checks the script runs")
+                        help="a few seconds on tiny synthetic data (160 16x16 images, width "
+                             "1/16, at most 2 epochs): checks the script runs")
     parser.add_argument("--ablate", action="store_true",
                         help="the full recipe, then one run with each trick off (a table)")
     parser.add_argument("--no-epoch-eval", dest="epoch_eval", action="store_false",
@@ -65,8 +67,10 @@ def parse_args(argv):
     _cli.check_device(parser, args.device)
     if args.epochs <= 0 or args.width <= 0:
         parser.error("--epochs and --width must be positive")
+    if args.lr is None:
+        args.lr = 8.0 if args.smoke else recipe.LR_PER_IMAGE * 512
     if args.smoke:
-        args.width, args.epochs, args.batch_size = min(args.width, 0.125), min(args.epochs, 2), 64
+        args.width, args.epochs, args.batch_size = min(args.width, 1 / 16), min(args.epochs, 2), 32
     args.out = args.out or os.path.join("runs", "speedrun" + ("-smoke" if args.smoke else ""))
     return args
 
