@@ -1,6 +1,14 @@
 """minigrad: a small, readable reverse-mode autograd engine on NumPy (and CuPy)."""
 from . import backend, cuda, functional, viz
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+                       Function,
+                       enable_grad,
+                       inference_mode,
+                       is_grad_enabled,
+                       is_inference_mode_enabled,
+                       no_grad,
+                       set_grad_enabled,
+)
 from .backward import grad
 from .creation import (
                        arange,
@@ -21,6 +29,7 @@ from .creation import (
                        zeros,
                        zeros_like,
 )
+from .dtypes import double, get_default_dtype, half, long, set_default_dtype
 from .functional import cat, concat, concatenate, einsum, maximum, meshgrid, minimum, split, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save

@@ -89,6 +89,38 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+_inference_mode = False
+
+
+def is_inference_mode_enabled():
+    return _inference_mode
+
+
+class inference_mode(contextlib.ContextDecorator):
+    """`with minigrad.inference_mode():` (or `@minigrad.inference_mode()`): no_grad,
+    for code that will never need a gradient of what it computes (serving a model).
+
+    Tensors made inside are *inference tensors*. Nothing that happens to them
+    is recorded, so nothing may ever be: an op that would save one for backward
+    raises (as PyTorch's "Inference tensors cannot be saved for backward"), and
+    so does requires_grad_() on one, outside the block. `x.clone()` outside
+    the block gives a normal tensor. inference_mode(False) switches it off
+    inside a block (graph recording on, new tensors normal)."""
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        global _grad_enabled, _inference_mode
+        self.previous = (_grad_enabled, _inference_mode)
+        _grad_enabled, _inference_mode = not self.mode, self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled, _inference_mode
+        _grad_enabled, _inference_mode = self.previous
+        return False
+
+
 # ----------------------------------------------------------------- Function
 class Edge(NamedTuple):
     """Where the gradient of one input goes: output `index` of `node`, the
@@ -234,6 +266,7 @@ class Function:
         self.input_device = inputs[0].device
         if self.save_inputs:
             kept = range(len(inputs)) if self.save_inputs is True else self.save_inputs
+            _check_not_inference([x for i, x in enumerate(inputs) if i in kept], self.name)
             self._saved_inputs = [SavedTensor(x) if i in kept else None for i, x in enumerate(inputs)]
         if self.save_outputs:
             self._saved_outputs = [SavedTensor(o, i) for i, o in enumerate(outputs)]
@@ -260,6 +293,17 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+def _check_not_inference(saved, op_name):
+    """An inference tensor (made under inference_mode) has no version history to
+    check a saved copy against, so it may not be saved for backward."""
+    for x in saved:
+        if x._is_inference:
+            raise RuntimeError(
+                f"{op_name}: inference tensors cannot be saved for backward, but an input (shape "
+                f"{x.shape}, dtype {x.dtype}) was made under minigrad.inference_mode(); make it "
+                "outside inference_mode, or use x.clone() outside it to get a normal tensor")
 
 
 def _as_tensors(values, op_name):

@@ -254,7 +254,7 @@ def initial_grad(output, gradient, op_name):
                            "and has no grad_fn; did you create the inputs with requires_grad=True, "
                            "or compute it inside no_grad()?")
     if gradient is None:
-        if output.size != 1:
+        if output.numel() != 1:
             raise RuntimeError(
                 f"{op_name}: the output has shape {output.shape}, not a single value, so its "
                 "gradient must be given: reduce it first (y.sum().backward()) or pass "

@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import backend
+from .dtypes import get_default_dtype
 from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "eye", "rand", "randn", "randint",
@@ -12,8 +13,10 @@ __all__ = ["tensor", "zeros", "ones", "full", "arange", "eye", "rand", "randn", 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (a number, nested list, array or Tensor).
 
-    Python floats and lists of floats give float32, Python ints give int64,
-    and a NumPy array keeps its dtype (float64 stays float64), as torch.tensor."""
+    Python floats and lists of floats give the default float dtype (float32,
+    see set_default_dtype), Python ints give int64, and a NumPy array keeps its
+    dtype (float64 stays float64), as torch.tensor. Strings, other objects and
+    ragged lists ([[1, 2], [3]]) are an error."""
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -22,7 +25,7 @@ def _make(fill, shape, dtype, device, requires_grad):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     with backend.device_scope(device):
         data = fill(backend.xp_of_device(device), tuple(int(n) for n in shape),
-                    np.dtype(dtype or np.float32))
+                    np.dtype(dtype or get_default_dtype()))
     return Tensor._wrap(data, device).requires_grad_(requires_grad)
 
 
@@ -48,10 +51,10 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False):
-    """Like torch.arange: integer arguments give int64, any float gives float32."""
+    """Like torch.arange: integer arguments give int64, any float the default float dtype."""
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step) if v is not None)
-        dtype = np.int64 if is_int else np.float32
+        dtype = np.int64 if is_int else get_default_dtype()
     if stop is None:
         start, stop = 0, start
     return _make(lambda xp, s, d: xp.arange(start, stop, step, dtype=d), (), dtype, device,
@@ -107,7 +110,7 @@ manual_seed = backend.manual_seed
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     """torch.linspace: `steps` evenly spaced values from start to end, both included
-    (float32 unless dtype says otherwise)."""
+    (the default float dtype unless dtype says otherwise)."""
     if steps < 0:
         raise RuntimeError(f"linspace: steps must be non-negative, got {steps}")
     return _make(lambda xp, s, d: xp.linspace(start, end, int(steps)).astype(d), (), dtype, device,

@@ -4,10 +4,14 @@ This file only gathers the ops; each is defined, with its backward, in
 `minigrad/ops/<family>.py`. It also hands itself to tensor.py, whose
 methods and operators (`x + y`, `x.sum()`) call the functions gathered here:
 tensor.py sits below the ops in the layers, so it cannot import them.
+
+Every op with a `dim` argument also takes NumPy's `axis` (and `keepdims` for
+`keepdim`): the last lines below wrap them, see minigrad/dims.py.
 """
 import sys
 
 from . import tensor as _tensor
+from .dims import accept_numpy_names_in
 from .ops.activation import *  # noqa: F401,F403
 from .ops.attention import *  # noqa: F401,F403
 from .ops.conv import *  # noqa: F401,F403
@@ -34,4 +38,5 @@ from .ops.shape import *  # noqa: F401,F403
 from .ops.similarity import *  # noqa: F401,F403
 from .ops.sort import *  # noqa: F401,F403
 
+accept_numpy_names_in(sys.modules[__name__])  # F.sum(x, axis=1) as well as F.sum(x, dim=1)
 _tensor.use_functional(sys.modules[__name__])

@@ -131,7 +131,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False,
             return _fail(f"gradcheck failed for input {index} (shape {x.shape}): at element "
                          f"{tuple(int(i) for i in worst)} backward gives {g[worst]!r} but finite "
                          f"differences give {numeric[worst]!r} (atol={atol}, rtol={rtol}); "
-                         f"{int((error > 0).sum())} of {x.size} elements differ", raise_exception)
+                         f"{int((error > 0).sum())} of {x.numel()} elements differ", raise_exception)
     return True
 
 

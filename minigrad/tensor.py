@@ -14,8 +14,10 @@ the Tensor class to the engine (`autograd.use_tensor_class`, at the bottom).
 """
 import numpy as np
 
-from . import autograd, backend, hooks
+from . import autograd, backend, dtypes, hooks, tensor_methods
 from .backward import initial_grad, run_backward
+from .dtypes import bool_, float16, float32, float64, int32, int64  # noqa: F401 (minigrad.float32, ...)
+from .tensor_methods import TensorMethods
 
 # minigrad.functional, set by `use_functional` when functional.py is imported.
 F = None
@@ -24,25 +26,11 @@ F = None
 def use_functional(module):
     """Called once by minigrad/functional.py: where Tensor's methods find the ops."""
     global F
-    F = module
+    F = tensor_methods.F = module
 
 
-float32 = np.float32
-float64 = np.float64
-float16 = np.float16
-int32 = np.int32
-int64 = np.int64
-bool_ = np.bool_
-
-
-def default_dtype_for(value):
-    """dtype for Python data, as torch.tensor does: floats -> float32, ints -> int64."""
-    probe = np.asarray(value)
-    if probe.dtype.kind == "f":
-        return np.float32
-    if probe.dtype.kind in "iu":
-        return np.int64
-    return probe.dtype
+# The dtype kinds a tensor can hold: bool, integers, floats, complex (np.dtype.kind).
+_SUPPORTED_KINDS = "biufc"
 
 
 class VersionCounter:
@@ -63,7 +51,7 @@ class VersionCounter:
         self.rebases = 0
 
 
-class Tensor:
+class Tensor(TensorMethods):
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
     _grad_hooks = None  # a leaf's gradient hooks, {id: hook} (register_hook)
 
@@ -82,7 +70,10 @@ class Tensor:
             device = backend.normalize_device(device)
             xp = backend.xp_of_device(device)
             with backend.device_scope(device):
-                data = xp.asarray(np.asarray(data, dtype=dtype or default_dtype_for(data)))
+                data = xp.asarray(_host_array(data, dtype))
+        if data.dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"minigrad.tensor: cannot hold an array of dtype {data.dtype}; "
+                            "expected numbers: bool, integer, float or complex data")
         self._init(data, device)
         self.requires_grad_(requires_grad)
 
@@ -96,6 +87,8 @@ class Tensor:
         self._retains_grad = False
         self._version_counter = VersionCounter()
         self._is_view = False  # set by the engine when the array views another tensor's memory
+        # Made under inference_mode: may never be saved for a backward (see autograd.py).
+        self._is_inference = autograd._inference_mode
 
     @classmethod
     def _wrap(cls, array, device):
@@ -112,11 +105,11 @@ class Tensor:
         xp = like.xp
         dtype = like.dtype if like.dtype.kind == "f" else None
         if dtype is None and isinstance(value, float):
-            dtype = np.float32
+            dtype = dtypes.get_default_dtype()
         with backend.device_scope(like.device):
             array = xp.asarray(value, dtype=dtype)
         if array.dtype == np.float64 and like.dtype.kind != "f" and not backend.is_array(value):
-            array = array.astype(np.float32)
+            array = array.astype(dtypes.get_default_dtype())
         return cls._wrap(array, like.device)
 
     # ------------------------------------------------------------ properties
@@ -133,12 +126,31 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self):
-        return int(self.data.size)
-
-    @property
     def dtype(self):
         return self.data.dtype
+
+    # PyTorch's spellings of the shape queries (x.shape and x.ndim are NumPy's).
+    def size(self, dim=None):
+        """The shape, as a tuple; size(d) is the length of dim d (negative d counts from the end)."""
+        if dim is None:
+            return self.shape
+        return self.shape[_dim_index(dim, self.ndim, "size")]
+
+    def dim(self):
+        """The number of dimensions (x.ndim)."""
+        return self.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        """The number of elements: the product of the shape (1 for a 0-d tensor)."""
+        return int(self.data.size)
+
+    nelement = numel
+
+    def element_size(self):
+        """Bytes per element (4 for float32)."""
+        return self.dtype.itemsize
 
     @property
     def is_leaf(self):
@@ -163,11 +175,19 @@ class Tensor:
             raise TypeError(f"only floating-point tensors can require gradients, but this tensor "
                             f"has dtype {self.dtype} (shape {self.shape}); create it with "
                             "dtype=minigrad.float32 or call .astype(minigrad.float32) first")
+        if requires_grad and self._is_inference and not autograd._inference_mode:
+            raise RuntimeError(f"requires_grad_: this tensor (shape {self.shape}) is an inference "
+                               "tensor, made under minigrad.inference_mode(), so it can never be "
+                               "part of a graph; use x.clone() outside inference_mode first")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad can only be switched off on leaf tensors; "
                                "use .detach() instead")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def is_inference(self):
+        """Was this tensor made under minigrad.inference_mode()?"""
+        return self._is_inference
 
     def retain_grad(self):
         """Keep `.grad` for this non-leaf tensor after backward."""
@@ -183,7 +203,7 @@ class Tensor:
         return self.numpy().tolist()
 
     def item(self):
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(-1)[0].item()
 
@@ -194,7 +214,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.size != 1:
+        if self.numel() != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                                "use .any() or .all()")
         return bool(self.item())
@@ -207,6 +227,7 @@ class Tensor:
         """The same values, cut off from the graph (shares memory, so also the version counter)."""
         out = Tensor._wrap(self.data, self.device)
         out._version_counter = self._version_counter
+        out._is_inference = self._is_inference  # the same memory: still an inference tensor
         return out
 
     def to(self, device=None, dtype=None):
@@ -228,11 +249,13 @@ class Tensor:
     def astype(self, dtype):
         return F.astype(self, dtype)
 
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
+    # The casts PyTorch names by type (each a differentiable astype for floats).
+    def half(self): return self.astype(np.float16)
+    def float(self): return self.astype(np.float32)
+    def double(self): return self.astype(np.float64)
+    def int(self): return self.astype(np.int32)
+    def long(self): return self.astype(np.int64)
+    def bool(self): return self.astype(np.bool_)
 
     def clone(self):
         return F.clone(self)
@@ -339,154 +362,36 @@ class Tensor:
     def __or__(self, other): return F.logical_or(self, other)
     __hash__ = object.__hash__  # tensors are dict keys by identity (optimizer state)
 
-    # ----------------------------------------------------------------- methods
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def sqrt(self): return F.sqrt(self)
-    def abs(self): return F.abs(self)
-    def sin(self): return F.sin(self)
-    def cos(self): return F.cos(self)
-    def tanh(self): return F.tanh(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def relu(self): return F.relu(self)
-    def sign(self): return F.sign(self)
-    def maximum(self, other): return F.maximum(self, other)
-    def minimum(self, other): return F.minimum(self, other)
-    def clip(self, min=None, max=None): return F.clamp(self, min, max)  # bounds: numbers or tensors
-    clamp = clip
 
-    def sum(self, axis=None, keepdims=False, dtype=None): return F.sum(self, axis, keepdims, dtype)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return F.var(self, axis, keepdims, ddof)
-    def std(self, axis=None, keepdims=False, ddof=0): return F.std(self, axis, keepdims, ddof)
-    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def softmax(self, axis=-1): return F.softmax(self, axis)
-    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
-    def argmax(self, axis=None, keepdims=False): return F.argmax(self, axis, keepdims)
-    def argmin(self, axis=None, keepdims=False): return F.argmin(self, axis, keepdims)
-    def any(self, axis=None, keepdims=False): return F.any(self, axis, keepdims)
-    def all(self, axis=None, keepdims=False): return F.all(self, axis, keepdims)
-    def matmul(self, other): return F.matmul(self, other)
-    def dot(self, other): return F.matmul(self, other)
-
-    def reshape(self, *shape): return F.reshape(self, _shape_args(shape))
-    def view(self, *shape): return F.reshape(self, _shape_args(shape))
-    def transpose(self, *axes): return F.transpose(self, _shape_args(axes) or None)
-    def permute(self, *axes): return F.permute(self, _shape_args(axes))
-    def swapaxes(self, axis1, axis2): return F.swapaxes(self, axis1, axis2)
-    def flatten(self, start_axis=0, end_axis=-1): return F.flatten(self, start_axis, end_axis)
-    def squeeze(self, axis=None): return F.squeeze(self, axis)
-    def unsqueeze(self, axis): return F.unsqueeze(self, axis)
-    def expand(self, *shape): return F.expand(self, _shape_args(shape))
-    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
-    def split(self, indices_or_sections, axis=0): return F.split(self, indices_or_sections, axis)
-    def pad(self, pad_width, value=0.0): return F.pad(self, pad_width, value)
-
-    @property
-    def T(self):
-        return F.transpose(self)
-
-    # ---- activations (the one of them PyTorch has as a method)
-    def prelu(self, weight): return F.prelu(self, weight)
-
-    # ---- math (ops/math.py, ops/math_binary.py)
-    def tan(self): return F.tan(self)
-    def asin(self): return F.asin(self)
-    def acos(self): return F.acos(self)
-    def atan(self): return F.atan(self)
-    def atan2(self, other): return F.atan2(self, other)
-    arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
-    def sinh(self): return F.sinh(self)
-    def cosh(self): return F.cosh(self)
-    def asinh(self): return F.asinh(self)
-    def acosh(self): return F.acosh(self)
-    def atanh(self): return F.atanh(self)
-    arcsinh, arccosh, arctanh = asinh, acosh, atanh
-    def log2(self): return F.log2(self)
-    def log10(self): return F.log10(self)
-    def log1p(self): return F.log1p(self)
-    def expm1(self): return F.expm1(self)
-    def exp2(self): return F.exp2(self)
-    def erf(self): return F.erf(self)
-    def erfc(self): return F.erfc(self)
-    def rsqrt(self): return F.rsqrt(self)
-    def reciprocal(self): return F.reciprocal(self)
-    def square(self): return F.square(self)
-    def floor(self): return F.floor(self)
-    def ceil(self): return F.ceil(self)
-    def round(self, decimals=0): return F.round(self, decimals)
-    def trunc(self): return F.trunc(self)
-    def frac(self): return F.frac(self)
-    def fmod(self, other): return F.fmod(self, other)
-    def remainder(self, other): return F.remainder(self, other)
-    def __mod__(self, other): return F.remainder(self, other)  # Python's %, as in PyTorch
-    def __rmod__(self, other): return F.remainder(other, self)
-    def copysign(self, other): return F.copysign(self, other)
-    def hypot(self, other): return F.hypot(self, other)
-    def logaddexp(self, other): return F.logaddexp(self, other)
-    def lerp(self, end, weight): return F.lerp(self, end, weight)
-    def isnan(self): return F.isnan(self)
-    def isinf(self): return F.isinf(self)
-    def isfinite(self): return F.isfinite(self)
-    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return F.isclose(self, other, rtol, atol, equal_nan)
-    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return F.allclose(self, other, rtol, atol, equal_nan)
-
-    # ---- reductions, scans, indexing, rearranging (ops/scan.py, sort.py,
-    # indexing.py, rearrange.py)
-    def prod(self, dim=None, keepdim=False, dtype=None): return F.prod(self, dim, keepdim, dtype)
-    def cumsum(self, dim, dtype=None): return F.cumsum(self, dim, dtype)
-    def cumprod(self, dim, dtype=None): return F.cumprod(self, dim, dtype)
-    def cummax(self, dim): return F.cummax(self, dim)
-    def cummin(self, dim): return F.cummin(self, dim)
-    def logcumsumexp(self, dim): return F.logcumsumexp(self, dim)
-    def amax(self, dim=(), keepdim=False): return F.amax(self, dim, keepdim)
-    def amin(self, dim=(), keepdim=False): return F.amin(self, dim, keepdim)
-    def norm(self, p="fro", dim=None, keepdim=False): return F.norm(self, p, dim, keepdim)
-    def sort(self, dim=-1, descending=False, stable=False): return F.sort(self, dim, descending)
-    def argsort(self, dim=-1, descending=False, stable=False): return F.argsort(self, dim, descending)
-    def msort(self): return F.msort(self)
-    def topk(self, k, dim=-1, largest=True, sorted=True): return F.topk(self, k, dim, largest, sorted)
-    def kthvalue(self, k, dim=-1, keepdim=False): return F.kthvalue(self, k, dim, keepdim)
-    def median(self, dim=None, keepdim=False): return F.median(self, dim, keepdim)
-    def mode(self, dim=-1, keepdim=False): return F.mode(self, dim, keepdim)
-    def gather(self, dim, index): return F.gather(self, dim, index)
-    def scatter(self, dim, index, src=None, value=None, reduce=None):
-        return F.scatter(self, dim, index, src, value, reduce)
-    def scatter_add(self, dim, index, src): return F.scatter_add(self, dim, index, src)
-    def scatter_reduce(self, dim, index, src, reduce, include_self=True):
-        return F.scatter_reduce(self, dim, index, src, reduce, include_self)
-    def index_select(self, dim, index): return F.index_select(self, dim, index)
-    def index_add(self, dim, index, source, alpha=1): return F.index_add(self, dim, index, source, alpha)
-    def masked_fill(self, mask, value): return F.masked_fill(self, mask, value)
-    def masked_select(self, mask): return F.masked_select(self, mask)
-    def nonzero(self, as_tuple=False): return F.nonzero(self, as_tuple)
-    def take(self, index): return F.take(self, index)
-    def tril(self, diagonal=0): return F.tril(self, diagonal)
-    def triu(self, diagonal=0): return F.triu(self, diagonal)
-    def diag(self, diagonal=0): return F.diag(self, diagonal)
-    def diagonal(self, offset=0, dim1=0, dim2=1): return F.diagonal(self, offset, dim1, dim2)
-    def flip(self, *dims): return F.flip(self, _shape_args(dims))
-    def roll(self, shifts, dims=None): return F.roll(self, shifts, dims)
-    def repeat(self, *sizes): return F.repeat(self, *_shape_args(sizes))
-    def repeat_interleave(self, repeats, dim=None): return F.repeat_interleave(self, repeats, dim)
-    def tile(self, *dims): return F.tile(self, _shape_args(dims))
-    def unflatten(self, dim, sizes): return F.unflatten(self, dim, sizes)
-    def movedim(self, source, destination): return F.movedim(self, source, destination)
-    moveaxis = movedim
-    def narrow(self, dim, start, length): return F.narrow(self, dim, start, length)
-    def chunk(self, chunks, dim=0): return F.chunk(self, chunks, dim)
-    def unbind(self, dim=0): return F.unbind(self, dim)
+def _dim_index(dim, ndim, op_name):
+    """dim in [-ndim, ndim) -> dim in [0, ndim); else IndexError, as in PyTorch."""
+    bound = max(ndim, 1)  # a 0-d tensor accepts 0 and -1
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not -bound <= dim < bound:
+        raise IndexError(f"{op_name}: dim {dim!r} is out of range for a tensor with {ndim} "
+                         f"dimension(s) (expected a dim in [{-bound}, {bound - 1}])")
+    return int(dim) % bound
 
 
-def _shape_args(args):
-    """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
+def _host_array(data, dtype):
+    """Python data (a number, nested lists) as a NumPy array of `dtype` or of the
+    dtype torch.tensor would pick, with an error naming minigrad.tensor for data
+    that is not numbers in a rectangular nesting."""
+    try:
+        array = np.asarray(data)
+    except ValueError:  # ragged nesting: [[1, 2], [3]]
+        raise ValueError("minigrad.tensor: the nested lists have different lengths, so they do not "
+                         f"form a rectangular array: {_preview(data)}; pad them to one length "
+                         "or make one tensor per row") from None
+    if array.dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(f"minigrad.tensor: cannot make a tensor from {_preview(data)} "
+                        f"(of type {type(data).__name__}); expected a number, a (nested) list or "
+                        "tuple of numbers, a NumPy array or a Tensor")
+    return array.astype(dtype or dtypes.default_dtype_for(array) or array.dtype, copy=False)
+
+
+def _preview(data, limit=60):
+    text = repr(data)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 autograd.use_tensor_class(Tensor)  # the engine wraps its arrays in this class

@@ -63,8 +63,8 @@ class _Bucket:
         self.params = params
         self.slices, start = [], 0
         for p in params:
-            self.slices.append(slice(start, start + p.size))
-            start += p.size
+            self.slices.append(slice(start, start + p.numel()))
+            start += p.numel()
         xp = backend.xp_of_device(params[0].device)
         self.flat = Tensor._wrap(xp.zeros(start, params[0].dtype), params[0].device)
         self.filled, self.work = set(), None   # indices of the parameters copied in
@@ -81,7 +81,7 @@ def _make_buckets(params, cap_bytes):
     """Consecutive parameters, grouped up to cap_bytes; a bucket holds one dtype and device."""
     buckets, current, size = [], [], 0
     for p in params:
-        nbytes = p.size * p.dtype.itemsize
+        nbytes = p.numel() * p.dtype.itemsize
         if current and (size + nbytes > cap_bytes or (p.dtype, p.device) !=
                         (current[0].dtype, current[0].device)):
             buckets.append(_Bucket(current))

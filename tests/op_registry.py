@@ -136,7 +136,7 @@ def _on(array, like):
 
 def _target(x, low=0.0, high=1.0):
     """A fixed target of x's shape and dtype, spread over [low, high]."""
-    return _on(np.linspace(low, high, x.size).reshape(x.shape).astype(x.dtype), x)
+    return _on(np.linspace(low, high, x.numel()).reshape(x.shape).astype(x.dtype), x)
 
 
 def _seeded_dropout(x):

@@ -143,9 +143,9 @@ def test_squeeze_of_an_axis_whose_size_is_not_one_is_a_no_op():
 
 def test_squeeze_axis_out_of_range_is_an_index_error():
     # torch: IndexError: Dimension out of range (expected to be in range of [-1, 0], but got 1)
-    with pytest.raises(IndexError, match=r"squeeze: axis 1 .*\[-1, 0\]"):
+    with pytest.raises(IndexError, match=r"squeeze: dim 1 .*\[-1, 0\]"):
         minigrad.tensor(3.0).squeeze(1)
-    with pytest.raises(IndexError, match=r"squeeze: axis 3 .*\(2, 1, 3\)"):
+    with pytest.raises(IndexError, match=r"squeeze: dim 3 .*\(2, 1, 3\)"):
         minigrad.zeros((2, 1, 3)).squeeze(3)
 
 

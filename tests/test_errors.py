@@ -59,7 +59,7 @@ def test_device_mismatch_names_both_devices_and_the_fix():
 
 
 def test_axis_out_of_range():
-    with pytest.raises(ValueError, match="sum: axis 2 is out of range"):
+    with pytest.raises(ValueError, match="sum: dim 2 is out of range"):
         minigrad.ones(2, 3).sum(axis=2)
 
 

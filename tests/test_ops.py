@@ -53,7 +53,7 @@ def _forward_backward(spec, shapes, device):
     """The op's output and its inputs' gradients for the cotangent cos(out), as NumPy arrays."""
     _, tensors = sample_inputs(spec, shapes, device)
     out = spec.op(*tensors)
-    out.backward(minigrad.tensor(np.cos(np.arange(out.size)).reshape(out.shape), device=device))
+    out.backward(minigrad.tensor(np.cos(np.arange(out.numel())).reshape(out.shape), device=device))
     return out.numpy(), [t.grad.numpy() for t in tensors]
 
 

@@ -137,7 +137,7 @@ def test_matches_torch(spec, shapes):
     torch = pytest.importorskip("torch")
     arrays, tensors = sample_inputs(spec, shapes, "cpu")
     out = spec.op(*tensors)
-    cotangent = np.cos(np.arange(out.size)).reshape(out.shape)
+    cotangent = np.cos(np.arange(out.numel())).reshape(out.shape)
     out.backward(minigrad.tensor(cotangent))
     torch_inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
     torch_out = spec.torch_op(torch, *torch_inputs)

@@ -22,7 +22,7 @@ def perturb(model, k):
     and its BatchNorm statistics as a forward pass would."""
     with minigrad.no_grad():
         for i, p in enumerate(model.parameters()):
-            step = np.sin(np.arange(p.size).reshape(p.shape) + 3 * k + i).astype(p.dtype)
+            step = np.sin(np.arange(p.numel()).reshape(p.shape) + 3 * k + i).astype(p.dtype)
             p.data[...] += minigrad.backend.to_device(step, p.device)
         x = np.random.default_rng(k).normal(size=(6, 3)).astype(np.float32)
         model(minigrad.Tensor(x, device=next(iter(model.parameters())).device))

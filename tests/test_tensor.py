@@ -53,7 +53,7 @@ def test_manual_seed_makes_draws_reproducible():
 
 def test_properties_and_conversions():
     x = minigrad.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert (x.shape, x.ndim, x.size, x.device, len(x)) == ((2, 3), 2, 6, "cpu", 2)
+    assert (x.shape, x.ndim, x.numel(), x.device, len(x)) == ((2, 3), 2, 6, "cpu", 2)
     assert isinstance(x.numpy(), np.ndarray)
     assert x.tolist() == [[1, 2, 3], [4, 5, 6]]
     assert x.sum().item() == 21.0 and isinstance(x.sum().item(), float)

@@ -423,10 +423,10 @@ class RReLU(Function):
 def prelu(x, weight):
     """PyTorch's F.prelu: `weight` holds 1 slope, or one per channel (axis 1 of x)."""
     channels = x.shape[1] if x.ndim >= 2 else 1
-    if weight.ndim > 1 or weight.size not in (1, channels):
+    if weight.ndim > 1 or weight.numel() not in (1, channels):
         raise ValueError(f"prelu: weight must hold 1 value or one per channel ({channels}, axis 1 "
                          f"of input {x.shape}), got weight of shape {weight.shape}")
-    if weight.size > 1:
+    if weight.numel() > 1:
         weight = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
     return PReLU()(x, weight)
 

@@ -368,7 +368,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if input.shape != target.shape:
         raise ValueError(f"binary_cross_entropy: target shape {target.shape} must equal input "
                          f"shape {input.shape}")
-    if input.size and (float(input.data.min()) < 0 or float(input.data.max()) > 1):
+    if input.numel() and (float(input.data.min()) < 0 or float(input.data.max()) > 1):
         raise ValueError("binary_cross_entropy: all input values must be probabilities in "
                          "[0, 1]; for raw scores (logits) use binary_cross_entropy_with_logits")
     loss = BinaryCrossEntropy()(input, target)

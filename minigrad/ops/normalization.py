@@ -155,7 +155,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         scale = weight * ((running_var.detach() + eps) ** -0.5)
         shift = bias - running_mean.detach() * scale
         return x * _per_channel(scale, x.ndim) + _per_channel(shift, x.ndim)
-    count = x.size // C if C else 0
+    count = x.numel() // C if C else 0
     if count < 2:
         raise ValueError(f"{op}: training needs more than one value per channel to compute a "
                          f"variance, got input shape {x.shape}; use a bigger batch or eval mode")

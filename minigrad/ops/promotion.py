@@ -11,25 +11,26 @@ across them, nor on Python numbers. PyTorch's rules, which minigrad follows
    is a float, `float16_vector + float64_scalar_tensor` stays float16.
 3. Crossing categories gives the float type, never a wider one: int64 with
    float32 is float32 (NumPy would say float64); a Python float is the
-   default float dtype, float32.
+   default float dtype (float32 unless minigrad.set_default_dtype changed it).
 4. Ops that are only defined on reals (true division, exp, sin, sqrt, ...)
    turn an integer or bool result into the default float dtype:
-   `int_tensor / int_tensor` and `int_tensor.exp()` are float32.
+   `int_tensor / int_tensor` and `int_tensor.exp()` are float32 (the default).
 
 Operands are converted before the op runs, so each op's forward sees one
 dtype, and the conversion (`astype`) is differentiable like any other op.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, dtypes
 from ..tensor import Tensor
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
 def default_float_dtype():
-    """The dtype of Python floats and of real-valued results of integer inputs."""
-    return np.dtype(np.float32)
+    """The dtype of Python floats and of real-valued results of integer inputs
+    (minigrad.get_default_dtype())."""
+    return np.dtype(dtypes.get_default_dtype())
 
 
 def _category(dtype):

@@ -92,7 +92,7 @@ def repeat_interleave(x, repeats, dim=None):
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     dim = dim_index(dim, x.ndim, "repeat_interleave")
-    if isinstance(repeats, Tensor) and repeats.size == 1:
+    if isinstance(repeats, Tensor) and repeats.numel() == 1:
         repeats = int(repeats.item())
     if isinstance(repeats, (int, np.integer)):
         # the (n, r) broadcast of x along dim, read as n * r
@@ -167,7 +167,7 @@ def meshgrid(*tensors, indexing="ij"):
     if any(t.ndim > 1 for t in tensors):
         raise RuntimeError(f"meshgrid: expects 0-d or 1-d tensors, got shapes "
                            f"{[t.shape for t in tensors]}")
-    lengths = [t.size for t in tensors]
+    lengths = [t.numel() for t in tensors]
     axes = list(range(len(tensors)))
     if indexing == "xy" and len(tensors) >= 2:
         axes[0], axes[1] = 1, 0

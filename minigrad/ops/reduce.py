@@ -1,8 +1,9 @@
 """Reductions: sum, mean, max/min, var/std, logsumexp, softmax, log_softmax.
 
-`axis` is None (all axes), an int or a tuple, as in NumPy; `keepdims` keeps
-the reduced axes with size 1. Backward always starts by giving the incoming
-gradient those size-1 axes back, so it broadcasts against the input.
+`dim` is None (all dims), an int or a tuple; `keepdim` keeps the reduced
+dims with size 1 (NumPy's names, axis= and keepdims=, work too: see
+minigrad/dims.py). Backward always starts by giving the incoming gradient
+those size-1 dims back, so it broadcasts against the input.
 """
 import builtins
 import math
@@ -10,6 +11,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..dims import accepts_numpy_names
 from ..tensor import Tensor
 from .elementwise import exp
 from .shape import DimError
@@ -18,16 +20,18 @@ __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "l
            "argmax", "argmin", "any", "all"]
 
 
-def normalize_axes(axis, ndim, op_name):
-    """axis argument -> sorted tuple of non-negative axes, with a clear error."""
-    if axis is None:
+def normalize_axes(dim, ndim, op_name):
+    """dim argument (None, an int or a tuple) -> sorted tuple of non-negative
+    axes, with an IndexError (as in PyTorch) for one out of range."""
+    if dim is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     # (this module defines its own max and sum, hence builtins.max)
+    bound = builtins.max(ndim, 1)  # a 0-d tensor accepts 0 and -1
     for a in axes:
-        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise DimError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} "
-                           f"dimension(s)")
+        if not -bound <= a < bound:
+            raise DimError(f"{op_name}: dim {a} is out of range for a tensor with {ndim} "
+                           f"dimension(s) (expected a dim in [{-bound}, {bound - 1}])")
     return tuple(sorted({int(a) % ndim for a in axes})) if ndim else ()
 
 
@@ -135,77 +139,91 @@ class LogSoftmax(Function):
         return gy - softmax_ * gy.sum(axis=self.axis, keepdims=True)
 
 
-def sum(x, axis=None, keepdims=False, dtype=None):
-    """Sum over the axes; dtype (torch.sum's) casts x first: sum(x, dtype=float64)
+@accepts_numpy_names
+def sum(x, dim=None, keepdim=False, dtype=None):
+    """Sum over dim; dtype (torch.sum's) casts x first: sum(x, dtype=float64)
     accumulates a float32 tensor in float64, and its gradient comes back float32."""
     x = x if dtype is None else x.astype(dtype)
-    return Sum(normalize_axes(axis, x.ndim, "sum"), keepdims)(x)
+    return Sum(normalize_axes(dim, x.ndim, "sum"), keepdim)(x)
 
 
-def mean(x, axis=None, keepdims=False):
-    """sum(x) / N over the axes. Over an empty axis (N = 0) it is 0/0 = NaN, as in
-    PyTorch (Python's 1/0 would raise), and sum of an empty axis is 0."""
-    axes = normalize_axes(axis, x.ndim, "mean")
+@accepts_numpy_names
+def mean(x, dim=None, keepdim=False):
+    """sum(x) / N over dim. Over an empty dim (N = 0) it is 0/0 = NaN, as in
+    PyTorch (Python's 1/0 would raise), and sum of an empty dim is 0."""
+    axes = normalize_axes(dim, x.ndim, "mean")
     count = math.prod(x.shape[a] for a in axes)
-    return sum(x, axes, keepdims) * (1.0 / count if count else math.nan)
+    return sum(x, axes, keepdim) * (1.0 / count if count else math.nan)
 
 
-def max(x, axis=None, keepdims=False):
+@accepts_numpy_names
+def max(x, dim=None, keepdim=False):
+    """The largest value over dim (values only, NumPy-style: PyTorch's
+    x.max(dim) would also return the indices; use argmax for those)."""
     _check_not_empty(x, "max")
-    return Max(normalize_axes(axis, x.ndim, "max"), keepdims)(x)
+    return Max(normalize_axes(dim, x.ndim, "max"), keepdim)(x)
 
 
-def min(x, axis=None, keepdims=False):
+@accepts_numpy_names
+def min(x, dim=None, keepdim=False):
+    """The smallest value over dim (values only, as max)."""
     _check_not_empty(x, "min")
-    return Min(normalize_axes(axis, x.ndim, "min"), keepdims)(x)
+    return Min(normalize_axes(dim, x.ndim, "min"), keepdim)(x)
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
+@accepts_numpy_names
+def var(x, dim=None, keepdim=False, ddof=0):
     """Variance sum((x - mean)^2) / (N - ddof); ddof=0 is the biased (population)
     variance, ddof=1 the unbiased.
 
     With no degrees of freedom left (ddof >= N, or an empty axis) PyTorch
     divides by max(0, N - ddof) = 0 under IEEE rules: 0/0 = NaN (N values all
     equal, or none), s/0 = inf. So do we, without NumPy's RuntimeWarnings."""
-    axes = normalize_axes(axis, x.ndim, "var")
+    axes = normalize_axes(dim, x.ndim, "var")
     count = math.prod(x.shape[a] for a in axes)
     divisor = count - ddof
-    deviation = x - mean(x, axes, keepdims=True)
+    deviation = x - mean(x, axes, keepdim=True)
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 * inf = NaN is the answer here
-        return sum(deviation * deviation, axes, keepdims) * (1.0 / divisor if divisor > 0 else math.inf)
+        return sum(deviation * deviation, axes, keepdim) * (1.0 / divisor if divisor > 0 else math.inf)
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
-    return var(x, axis, keepdims, ddof).sqrt()
+@accepts_numpy_names
+def std(x, dim=None, keepdim=False, ddof=0):
+    return var(x, dim, keepdim, ddof).sqrt()
 
 
-def logsumexp(x, axis=None, keepdims=False):
-    return LogSumExp(normalize_axes(axis, x.ndim, "logsumexp"), keepdims)(x)
+@accepts_numpy_names
+def logsumexp(x, dim=None, keepdim=False):
+    return LogSumExp(normalize_axes(dim, x.ndim, "logsumexp"), keepdim)(x)
 
 
-def softmax(x, axis=-1):
-    normalize_axes(axis, x.ndim, "softmax")
-    return Softmax(axis)(x)
+@accepts_numpy_names
+def softmax(x, dim=-1):
+    normalize_axes(dim, x.ndim, "softmax")
+    return Softmax(dim)(x)
 
 
-def log_softmax(x, axis=-1):
-    normalize_axes(axis, x.ndim, "log_softmax")
-    return LogSoftmax(axis)(x)
+@accepts_numpy_names
+def log_softmax(x, dim=-1):
+    normalize_axes(dim, x.ndim, "log_softmax")
+    return LogSoftmax(dim)(x)
 
 
 def _check_not_empty(x, op_name):
-    if x.size == 0:
+    if x.numel() == 0:
         raise ValueError(f"{op_name}: cannot reduce an empty tensor of shape {x.shape}")
 
 
 def _index_reduction(array_fn, name):
-    def op(x, axis=None, keepdims=False):
+    def op(x, dim=None, keepdim=False):
         if name in ("argmax", "argmin"):
             _check_not_empty(x, name)
-        return Tensor._wrap(array_fn(x.data, axis=axis, keepdims=keepdims), x.device)
+        if dim is not None:
+            normalize_axes(dim, x.ndim, name)  # an IndexError naming the op, not NumPy's AxisError
+        return Tensor._wrap(array_fn(x.data, axis=dim, keepdims=keepdim), x.device)
     op.__name__ = name
     op.__doc__ = f"{name}: not differentiable (returns indices or booleans)."
-    return op
+    return accepts_numpy_names(op)
 
 
 argmax = _index_reduction(np.argmax, "argmax")
@@ -220,22 +238,26 @@ def _torch_dims(dim):
     return None if dim is None or (isinstance(dim, (tuple, list)) and not dim) else dim
 
 
+@accepts_numpy_names
 def amax(x, dim=(), keepdim=False):
     """torch.amax: max over dim (every dim by default); ties share the gradient evenly."""
     return max(x, _torch_dims(dim), keepdim)
 
 
+@accepts_numpy_names
 def amin(x, dim=(), keepdim=False):
     """torch.amin: min over dim (every dim by default); ties share the gradient evenly."""
     return min(x, _torch_dims(dim), keepdim)
 
 
+@accepts_numpy_names
 def var_mean(x, dim=None, keepdim=False, correction=1):
     """torch.var_mean: (var, mean). PyTorch's default correction=1 divides by N - 1
     (the unbiased variance), unlike var's NumPy default ddof=0."""
     return var(x, dim, keepdim, ddof=correction), mean(x, dim, keepdim)
 
 
+@accepts_numpy_names
 def std_mean(x, dim=None, keepdim=False, correction=1):
     """torch.std_mean: (std, mean), std = sqrt(var) with var_mean's correction."""
     variance, average = var_mean(x, dim, keepdim, correction)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, _as_tensors, sum_to
+from ..dims import accepts_numpy_names
 from ..tensor import Tensor
 
 
@@ -25,13 +26,13 @@ class DimError(IndexError, ValueError):
     """A dimension (axis) out of range: PyTorch raises IndexError."""
 
 
-def check_axis(axis, ndim, op_name, shape):
-    """axis in [-ndim, ndim) (a 0-d tensor accepts 0 and -1) -> axis in [0, ndim)."""
+def check_axis(dim, ndim, op_name, shape):
+    """dim in [-ndim, ndim) (a 0-d tensor accepts 0 and -1) -> dim in [0, ndim)."""
     bound = max(ndim, 1)
-    if not isinstance(axis, (int, np.integer)) or not -bound <= axis < bound:
-        raise DimError(f"{op_name}: axis {axis} is out of range for a tensor of shape {shape} "
-                       f"(expected an axis in [{-bound}, {bound - 1}])")
-    return int(axis) % bound
+    if not isinstance(dim, (int, np.integer)) or not -bound <= dim < bound:
+        raise DimError(f"{op_name}: dim {dim} is out of range for a tensor of shape {shape} "
+                       f"(expected a dim in [{-bound}, {bound - 1}])")
+    return int(dim) % bound
 
 
 # F.pad is ops/padding.py's (PyTorch's pad tuple and modes), built on the NumPy-style pad here
@@ -81,10 +82,10 @@ class BroadcastTo(Function):
 def reshape(x, shape):
     shape = tuple(int(n) for n in shape)
     known = math.prod(n for n in shape if n != -1)
-    wrong = shape.count(-1) > 1 or (-1 in shape and (known == 0 or x.size % known)) or \
-        (-1 not in shape and known != x.size)
+    wrong = shape.count(-1) > 1 or (-1 in shape and (known == 0 or x.numel() % known)) or \
+        (-1 not in shape and known != x.numel())
     if wrong:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} "
                          f"elements) into shape {shape}")
     return Reshape(shape)(x) if shape != x.shape else x
 
@@ -111,29 +112,33 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, axes)
 
 
-def flatten(x, start_axis=0, end_axis=-1):
-    """Merge axes start_axis..end_axis (inclusive) into one, like torch.flatten."""
+@accepts_numpy_names
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim (inclusive) into one, like torch.flatten."""
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = (check_axis(a, x.ndim, "flatten", x.shape) for a in (start_axis, end_axis))
+    start, end = (check_axis(a, x.ndim, "flatten", x.shape) for a in (start_dim, end_dim))
     merged = math.prod(x.shape[start:end + 1])
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def squeeze(x, axis=None):
-    """Remove axes of size 1: all of them, or those in `axis`. As in PyTorch, an
-    axis whose size is not 1 is left alone, and a 0-d tensor (which accepts
-    axis 0 or -1) stays 0-d."""
-    if axis is None:
+@accepts_numpy_names
+def squeeze(x, dim=None):
+    """Remove dims of size 1: all of them, or those in `dim` (an int or a tuple).
+    As in PyTorch, a dim whose size is not 1 is left alone, and a 0-d tensor
+    (which accepts dim 0 or -1) stays 0-d."""
+    if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     axes = {check_axis(a, x.ndim, "squeeze", x.shape) for a in axes}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
-def unsqueeze(x, axis):
-    axis = check_axis(axis, x.ndim + 1, "unsqueeze", x.shape)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+@accepts_numpy_names
+def unsqueeze(x, dim):
+    """A new dim of size 1 at position `dim`, in [-ndim - 1, ndim] (the result's dims)."""
+    dim = check_axis(dim, x.ndim + 1, "unsqueeze", x.shape)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 def broadcast_to(x, shape):
@@ -281,33 +286,39 @@ class Split(Function):
         return concatenate(gys, self.axis)
 
 
-def concatenate(tensors, axis=0):
+@accepts_numpy_names
+def concatenate(tensors, dim=0):
+    """Join tensors along an existing dim (torch.cat)."""
     tensors = _as_tensors(tuple(tensors), "concatenate")
     first = tensors[0]
-    axis = check_axis(axis, first.ndim, "concatenate", first.shape)
+    axis = check_axis(dim, first.ndim, "concatenate", first.shape)
     for t in tensors[1:]:
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
                                        if i != axis):
             raise ShapeError(f"concatenate: shapes {[x.shape for x in tensors]} must agree on "
-                             f"every axis except axis {axis}")
+                             f"every dim except dim {axis}")
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors, axis=0):
+@accepts_numpy_names
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dim (at position `dim` of the result)."""
     tensors = list(tensors)
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-    axis = check_axis(axis, tensors[0].ndim + 1, "stack", tensors[0].shape)
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis)
+    dim = check_axis(dim, tensors[0].ndim + 1, "stack", tensors[0].shape)
+    return concatenate([unsqueeze(t, dim) for t in tensors], dim)
 
 
-def split(x, indices_or_sections, axis=0):
-    """NumPy's split: a number of equal sections, or the indices to cut at."""
-    axis = check_axis(axis, x.ndim, "split", x.shape)
+@accepts_numpy_names
+def split(x, indices_or_sections, dim=0):
+    """NumPy's split along dim: a number of equal sections, or the indices to cut
+    at. (torch.split's int is each piece's size instead; chunk takes a number of pieces.)"""
+    axis = check_axis(dim, x.ndim, "split", x.shape)
     if isinstance(indices_or_sections, int):
         if x.shape[axis] % indices_or_sections:
-            raise ValueError(f"split: axis {axis} of size {x.shape[axis]} cannot be split into "
+            raise ValueError(f"split: dim {axis} of size {x.shape[axis]} cannot be split into "
                              f"{indices_or_sections} equal sections")
         step = x.shape[axis] // indices_or_sections
         indices = tuple(range(step, x.shape[axis], step))

@@ -135,7 +135,7 @@ def median(x, dim=None, keepdim=False):
     over all of x, whose gradient is split evenly among the elements equal to it
     (as PyTorch's); with dim: (values, indices), the gradient going to the index."""
     if dim is None:
-        if x.size == 0:
+        if x.numel() == 0:
             raise RuntimeError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
         flat = x.data.reshape(-1)
         value = flat[_median_index(Tensor._wrap(flat, x.device), 0).data]  # shape (1,)
