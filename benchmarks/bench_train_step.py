@@ -6,10 +6,24 @@ of two CIFAR-10-sized CNNs, minigrad side by side with PyTorch.
     python benchmarks/bench_train_step.py --device cuda --batch 512   # CuPy next to PyTorch CUDA
 
 Nets (float32, 3x32x32 inputs, 10 classes):
-  lenet  the PyTorch-tutorial CIFAR-10 net: conv 3->6 5x5, relu, maxpool 2,
-         conv 6->16 5x5, relu, maxpool 2, fc 400->120->84->10; batch 100
-  vgg    conv-BN-ReLU 3->32, 32->32, maxpool, 32->64, 64->64, maxpool,
-         64->128, maxpool, dropout, linear 2048->10; batch 128
+  lenet     the PyTorch-tutorial CIFAR-10 net: conv 3->6 5x5, relu, maxpool 2,
+            conv 6->16 5x5, relu, maxpool 2, fc 400->120->84->10; batch 100
+  vgg       conv-BN-ReLU 3->32, 32->32, maxpool, 32->64, 64->64, maxpool,
+            64->128, maxpool, dropout, linear 2048->10; batch 128
+  speedrun  the airbench-style net of the CIFAR-10 speedrun: a 2x2 conv 3->24,
+            GELU, then three blocks conv-maxpool-BN-GELU-conv-BN-GELU of widths
+            64, 256, 256 (times --width, default 0.5), maxpool 3, linear; batch 512
+
+GFLOP/s counts the multiply-adds of the convolutions and linear layers (two
+FLOPs each) of one forward pass, times three for a training step (backward
+computes two products of the forward's size: the input's and the weights'
+gradients). --peak-gflops (default 204: two AMD Zen 4 cores at 3.2 GHz with
+AVX-512, 32 fp32 FLOPs a cycle each) turns that into a share of the machine's
+peak; the BLAS library and the kernels it picked are printed first
+(minigrad.threads.blas_info, through threadpoolctl).
+
+--load N runs N competing busy processes next to the benchmark (a loaded
+machine: another job spinning on the same cores) and stops them at the end.
 
 Both frameworks run the same architecture from the same initial weights; the
 first step's loss is printed for each as a sanity check (equal up to float32
@@ -37,6 +51,7 @@ CuPy runs its first float32 matrix product, hence set below before anything
 runs; it is set to 0 without --tf32, so the comparison stays like for like).
 """
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -65,8 +80,10 @@ import minigrad
 import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
+import minigrad.threads
 
-NETS = {"lenet": 100, "vgg": 128}  # net -> default batch size (--batch overrides it)
+NETS = {"lenet": 100, "vgg": 128, "speedrun": 512}  # net -> default batch size (--batch overrides)
+WIDTH = 0.5  # the speedrun net's width multiplier (set from --width)
 
 
 # ---------------------------------------------------------------- the nets
@@ -90,6 +107,48 @@ def vgg(lib):
         *block(32, 64), *block(64, 64), lib.MaxPool2d(2),
         *block(64, 128), lib.MaxPool2d(2),
         lib.Dropout(0.5), lib.Flatten(), lib.Linear(128 * 4 * 4, 10))
+
+
+def speedrun(lib):
+    widths = [max(1, round(WIDTH * w)) for w in (64, 256, 256)]
+
+    def block(c_in, c_out):
+        return [lib.Conv2d(c_in, c_out, 3, padding=1, bias=False), lib.MaxPool2d(2),
+                lib.BatchNorm2d(c_out), lib.GELU(),
+                lib.Conv2d(c_out, c_out, 3, padding=1, bias=False), lib.BatchNorm2d(c_out),
+                lib.GELU()]
+    return lib.Sequential(
+        lib.Conv2d(3, 24, 2), lib.GELU(),
+        *block(24, widths[0]), *block(widths[0], widths[1]), *block(widths[1], widths[2]),
+        lib.MaxPool2d(3), lib.Flatten(), lib.Linear(widths[2], 10, bias=False))
+
+
+def training_gflop(model, x):
+    """FLOPs of one training step, in GFLOP: 2 x 3 x the multiply-adds of the
+    forward pass's convolutions and linear layers (see the module docstring)."""
+    macs = []
+
+    def count(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            w = module.weight.shape  # (F, C/groups, KH, KW)
+            macs.append(math.prod(output.shape) * w[1] * w[2] * w[3])
+        elif isinstance(module, nn.Linear):
+            macs.append(math.prod(output.shape) * module.weight.shape[1])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with minigrad.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return 6 * sum(macs) / 1e9
+
+
+def busy_neighbours(count):
+    """`count` processes that spin on the CPU until stopped: another job on the machine."""
+    import subprocess
+    spin = "import time\nwhile True:\n    sum(i * i for i in range(10000))\n"
+    return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
 
 
 # ---------------------------------------------------------------- one step each
@@ -175,6 +234,12 @@ def run(name, args, torch):
         median = statistics.median(wall[k])
         print(f"  {k:10s} {median * 1e3:12.2f} {min(wall[k]) * 1e3:8.2f} {batch / median:9.0f} "
               f"{statistics.median(cpu[k]) * 1e3:12.2f} {first_loss[k]:11.6f}")
+    gflop = training_gflop(ours.model, ours.x)
+    rates = {k: gflop / statistics.median(wall[k]) for k in times}
+    print(f"  {gflop:.2f} GFLOP per step: " + ", ".join(
+        f"{k} {rate:.1f} GFLOP/s" + (f" ({100 * rate / args.peak_gflops:.0f}% of "
+                                     f"{args.peak_gflops:g})" if ours.device == "cpu" else "")
+        for k, rate in rates.items()))
     if torch is not None:
         ratio = statistics.median(wall["minigrad"]) / statistics.median(wall["pytorch"])
         paired = statistics.median(a / b for a, b in zip(wall["minigrad"], wall["pytorch"]))
@@ -201,7 +266,13 @@ def set_torch_tf32(torch, on):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", choices=["lenet", "vgg", "all"], default="all")
+    parser.add_argument("--net", choices=list(NETS) + ["all"], default="all")
+    parser.add_argument("--width", type=float, default=0.5,
+                        help="the speedrun net's width multiplier (1.0: airbench94's 64/256/256)")
+    parser.add_argument("--peak-gflops", type=float, default=204.0,
+                        help="the machine's fp32 peak, for the share printed next to GFLOP/s")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N competing busy processes during the benchmark")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per framework")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, default=None,
@@ -218,6 +289,8 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
+    global WIDTH
+    WIDTH = args.width
     on_gpu = args.device.startswith("cuda")
     if on_gpu and not minigrad.cuda.is_available():
         parser.error(f"--device {args.device} needs CuPy and a CUDA GPU, and none was found")
@@ -246,8 +319,19 @@ def main():
                  f"cudnn.benchmark {torch.backends.cudnn.benchmark}" if torch else "")
               + (f"; NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} (overrides both)"
                  if "NVIDIA_TF32_OVERRIDE" in os.environ else ""))
-    for name in (NETS if args.net == "all" else [args.net]):
-        run(name, args, torch)
+    if not on_gpu:
+        print("BLAS: " + "; ".join(f"{lib['library']} {lib['version']}, {lib['architecture']} "
+                                   f"kernels, {lib['num_threads']} thread(s)"
+                                   for lib in minigrad.threads.blas_info()))
+    neighbours = busy_neighbours(args.load)
+    if neighbours:
+        print(f"with {len(neighbours)} competing busy process(es) on the machine")
+    try:
+        for name in (NETS if args.net == "all" else [args.net]):
+            run(name, args, torch)
+    finally:
+        for process in neighbours:
+            process.kill()
 
 
 if __name__ == "__main__":
