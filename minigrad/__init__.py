@@ -34,5 +34,6 @@ from .functional import cat, concat, concatenate, einsum, maximum, meshgrid, min
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64
+from .threads import blas_info, get_num_threads, num_threads, set_num_threads
 
 __version__ = "0.1.0"

@@ -13,6 +13,15 @@ set-threads function, so these work at any time:
         ...
     minigrad.blas_info()             # which BLAS, which kernels, how many threads
 
+Batch-parallel ops. Besides BLAS's own threads, minigrad can split an op over
+the batch itself: `run_split(work, parts)` runs each part on its own thread,
+with BLAS held at one thread per worker meanwhile. Convolution does so (each
+worker builds its images' columns and runs its own single-threaded matrix
+product), which keeps every core busy in the memory-bound copies too, where
+BLAS threads would wait for one Python thread to finish them. The workers
+block on a queue while idle (no spinning) and there are as many as BLAS has
+threads, so set_num_threads governs both.
+
 Why fewer threads can be faster: BLAS threads that wait for each other spin
 for a while before they sleep. On a machine shared with other jobs, a thread
 that spins while its core serves someone else delays the whole product, so a
@@ -21,8 +30,10 @@ one thread. Several training processes on one machine (minigrad.distributed)
 want one thread each.
 """
 import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["set_num_threads", "get_num_threads", "num_threads", "blas_info"]
+__all__ = ["set_num_threads", "get_num_threads", "num_threads", "blas_info", "run_split"]
 
 
 def _threadpoolctl(op):
@@ -74,3 +85,93 @@ def num_threads(n):
     import numpy  # noqa: F401
     with _threadpoolctl("minigrad.num_threads").threadpool_limits(n, user_api="blas"):
         yield
+
+
+# ------------------------------------------------------- batch-parallel ops
+class _Workers:
+    """BLAS's controller (to switch its thread count in a microsecond: the
+    threadpoolctl context manager takes ~30 us) and a pool of worker threads,
+    both made on first use."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.blas = None     # threadpoolctl's controllers of the loaded BLAS libraries
+        self.pool = None
+        self.size = 0
+
+    def blas_controllers(self):
+        if self.blas is None:
+            import numpy  # noqa: F401
+            try:
+                import threadpoolctl
+            except ImportError:
+                self.blas = []
+            else:
+                controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+                self.blas = list(controller.lib_controllers)
+        return self.blas
+
+    def executor(self, size):
+        with self.lock:
+            if self.pool is None or self.size < size:
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.pool = ThreadPoolExecutor(size, thread_name_prefix="minigrad-worker")
+                self.size = size
+            return self.pool
+
+
+_workers = _Workers()
+
+
+def split_count():
+    """How many workers run_split would use now: BLAS's thread count (1 if
+    threadpoolctl or a BLAS library is missing, or inside a worker)."""
+    if getattr(_in_worker, "active", False):
+        return 1
+    controllers = _workers.blas_controllers()
+    return max((lib.get_num_threads() or 1 for lib in controllers), default=1)
+
+
+_in_worker = threading.local()
+
+
+def _run_part(work, part):
+    _in_worker.active = True
+    try:
+        return work(part)
+    finally:
+        _in_worker.active = False
+
+
+def run_split(work, parts):
+    """[work(part) for part in parts], the parts spread over split_count()
+    threads with BLAS at one thread each, results in the order of `parts`.
+
+    Each thread takes a contiguous run of parts, so a result never depends on
+    which thread computed it. With one thread (or one part), plain sequential
+    calls. `work` must only write to memory of its own part."""
+    parts = list(parts)
+    threads = min(split_count(), len(parts))
+    if threads <= 1:
+        return [work(part) for part in parts]
+    runs = [parts[i * len(parts) // threads:(i + 1) * len(parts) // threads]
+            for i in range(threads)]
+    controllers = _workers.blas_controllers()
+    before = [lib.get_num_threads() for lib in controllers]
+    for lib in controllers:
+        lib.set_num_threads(1)
+    futures = []
+    try:
+        pool = _workers.executor(threads - 1)
+        # The calling thread does the first run itself while the workers do the rest.
+        futures = [pool.submit(lambda run=run: [_run_part(work, p) for p in run])
+                   for run in runs[1:]]
+        results = [_run_part(work, p) for p in runs[0]]
+    finally:
+        wait(futures)  # BLAS gets its threads back only when every worker is done
+        for lib, n in zip(controllers, before):
+            lib.set_num_threads(n)
+    for future in futures:
+        results.extend(future.result())  # a worker's exception is raised here
+    return results
