@@ -4,6 +4,9 @@ runs the full recipe and each trick switched off, and says so in a table."""
 import os
 
 import cifar10_speedrun
+import pytest
+
+import minigrad
 
 
 def _tail(capsys):
@@ -40,3 +43,13 @@ def test_ablate_prints_a_row_per_trick(tmp_path, capsys, monkeypatch):
     assert [name for name, _, _ in rows] == ["full recipe", "no tta"]
     table = [line for line in _tail(capsys) if line.startswith("| ")]
     assert len(table) == 1 + 2 and "vs full recipe" in table[0]
+
+
+def test_smoke_run_on_cuda(tmp_path, capsys):
+    """The same script with --device cuda (on the suite's CuPy stand-in without a GPU)."""
+    if not minigrad.cuda.is_available():
+        pytest.skip("CuPy with a CUDA GPU (or the suite's stand-in) is not available")
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "1", "--device", "cuda",
+                                    "--out", str(tmp_path)])
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert _tail(capsys)[-2].startswith("test accuracy ")

@@ -8,6 +8,7 @@ import minigrad
 import minigrad.functional as F
 import minigrad.nn as nn
 import minigrad.optim as optim
+from minigrad import backend
 from minigrad.data import DeviceLoader
 from minigrad.data.flip_schedule import AlternatingFlipLoader, alternating_flips
 from minigrad.training.tta import shift, tta_accuracy, tta_predict, tta_views
@@ -48,11 +49,11 @@ def _correlated_images(n=64, seed=0):
     return np.einsum("dc,nchw->ndhw", mix, base) + 0.05 * rng.normal(size=(n, 3, 16, 16)) + 0.7
 
 
-def test_whitening_gives_decorrelated_unit_variance_patches():
+def test_whitening_gives_decorrelated_unit_variance_patches(device):
     images = _correlated_images()
-    conv = nn.Conv2d(3, 24, 2, dtype=np.float64)
-    nn.init.whitening_(conv.weight, images, eps=1e-8, bias=conv.bias)
-    y = conv(minigrad.Tensor(images)).numpy()                     # (N, 24, 15, 15)
+    conv = nn.Conv2d(3, 24, 2, dtype=np.float64).to(device)
+    nn.init.whitening_(conv.weight, minigrad.Tensor(images).to(device), eps=1e-8, bias=conv.bias)
+    y = conv(minigrad.Tensor(images).to(device)).numpy()          # (N, 24, 15, 15)
     rows = y.transpose(0, 2, 3, 1).reshape(-1, 24)                 # one row per patch
     positive, negative = rows[:, :12], rows[:, 12:]
     np.testing.assert_allclose(negative, -positive, atol=1e-9)     # the negated copies
@@ -92,15 +93,15 @@ def test_alternating_flips_is_the_complement_every_other_epoch():
 
 def _flips_by_sample(plan):
     flips = np.empty(len(plan.order), dtype=bool)
-    flips[plan.order] = plan.flip  # the plan's flips are by position in the epoch's order
+    # the plan's flips are by position in the epoch's order
+    flips[backend.to_numpy(plan.order)] = backend.to_numpy(plan.flip)
     return flips
 
 
-def test_alternating_flip_loader_flips_a_random_half_then_alternates():
-    minigrad.manual_seed(0)
+def test_alternating_flip_loader_flips_a_random_half_then_alternates(device):
     images = np.random.default_rng(0).integers(0, 256, (400, 8, 8, 3), dtype=np.uint8)
     loader = AlternatingFlipLoader(images, np.zeros(400, np.int64), batch_size=100, shuffle=True,
-                                   augment=True, padding=2)
+                                   augment=True, padding=2, device=device)
     epochs = []
     for _ in range(4):
         plan = loader.plan_epoch()
@@ -110,13 +111,27 @@ def test_alternating_flip_loader_flips_a_random_half_then_alternates():
     for previous, current in zip(epochs, epochs[1:]):
         np.testing.assert_array_equal(current, ~previous)
     # and the batches really are mirrored accordingly: no translation, compare pixels
-    still = AlternatingFlipLoader(images, np.arange(400), batch_size=400, augment=True, padding=0)
+    still = AlternatingFlipLoader(images, np.arange(400), batch_size=400, augment=True, padding=0,
+                                  device=device)
     for _ in range(2):
         (x, y), = list(still)
         plain = images[y.numpy()].transpose(0, 3, 1, 2) / 255
-        mirrored = np.where(still.first_flips[y.numpy()][:, None, None, None] ^ (still.epoch == 2),
+        first = backend.to_numpy(still.first_flips)
+        mirrored = np.where(first[y.numpy()][:, None, None, None] ^ (still.epoch == 2),
                             plain[..., ::-1], plain)
         np.testing.assert_allclose(x.numpy(), mirrored, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:cupyx.allow_synchronize:UserWarning")  # (deprecated in CuPy)
+def test_alternating_flip_epochs_read_nothing_back_from_the_device(device):
+    if device == "cpu":
+        pytest.skip("the CPU has no device-to-host transfers")
+    images = np.random.default_rng(0).integers(0, 256, (30, 8, 8, 3), dtype=np.uint8)
+    loader = AlternatingFlipLoader(images, np.zeros(30, np.int64), batch_size=8, shuffle=True,
+                                   augment=True, padding=2, device=device)
+    with backend._cupyx.allow_synchronize(False):
+        for _ in range(2):
+            assert [len(y) for _, y in loader] == [8, 8, 8, 6]
 
 
 def test_alternating_flip_loader_needs_augment():
@@ -196,14 +211,14 @@ def test_tta_views_weights_add_up_to_one():
         np.testing.assert_allclose(sum(w for _, w in views), 1.0)
 
 
-def test_tta_predict_is_the_weighted_mean_of_the_views_logits():
-    minigrad.manual_seed(0)
+def test_tta_predict_is_the_weighted_mean_of_the_views_logits(device):
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
-    x = minigrad.randn(3, 3, 8, 8)
+    model = model.to(device)
+    x = minigrad.randn(3, 3, 8, 8).to(device)
     x_np = x.numpy()
 
     def logits(images):
-        return model(minigrad.Tensor(np.ascontiguousarray(images))).numpy()
+        return model(minigrad.Tensor(np.ascontiguousarray(images)).to(device)).numpy()
 
     padded = np.pad(x_np, ((0, 0), (0, 0), (1, 1), (1, 1)))
     down, up = padded[:, :, :8, :8], padded[:, :, 2:, 2:]
