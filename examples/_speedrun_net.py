@@ -1,4 +1,5 @@
-"""The speedrun's network (a helper for examples/cifar10_speedrun.py, not a script).
+"""The speedrun's network (a helper for the examples, not a script; used by
+examples/cifar10_speedrun.py).
 
 The airbench / hlb-CIFAR10 / ResNet-9 family, in its plainest form:
 

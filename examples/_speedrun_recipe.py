@@ -1,5 +1,5 @@
-"""The speedrun's recipe (a helper for examples/cifar10_speedrun.py, not a script):
-data, optimizer and schedule, the training loop with its switchable tricks, the
+"""The speedrun's recipe (a helper for the examples, not a script; used by
+examples/cifar10_speedrun.py): data, optimizer and schedule, the training loop with its switchable tricks, the
 ablation table and the curves.
 
 Hyperparameters are airbench94's, rewritten for a mean (not summed) loss and
