@@ -4,7 +4,9 @@ The array lives in `.data`. `requires_grad` marks tensors we want gradients
 for; `grad_fn` is the Function that produced this tensor (None for leaves);
 `grad` is filled by `backward()`. Every math method delegates to
 `minigrad.functional` (called `F` below), where each operation is defined
-once: `x + y` is `F.add(x, y)`, defined in ops/elementwise.py.
+once: `x + y` is `F.add(x, y)`, defined in ops/elementwise.py. The operators
+are here; the named methods (`x.exp()`, `x.sum(dim=1)`) are inherited from
+`TensorMethods`, in tensor_methods.py.
 
 Layers: tensor.py sits above the engine (autograd.py) and below the ops,
 which import Tensor. So it cannot import `minigrad.functional`; instead

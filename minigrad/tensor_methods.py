@@ -45,6 +45,8 @@ class TensorMethods:
     def argmin(self, dim=None, keepdim=False): return F.argmin(self, dim, keepdim)
     def any(self, dim=None, keepdim=False): return F.any(self, dim, keepdim)
     def all(self, dim=None, keepdim=False): return F.all(self, dim, keepdim)
+
+    # ---- products (ops/linalg.py)
     def matmul(self, other): return F.matmul(self, other)
     def dot(self, other): return F.matmul(self, other)
 
