@@ -7,10 +7,11 @@ decoupled weight decay:
 - lr: airbench's 11.5 per 1024 * (1 + 1/(1 - momentum)) images, as an lr per image
   (LR_PER_IMAGE) times the batch size, so a mean loss over the batch gets the
   same step; momentum 0.85, Nesterov.
-- weight decay: airbench's coupled decay 0.0153 (per the same unit) passes through
-  the momentum, which multiplies it by 1/(1 - momentum) in the steady state; the
-  decoupled equivalent is 0.0153 / (11.5 * (1 - 0.85)) / lr_factor, independent of
-  the batch size (WEIGHT_DECAY).
+- weight decay: airbench's coupled decay (0.0153 per the same unit of images, so
+  lr * decay = 0.0153 / 11.5 of the lr's step) passes through the momentum, which
+  multiplies it by 1/(1 - momentum) in the steady state. The decoupled rule
+  theta <- theta * (1 - lr * weight_decay) shrinks the weights as much per step with
+  weight_decay = 0.0153 / (11.5 * (1 - 0.85)) (WEIGHT_DECAY), whatever the batch size.
 - BN biases and the whitening bias: lr x 64, weight decay / 64 (the same decay per
   step): biases need large moves and have few parameters to make them noisy.
 - schedule: linear warm-up from 0.2x over the first 23% of the steps, then linear
@@ -37,7 +38,7 @@ from minigrad.training.tta import tta_accuracy
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's per channel
 MOMENTUM = 0.85
 LR_PER_IMAGE = 11.5 / (1024 * (1 + 1 / (1 - MOMENTUM)))  # x batch size = the mean-loss lr
-WEIGHT_DECAY = 0.0153 / (11.5 * (1 - MOMENTUM))            # decoupled, in units of the lr
+WEIGHT_DECAY = 0.0153 / (11.5 * (1 - MOMENTUM))            # decoupled: theta *= 1 - lr * this
 BIAS_SCALER = 64.0
 LABEL_SMOOTHING = 0.2
 WHITEN_BIAS_EPOCHS = 3          # the whitening bias learns only this long, then stays
@@ -119,8 +120,8 @@ def parameter_groups(model, lr, off):
     biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)] + [model.whiten.bias]
     ids = {id(p) for p in biases}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-    return [dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / lr / scaler),
-            dict(params=weights, lr=lr, weight_decay=WEIGHT_DECAY / lr)]
+    return [dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / scaler),
+            dict(params=weights, lr=lr, weight_decay=WEIGHT_DECAY)]
 
 
 def lookahead_alpha(step, total_steps):
