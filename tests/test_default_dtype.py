@@ -40,6 +40,7 @@ DEFAULT_FLOAT_RESULTS = {
     "int tensor exp": lambda: minigrad.tensor([1, 2]).exp(),
     "bool tensor sigmoid": lambda: minigrad.tensor([True, False]).sigmoid(),
     "parameter of floats": lambda: nn.Parameter([1.0, 2.0]),
+    "where of two floats": lambda: F.where(minigrad.tensor([True, False]), 1.0, 0.0),
 }
 
 

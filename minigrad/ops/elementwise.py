@@ -9,7 +9,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
-from .promotion import floating, promote
+from .promotion import default_float_dtype, floating, promote
 from .shape import ShapeError
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
@@ -335,10 +335,10 @@ def where(condition, x, y):
     dtype as for `x + y` (int32 with float32 is float32, a Python float with an
     integer tensor is float32); the condition is a constant mask."""
     if isinstance(condition, Tensor) and not isinstance(x, Tensor) and not isinstance(y, Tensor):
-        # where(mask, 1.0, 0.0): two numbers take PyTorch's dtype (any float: float32,
-        # else int64, or bool for two bools) on the mask's device
+        # where(mask, 1.0, 0.0): two numbers take PyTorch's dtype (any float: the default
+        # float dtype, else int64, or bool for two bools) on the mask's device
         kinds = {type(v) for v in (x, y)}
-        dtype = np.float32 if float in kinds else np.bool_ if kinds == {bool} else np.int64
+        dtype = default_float_dtype() if float in kinds else np.bool_ if kinds == {bool} else np.int64
         x = Tensor._wrap(condition.xp.asarray(x, dtype=dtype), condition.device)
     x, y = _as_tensors(promote(x, y), "where")
     if isinstance(condition, Tensor):
