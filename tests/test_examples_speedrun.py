@@ -53,3 +53,22 @@ def test_smoke_run_on_cuda(tmp_path, capsys):
                                     "--out", str(tmp_path)])
     assert 0.0 <= result["test_accuracy"] <= 1.0
     assert _tail(capsys)[-2].startswith("test accuracy ")
+
+
+def test_parameter_groups_scale_the_biases_and_leave_frozen_weights_out():
+    import argparse
+
+    import _speedrun_recipe as recipe
+    args = argparse.Namespace(width=1 / 16, device="cpu", smoke=True, seed=0)
+    data = recipe.load_data(args)
+    model = recipe.make_model(args, data, off=set())
+    biases, weights = recipe.parameter_groups(model, lr=0.5, off=set())
+    assert biases["lr"] == 0.5 * recipe.BIAS_SCALER and weights["lr"] == 0.5
+    # the same shrinkage per step: lr * weight_decay
+    assert abs(biases["lr"] * biases["weight_decay"] - 0.5 * weights["weight_decay"]) < 1e-12
+    frozen = {id(model.whiten.weight)} | {id(m.weight) for m in model.modules()
+                                          if isinstance(m, minigrad.nn.BatchNorm2d)}
+    grouped = [id(p) for p in biases["params"] + weights["params"]]
+    assert not frozen & set(grouped) and len(grouped) == len(set(grouped))
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert trainable == set(grouped)
