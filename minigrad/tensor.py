@@ -56,6 +56,7 @@ class VersionCounter:
 class Tensor(TensorMethods):
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
     _grad_hooks = None  # a leaf's gradient hooks, {id: hook} (register_hook)
+    _is_inference = False  # made under inference_mode (set in _init)
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):

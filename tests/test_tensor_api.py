@@ -1,6 +1,8 @@
 """Tensor methods as PyTorch spells them: size(), dim(), numel(), dim=/keepdim=
 beside axis=/keepdims=, transpose(d0, d1), the casts by name, float16, the
 errors of minigrad.tensor, out-of-range dims, and inference_mode."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,16 @@ def test_dim_ops_take_numpy_names_too(name, call, torch_kwargs):
     got = call(x, **{numpy_kwargs[k]: v for k, v in torch_kwargs.items()})
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_newer_dim_ops_take_axis_as_functions_and_methods():
+    x = tensor()
+    np.testing.assert_array_equal(x.cumsum(axis=1).numpy(), np.cumsum(ARRAY, axis=1))
+    np.testing.assert_array_equal(x.sort(axis=0)[0].numpy(), np.sort(ARRAY, axis=0))
+    np.testing.assert_allclose(F.norm(x, axis=2, keepdims=True).numpy(),
+                               np.linalg.norm(ARRAY, axis=2, keepdims=True), rtol=1e-12)
+    np.testing.assert_array_equal(x.prod(axis=-1).numpy(), np.prod(ARRAY, axis=-1))
+    assert list(inspect.signature(F.sum).parameters)[:3] == ["x", "dim", "keepdim"]  # PyTorch's names shown
 
 
 @pytest.mark.parametrize("call", [
