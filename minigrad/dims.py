@@ -2,10 +2,12 @@
 
 minigrad spells its arguments as PyTorch does, `x.sum(dim=1, keepdim=True)`,
 and also takes NumPy's spelling, `x.sum(axis=1, keepdims=True)`, so code
-written for either library reads naturally. The translation happens in this
-one place: `functional.py` wraps every op that has a `dim` (or `keepdim`,
-`start_dim`, `end_dim`) argument with `accepts_numpy_names`, and tensor.py
-does the same for the Tensor methods. Inside the ops, only PyTorch's names exist.
+written for either library reads naturally. The translation is written once,
+here, and applied where the public names are: `functional.py` wraps every op
+that has a `dim` (or `keepdim`, `start_dim`, `end_dim`) argument with
+`accepts_numpy_names`, tensor_methods.py does the same for the Tensor methods,
+and ops/reduce.py and ops/shape.py mark theirs with `@accepts_numpy_names`
+(other ops call them with either name). Inside an op, only PyTorch's names exist.
 """
 import functools
 import inspect
