@@ -37,6 +37,14 @@ chunk of images. `conv_transpose2d` is ConvTranspose itself, with
 PyTorch's weight layout (C_in, C_out/G, KH, KW) being exactly conv2d's
 (F, Cg, KH, KW) read the other way round.
 
+On the CPU the chunks of images are shared out among threads
+(`threads.run_split`): each worker builds its own chunks' columns and runs
+their matrix products with a single-threaded BLAS. The copies of im2col and
+col2im then run on every core too, and BLAS threads never wait for each
+other inside a product: on a machine shared with other jobs, where a waiting
+BLAS thread spins while its core serves someone else, a VGG layer measured up
+to 10x faster than with one two-threaded product per chunk.
+
 conv1d runs the N-d code with N = 1 rather than conv2d on a height-1 view:
 it is no more code (the same functions), and the view would gain nothing
 (a 1-d tap's slice is already one run per channel and image, which is what
@@ -48,6 +56,7 @@ import numpy as np
 
 from ..autograd import Function, _as_tensors
 from ..backend import array_module
+from ..threads import run_split
 from .im2col import (
     Geometry,
     batch_chunks,
@@ -82,7 +91,8 @@ def convolve(x, w, b, g):
     cells = grid(g, wide)
     w_mat = w.reshape(g.groups, F // g.groups, -1)                     # (G, Fg, K)
     y = np.empty_like(x, shape=(N, F) + g.out_size, order="C")
-    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
+
+    def convolve_chunk(chunk):
         n = chunk.stop - chunk.start
         col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
         product = scratch("product", (g.groups, F // g.groups, col.shape[2]), x)
@@ -91,6 +101,8 @@ def convolve(x, w, b, g):
             y_mat += b.reshape(g.groups, -1, 1)                        # (G, Fg, 1)
         y_grid = y_mat.reshape((F, n) + cells)[..., :g.out_size[-1]]   # (F, n, OH, OW)
         y[chunk] = y_grid.swapaxes(0, 1)                               # (n, F, OH, OW)
+
+    run_split(convolve_chunk, batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)))
     return y
 
 
@@ -115,11 +127,14 @@ def convolve_transpose(gy, w, g):
     wide = use_wide(g, F // g.groups)
     w_mat_t = w.reshape(g.groups, F // g.groups, -1).transpose(0, 2, 1)  # (G, K, Fg)
     gx = np.empty_like(gy, shape=(N, C) + g.in_size, order="C")
-    for chunk in batch_chunks(gy, column_bytes(g, C, gy.itemsize, wide)):
+
+    def spread_chunk(chunk):
         gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
         product = scratch("product", (g.groups, w_mat_t.shape[1], gy_mat.shape[2]), gy)
         col = np.matmul(w_mat_t, gy_mat, out=product)                  # (G, K, n*GH*GW)
         gx[chunk] = col2im(col, g, chunk.stop - chunk.start, wide)    # (n, C, H, W)
+
+    run_split(spread_chunk, batch_chunks(gy, column_bytes(g, C, gy.itemsize, wide)))
     return gx
 
 
@@ -127,13 +142,16 @@ def convolve_grad_weight(x, gy, g):
     """grad_weight(x, gy): (N, C, H, W), (N, F, OH, OW) -> (F, Cg, KH, KW)."""
     F, Cg = gy.shape[1], x.shape[1] // g.groups
     wide = use_wide(g, F // g.groups)
-    gw_t = np.zeros_like(x, shape=(g.groups, Cg * math.prod(g.kernel), F // g.groups))
-    for chunk in batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide)):
+
+    def chunk_grad_weight(chunk):
         col = im2col(x[chunk], g, wide)                                # (G, K, n*GH*GW)
         gy_mat = _channels_first(gy[chunk], g, wide)                   # (G, Fg, n*GH*GW)
         # (K, Fg) rather than (Fg, K): OpenBLAS runs this orientation up to
         # 2x faster when Fg is small.
-        gw_t += col @ gy_mat.transpose(0, 2, 1)                        # (G, K, Fg)
+        return col @ gy_mat.transpose(0, 2, 1)                         # (G, K, Fg)
+
+    chunks = batch_chunks(x, column_bytes(g, x.shape[1], x.itemsize, wide))
+    gw_t = sum(run_split(chunk_grad_weight, chunks))                   # summed in chunk order
     # array_module: np.ascontiguousarray is not one of the functions CuPy
     # takes over, so a CuPy array needs cupy's own.
     gw = array_module(gw_t).ascontiguousarray(gw_t.transpose(0, 2, 1))  # (G, Fg, K)
