@@ -37,7 +37,6 @@ def pool_geometry(op, x, kernel_size, stride, padding, dilation=1, ceil_mode=Fal
     stride defaults to kernel_size (an empty sequence too, as in PyTorch).
     PyTorch requires padding <= half the window's extent, so that no window
     lies entirely in the padding (and a max never picks only padding)."""
-    n = x.ndim - 2
     if stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0):
         stride = kernel_size
     g = geometry(op, x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
@@ -46,7 +45,6 @@ def pool_geometry(op, x, kernel_size, stride, padding, dilation=1, ceil_mode=Fal
         raise ValueError(f"{op}: padding {g.padding} must be at most half the {what} "
                          f"{g.extent}, so that every window holds at least one real input; "
                          f"use padding <= {tuple(e // 2 for e in g.extent)}")
-    assert len(g.kernel) == n
     return g
 
 
