@@ -333,7 +333,7 @@ def clip(x, min=None, max=None):
 def where(condition, x, y):
     """torch.where: x where condition holds, else y. x and y are promoted to one
     dtype as for `x + y` (int32 with float32 is float32, a Python float with an
-    integer tensor is float32); the condition is a constant mask."""
+    integer tensor is the default float dtype); the condition is a constant mask."""
     if isinstance(condition, Tensor) and not isinstance(x, Tensor) and not isinstance(y, Tensor):
         # where(mask, 1.0, 0.0): two numbers take PyTorch's dtype (any float: the default
         # float dtype, else int64, or bool for two bools) on the mask's device
