@@ -216,5 +216,7 @@ def plot(history, path):
     axes[1].legend()
     axes[2].plot(epochs, history["lr"], marker="o")
     axes[2].set(xlabel="epoch", ylabel="lr of the weights", title="learning rate (epoch start)")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the x axis
     fig.tight_layout()
     return _plots.save(fig, path)
