@@ -1,4 +1,5 @@
-"""`fit` and `evaluate`: the loop every training script writes, written once.
+"""`fit`: the loop every training script writes, written once (its evaluation
+pass, `evaluate`, is in evaluation.py).
 
 One epoch of `fit`, step by step:
 
@@ -11,8 +12,8 @@ One epoch of `fit`, step by step:
         optimizer.step()             # step(closure) for LBFGS / SAM
         (callbacks: on_batch_end)
         (per-step scheduler: scheduler.step())
-    validation under no_grad, in eval mode
-    (per-epoch scheduler: scheduler.step(), or scheduler.step(val_loss) for ReduceLROnPlateau)
+    validation (and each of eval_loaders) under no_grad, in eval mode
+    (per-epoch scheduler: scheduler.step(), or scheduler.step(logs[monitor]) for ReduceLROnPlateau)
     (callbacks: on_epoch_end, which may set trainer.stop_training)
 
 The optimizer says what its rule needs from the loop (class attributes, read
