@@ -97,8 +97,8 @@ def test_cifar10_resume_with_the_classic_loader_is_exact(tmp_path):
     # The DataLoader's place in its sequence of shuffles and augmentations is in the
     # checkpoint: the resumed epoch draws what the uninterrupted run drew.
     resume_matches_uninterrupted(cifar10_cnn.main, tmp_path, [
-        "--smoke", "--quiet", "--no-plots", "--loader", "classic", "--limit-train", "100",
-        "--limit-test", "50"])
+        "--smoke", "--quiet", "--no-plots", "--loader", "classic", "--limit-train", "50",
+        "--limit-test", "25"])
 
 
 def test_mnist_smoke_learns_resumes_and_plots(tmp_path):
