@@ -5,7 +5,8 @@ the input shapes to try (several broadcasting combinations for binary ops),
 and a domain away from kinks and singularities (log near 0, |x| at 0, ties
 in max), so finite differences are meaningful.
 
-LAYER_REGISTRY holds the layer-sized ops (conv, pooling, normalization,
+LAYER_REGISTRY holds the layer-sized ops (conv and pooling in 1, 2 and 3
+dims, padding, resampling, unfold/fold, pixel shuffle, normalization,
 losses, activations, attention, dropout, linear) with `reference=None`: their
 own test files check them against NumPy and PyTorch; here every one is
 gradchecked on each device and its cuda run (forward and backward) is compared
@@ -152,11 +153,21 @@ def _batch_norm(x, w, b):
 
 
 # Second derivatives on cuda are the slowest checks (finite differences of a
-# backward): a representative few layers run them there (conv, max-pool, batch
-# norm, cross-entropy, attention), every one runs on cpu. The layer test files
-# (test_conv.py, test_nn_loss.py, ...) likewise check second order on cpu only.
+# backward): a representative few layers run them there (conv, max-pool,
+# unpool, bicubic resampling, batch norm, cross-entropy, attention), every one
+# runs on cpu. The layer test files (test_conv.py, test_nn_loss.py, ...)
+# likewise check second order on cpu only.
 CUDA_SECOND_ORDER = "cuda_second_order"
 _CLASSES = np.array([2, 0, 1])  # targets for a (3, C >= 3) batch of logits
+
+
+# (mode, input shape, output size, align_corners, tags) for the interpolate entries
+_INTERPOLATE_CONFIGS = [("nearest", (1, 2, 3, 2), (5, 3), None, set()),
+                        ("nearest-exact", (1, 2, 4), 3, None, set()),
+                        ("linear", (1, 2, 3), 5, False, set()),
+                        ("bilinear", (1, 1, 3, 2), (4, 5), True, set()),
+                        ("bicubic", (1, 1, 3, 4), (5, 3), False, {CUDA_SECOND_ORDER}),
+                        ("trilinear", (1, 1, 2, 3, 2), (3, 2, 4), False, set())]
 
 
 def _layer(name, op, shapes, **kw):
@@ -177,6 +188,43 @@ LAYER_REGISTRY = [
            [((1, 2, 5, 5),)], distinct=True),
     _layer("avg_pool2d", lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [((1, 2, 5, 5),)]),
     _layer("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [((1, 2, 5, 7),)]),
+    # N-d convolution and pooling: one small config each (1-d and 3-d, the options 2-d lacks here)
+    _layer("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=2),
+           [((2, 2, 6), (3, 2, 2), (3,))]),
+    _layer("conv1d_same", lambda x, w: F.conv1d(x, w, padding="same"), [((1, 2, 5), (2, 2, 3))]),
+    _layer("conv3d", lambda x, w, b: F.conv3d(x, w, b, padding=(1, 0, 1)),
+           [((1, 2, 3, 2, 3), (2, 2, 2, 2, 2), (2,))], tags={CUDA_SECOND_ORDER}),
+    _layer("conv_transpose1d", lambda x, w, b: F.conv_transpose1d(x, w, b, stride=2, output_padding=1),
+           [((1, 2, 3), (2, 3, 2), (3,))]),
+    _layer("conv_transpose3d", lambda x, w: F.conv_transpose3d(x, w, stride=(1, 2, 1), padding=1),
+           [((1, 2, 2, 2, 2), (2, 1, 3, 2, 3))]),
+    _layer("max_pool1d_ceil_dilation", lambda x: F.max_pool1d(x, 2, stride=2, dilation=2, ceil_mode=True),
+           [((2, 2, 7),)], distinct=True),
+    _layer("max_pool3d_indices", lambda x: F.max_pool3d(x, 2, stride=1, padding=1,
+                                                        return_indices=True)[0],
+           [((1, 1, 2, 3, 2),)], distinct=True),
+    _layer("avg_pool1d_exclude_pad", lambda x: F.avg_pool1d(x, 3, stride=2, padding=1, ceil_mode=True,
+                                                            count_include_pad=False),
+           [((2, 2, 6),)]),
+    _layer("avg_pool3d_divisor", lambda x: F.avg_pool3d(x, 2, padding=1, divisor_override=3),
+           [((1, 2, 3, 2, 3),)]),
+    _layer("max_unpool2d", lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2,
+                                                    output_size=(5, 5)),
+           [((1, 2, 5, 5),)], distinct=True, tags={CUDA_SECOND_ORDER}),
+    _layer("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (2, 3)), [((1, 2, 5, 7),)],
+           distinct=True),
+    _layer("lp_pool2d", lambda x: F.lp_pool2d(x, 2, 2, stride=(1, 2)), [((1, 2, 3, 4),)], low=0.3),
+    # padding, resampling, sliding blocks, pixel shuffle
+    *[_layer(f"pad_{mode}", lambda x, m=mode: F.pad(x, (2, -1, 1, 2), mode=m), [((1, 2, 3, 4),)])
+      for mode in ("constant", "reflect", "replicate", "circular")],
+    *[_layer(f"interpolate_{mode}", lambda x, m=mode, s=size, a=align: F.interpolate(
+        x, size=s, mode=m, align_corners=a), [(shape,)], tags=tags)
+      for mode, shape, size, align, tags in _INTERPOLATE_CONFIGS],
+    _layer("unfold", lambda x: F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=2),
+           [((1, 2, 4, 5),)]),
+    _layer("fold", lambda x: F.fold(x, (3, 4), 2, padding=(0, 1)), [((1, 8, 10),)]),
+    _layer("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2), [((1, 8, 2, 3),)]),
+    _layer("pixel_unshuffle", lambda x: F.pixel_unshuffle(x, 2), [((1, 2, 4, 2),)]),
     # normalization
     _layer("batch_norm", _batch_norm, [((4, 3), (3,), (3,)), ((2, 2, 2, 2), (2,), (2,))],
            tags={CUDA_SECOND_ORDER}),
