@@ -20,7 +20,9 @@ worker builds its images' columns and runs its own single-threaded matrix
 product), which keeps every core busy in the memory-bound copies too, where
 BLAS threads would wait for one Python thread to finish them. The workers
 block on a queue while idle (no spinning) and there are as many as BLAS has
-threads, so set_num_threads governs both.
+threads, so set_num_threads governs both. `minigrad.threads.batch_parallel =
+False` (or MINIGRAD_BATCH_PARALLEL=0 in the environment) turns the splitting
+off: one multi-threaded matrix product per chunk, as BLAS alone would do.
 
 Why fewer threads can be faster: BLAS threads that wait for each other spin
 for a while before they sleep. On a machine shared with other jobs, a thread
@@ -30,6 +32,7 @@ one thread. Several training processes on one machine (minigrad.distributed)
 want one thread each.
 """
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -122,12 +125,14 @@ class _Workers:
 
 
 _workers = _Workers()
+batch_parallel = os.environ.get("MINIGRAD_BATCH_PARALLEL", "1") != "0"
 
 
 def split_count():
     """How many workers run_split would use now: BLAS's thread count (1 if
-    threadpoolctl or a BLAS library is missing, or inside a worker)."""
-    if getattr(_in_worker, "active", False):
+    batch_parallel is off, threadpoolctl or a BLAS library is missing, or
+    inside a worker)."""
+    if not batch_parallel or getattr(_in_worker, "active", False):
         return 1
     controllers = _workers.blas_controllers()
     return max((lib.get_num_threads() or 1 for lib in controllers), default=1)

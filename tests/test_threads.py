@@ -88,3 +88,11 @@ def test_run_split_raises_a_workers_exception_and_restores_blas(blas):
     with pytest.raises(ValueError, match="part 5 failed"):
         run_split(work, range(6))
     assert minigrad.get_num_threads() == 2
+
+
+def test_batch_parallel_off_runs_sequentially_with_blas_threads(blas, monkeypatch):
+    from minigrad import threads
+    minigrad.set_num_threads(2)
+    monkeypatch.setattr(threads, "batch_parallel", False)
+    assert threads.split_count() == 1
+    assert threads.run_split(lambda part: minigrad.get_num_threads(), range(3)) == [2, 2, 2]
