@@ -167,7 +167,8 @@ _INTERPOLATE_CONFIGS = [("nearest", (1, 2, 3, 2), (5, 3), None, set()),
                         ("linear", (1, 2, 3), 5, False, set()),
                         ("bilinear", (1, 1, 3, 2), (4, 5), True, set()),
                         ("bicubic", (1, 1, 3, 4), (5, 3), False, {CUDA_SECOND_ORDER}),
-                        ("trilinear", (1, 1, 2, 3, 2), (3, 2, 4), False, set())]
+                        ("trilinear", (1, 1, 2, 3, 2), (3, 2, 4), False, set()),
+                        ("area", (1, 2, 5, 3), (2, 2), None, set())]
 
 
 def _layer(name, op, shapes, **kw):
@@ -220,6 +221,8 @@ LAYER_REGISTRY = [
     *[_layer(f"interpolate_{mode}", lambda x, m=mode, s=size, a=align: F.interpolate(
         x, size=s, mode=m, align_corners=a), [(shape,)], tags=tags)
       for mode, shape, size, align, tags in _INTERPOLATE_CONFIGS],
+    *[_layer(f"interpolate_{mode}_antialias", lambda x, m=mode: F.interpolate(
+        x, size=(2, 4), mode=m, antialias=True), [((1, 1, 5, 3),)]) for mode in ("bilinear", "bicubic")],
     _layer("unfold", lambda x: F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=2),
            [((1, 2, 4, 5),)]),
     _layer("fold", lambda x: F.fold(x, (3, 4), 2, padding=(0, 1)), [((1, 8, 10),)]),

@@ -1,7 +1,8 @@
-"""F.pad (PyTorch's pad tuple, four modes, negative amounts) and F.interpolate /
-nn.Upsample: forward against NumPy references and hand-computed values,
-backward against the reference's adjoint, gradcheck and gradgradcheck in
-float64 on every device, PyTorch as an optional oracle, and the errors."""
+"""F.pad (PyTorch's pad tuple, four modes, negative amounts) and F.interpolate
+(every mode, area and antialias included) / nn.Upsample: forward against
+NumPy references and hand-computed values, backward against the reference's
+adjoint, gradcheck and gradgradcheck in float64 on every device, PyTorch as an
+optional oracle, and the errors."""
 import numpy as np
 import pytest
 
@@ -178,6 +179,26 @@ def test_interpolate_keeps_constants(mode, dims, align_corners, device):
     np.testing.assert_allclose(y.numpy(), 1.5, rtol=1e-6)
 
 
+def test_area_and_antialias_by_hand(device):
+    """area: output o is the mean of inputs floor(o * n / m) .. ceil((o + 1) * n / m) - 1.
+    antialias, bilinear, shrinking by 2: the triangle stretched to 2 samples each side
+    weighs samples 2o - 1 .. 2o + 2 by (1, 3, 3, 1) / 8; at the border the weights
+    that fall outside are dropped and the rest renormalised: (3, 3, 1) / 7."""
+    ramp = minigrad.tensor(np.arange(6.0).reshape(1, 1, 6), device=device)
+    np.testing.assert_allclose(F.interpolate(ramp, size=4, mode="area").numpy(),
+                               [[[0.5, 1.5, 3.5, 4.5]]], rtol=1e-12)
+    np.testing.assert_allclose(F.interpolate(ramp, size=2, mode="area").numpy(), [[[1, 4]]],
+                               rtol=1e-12)
+    row = minigrad.tensor(np.arange(8.0).reshape(1, 1, 1, 8), device=device)
+    np.testing.assert_allclose(F.interpolate(row, size=(1, 4), mode="bilinear", antialias=True).numpy(),
+                               [[[[5 / 7, 20 / 8, 36 / 8, 44 / 7]]]], rtol=1e-12)
+    # every row of antialiased weights sums to 1 (bicubic's too), up or down
+    flat = minigrad.tensor(np.full((1, 2, 7, 5), 1.5), device=device)
+    for mode in ("bilinear", "bicubic"):
+        y = F.interpolate(flat, size=(3, 9), mode=mode, antialias=True)
+        np.testing.assert_allclose(y.numpy(), 1.5, rtol=1e-12)
+
+
 def test_bicubic_reproduces_a_ramp_away_from_the_border():
     """Keys' kernel is exact on linear functions once all four taps are inside."""
     ramp = np.add.outer(np.arange(6.0), 2 * np.arange(6.0))[None, None]            # (1, 1, 6, 6)
@@ -186,30 +207,39 @@ def test_bicubic_reproduces_a_ramp_away_from_the_border():
     np.testing.assert_allclose(y.numpy()[0, 0, 2:-2, 2:-2], exact[2:-2, 2:-2], rtol=1e-12, atol=1e-12)
 
 
-INTERP_CASES = [  # (mode, input spatial size, size, scale_factor, align_corners, recompute)
-    ("nearest", (5,), (8,), None, None, None),
-    ("nearest", (4, 5), None, (1.7, 0.6), None, None),
-    ("nearest-exact", (5, 3), (3, 7), None, None, None),
-    ("nearest", (3, 4, 2), None, 2.0, None, None),
-    ("linear", (5,), (9,), None, True, None),
-    ("linear", (6,), None, 1.3, False, None),
-    ("bilinear", (4, 5), (7, 3), None, False, None),
-    ("bilinear", (4, 5), None, (1.5, 2.3), False, True),
-    ("bilinear", (4, 5), None, (2.5, 0.7), True, None),
-    ("bicubic", (5, 4), (9, 7), None, False, None),
-    ("bicubic", (5, 4), None, (1.6, 1.9), True, None),
-    ("trilinear", (3, 4, 2), (5, 3, 4), None, False, None),
-    ("trilinear", (3, 4, 2), None, (1.5, 0.8, 2.2), True, None),
+INTERP_CASES = [  # (mode, input spatial size, size, scale_factor, align_corners, recompute,
+    # antialias)
+    ("nearest", (5,), (8,), None, None, None, False),
+    ("nearest", (4, 5), None, (1.7, 0.6), None, None, False),
+    ("nearest-exact", (5, 3), (3, 7), None, None, None, False),
+    ("nearest", (3, 4, 2), None, 2.0, None, None, False),
+    ("linear", (5,), (9,), None, True, None, False),
+    ("linear", (6,), None, 1.3, False, None, False),
+    ("bilinear", (4, 5), (7, 3), None, False, None, False),
+    ("bilinear", (4, 5), None, (1.5, 2.3), False, True, False),
+    ("bilinear", (4, 5), None, (2.5, 0.7), True, None, False),
+    ("bicubic", (5, 4), (9, 7), None, False, None, False),
+    ("bicubic", (5, 4), None, (1.6, 1.9), True, None, False),
+    ("trilinear", (3, 4, 2), (5, 3, 4), None, False, None, False),
+    ("trilinear", (3, 4, 2), None, (1.5, 0.8, 2.2), True, None, False),
+    ("area", (7,), (3,), None, None, None, False),
+    ("area", (6, 9), None, (0.7, 0.5), None, None, False),
+    ("area", (3, 5, 2), (2, 3, 3), None, None, None, False),
+    ("bilinear", (7, 5), (3, 2), None, False, None, True),
+    ("bilinear", (5, 6), None, (0.45, 1.5), True, None, True),
+    ("bicubic", (7, 4), (3, 4), None, False, None, True),
+    ("bicubic", (6, 6), None, (0.5, 0.5), False, None, True),
+    ("bicubic", (4, 5), (7, 3), None, True, None, True),
 ]
 
 
 def _interpolate(x, case):
-    mode, _, size, scale, align, recompute = case
+    mode, _, size, scale, align, recompute, antialias = case
     return F.interpolate(x, size=size, scale_factor=scale, mode=mode, align_corners=align,
-                         recompute_scale_factor=recompute)
+                         recompute_scale_factor=recompute, antialias=antialias)
 
 
-@pytest.mark.parametrize("case", INTERP_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+@pytest.mark.parametrize("case", INTERP_CASES, ids=lambda c: f"{c[0]}-{c[1]}{'-aa' * c[6]}")
 def test_interpolate_gradcheck_and_gradgradcheck(case, device):
     x = minigrad.tensor(np.random.default_rng(3).standard_normal((1, 1) + case[1]),
                         requires_grad=True, device=device)
@@ -222,11 +252,12 @@ def test_interpolate_matches_pytorch(dtype, tol):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     for case in INTERP_CASES:
-        mode, in_size, size, scale, align, recompute = case
+        mode, in_size, size, scale, align, recompute, antialias = case
         xn = rng.standard_normal((2, 3) + in_size).astype(dtype)
         xt = torch.tensor(xn, requires_grad=True)
         yt = torch.nn.functional.interpolate(xt, size=size, scale_factor=scale, mode=mode,
-                                             align_corners=align, recompute_scale_factor=recompute)
+                                             align_corners=align, recompute_scale_factor=recompute,
+                                             antialias=antialias)
         gy = rng.standard_normal(tuple(yt.shape)).astype(dtype)
         yt.backward(torch.tensor(gy))
         x = minigrad.tensor(xn, requires_grad=True)
@@ -248,7 +279,9 @@ def test_interpolate_matches_pytorch(dtype, tol):
     ((1, 1, 4, 4), {"size": (8, 8, 8)}, ValueError, "2 spatial dims"),
     ((1, 1, 4), {"size": 8, "recompute_scale_factor": True}, ValueError, "recompute_scale_factor"),
     ((1, 1, 4), {"scale_factor": 0.2}, RuntimeError, "must be positive"),
-    ((1, 1, 4), {"size": 8, "mode": "area"}, NotImplementedError, "unknown mode"),
+    ((1, 1, 4), {"size": 8, "mode": "lanczos"}, NotImplementedError, "unknown mode"),
+    ((1, 1, 4), {"size": 2, "antialias": True}, ValueError, "antialias=True applies to modes"),
+    ((1, 1, 4, 4), {"size": 2, "mode": "area", "align_corners": False}, ValueError, "align_corners"),
 ])
 def test_interpolate_errors(shape, kwargs, error, words):
     with pytest.raises(error, match=words):
@@ -258,8 +291,9 @@ def test_interpolate_errors(shape, kwargs, error, words):
 def test_interpolate_integer_input():
     x = minigrad.tensor(np.arange(4).reshape(1, 1, 4))
     assert F.interpolate(x, scale_factor=2).numpy().tolist() == [[[0, 0, 1, 1, 2, 2, 3, 3]]]
-    with pytest.raises(TypeError, match="floating-point"):
-        F.interpolate(x, scale_factor=2, mode="linear")
+    for mode in ("linear", "area"):
+        with pytest.raises(TypeError, match="floating-point"):
+            F.interpolate(x, scale_factor=2, mode=mode)
 
 
 def test_upsample_modules():
