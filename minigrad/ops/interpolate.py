@@ -3,7 +3,8 @@ area), and antialiased bilinear/bicubic downsampling.
 
 Every mode is separable: resizing (H, W) to (OH, OW) resizes dim H, then dim
 W, and along one dim of size n -> m each output sample is a weighted sum of k
-input samples (k = 1 for nearest, 2 for linear, 4 for cubic):
+input samples (k = 1 for nearest, 2 for linear, 4 for cubic, more when
+antialiasing widens the kernel):
 
     y[o] = sum_t  w[o, t] * x[idx[o, t]]                  o = 0 .. m-1
 
@@ -34,12 +35,12 @@ inputs floor(o * n / m) .. ceil((o + 1) * n / m) - 1, which is exactly
 adaptive average pooling to the output size, and PyTorch computes it so.
 
 Antialiasing (antialias=True, bilinear and bicubic, as PIL and PyTorch do).
-Shrinking by a factor s > 1 with 2 or 4 taps skips input samples, and what
-they held aliases into the output. The antialiased kernel is stretched by s
-instead, so every output sample averages all the inputs under it:
+Shrinking by a factor s = scale > 1 with 2 or 4 taps skips input samples,
+and what they held aliases into the output. The antialiased kernel is
+stretched by s instead, so every output sample averages all the inputs under it:
 
-    center = (o + 0.5) * scale              the source position of output o
-    w[o, j] = k((j - center + 0.5) / s)     for inputs j within center +- s * (taps / 2)
+    center = (o + 0.5) * scale              the source position of output o (in pixel edges)
+    w[o, j] = k((j + 0.5 - center) / s)     for inputs j within center +- s * (taps / 2)
 
 then each row of weights is divided by its sum (rows at the border lose the
 taps outside the image). k is the triangle 1 - |x| (bilinear) or Keys' cubic
@@ -134,7 +135,7 @@ def _antialias_taps(xp, mode, n, m, scale_factor, align_corners, dtype):
     stop = xp.minimum(((center + support).astype(np.float64) + 0.5).astype(np.int64), n)
     j = first[:, None] + xp.arange(k)                                                # (m, k)
     d = ((j.astype(dtype) - center[:, None]).astype(np.float64) + 0.5) / float(stretch)
-    d = xp.abs(d.astype(dtype))                  # each tap's distance, in kernel widths
+    d = xp.abs(d.astype(dtype))                  # each tap's distance from center, unstretched
     if mode == "bilinear":
         w = xp.maximum(1 - d, 0)
     else:
