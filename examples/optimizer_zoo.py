@@ -58,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Families, in the order a learner meets them; they colour the plots and group
 # the table. A rule `optim` gains later, and that is not listed here, goes to "other".
 FAMILIES = {
-    "SGD and momentum": ["SGD", "ASGD", "QHM", "AggMo", "SGDP", "ScheduleFreeSGD"],
+    "SGD and momentum": ["SGD", "SGDW", "ASGD", "QHM", "AggMo", "SGDP", "ScheduleFreeSGD"],
     "Adam and its ancestors": ["Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax",
                                "NAdam", "RAdam", "SparseAdam", "Adafactor"],
     "Adam variants": ["AdaBelief", "Yogi", "DiffGrad", "AdaBound", "AdaMod", "ADOPT", "AdEMAMix",
@@ -74,6 +74,7 @@ FAMILY_OF = {rule: family for family, rules in FAMILIES.items() for rule in rule
 # (200 steps, half-decade grid), rounded to that grid.
 LEARNING_RATES = {
     "SGD": (0.00316, 0.0316, 0.316, 0.01),
+    "SGDW": (0.00316, 0.0316, 0.316, 0.01),  # SGD's: without weight decay the two are one rule
     "ASGD": (0.00316, 0.0316, 0.316, 0.01),
     "QHM": (0.01, 0.1, 1, 0.0316),
     "AggMo": (0.000316, 0.001, 0.316, 0.01),
