@@ -34,7 +34,9 @@ from .evaluation import evaluate, predict
 from .loop import History, Trainer, TrainingDiverged, epoch_seed, fit
 from .metrics import accuracy
 from .stopping import GradientNormStopping
+from .tta import tta_accuracy, tta_predict
 
 __all__ = ["fit", "evaluate", "predict", "History", "Trainer", "TrainingDiverged", "epoch_seed",
            "Callback", "LambdaCallback", "CSVLogger", "Checkpoint", "resume", "ResumeError",
-           "config_changes", "accuracy", "GradientNormStopping", "BatchSizeSchedule"]
+           "config_changes", "accuracy", "GradientNormStopping", "BatchSizeSchedule",
+           "tta_predict", "tta_accuracy"]
