@@ -30,7 +30,19 @@ from .creation import (
                        zeros_like,
 )
 from .dtypes import double, get_default_dtype, half, long, set_default_dtype
-from .functional import cat, concat, concatenate, einsum, maximum, meshgrid, minimum, split, stack, where
+from .functional import (
+                       cat,
+                       concat,
+                       concatenate,
+                       einsum,
+                       maximum,
+                       meshgrid,
+                       minimum,
+                       split,
+                       stack,
+                       tensor_split,
+                       where,
+)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, bool_, float16, float32, float64, int32, int64

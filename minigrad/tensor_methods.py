@@ -34,10 +34,16 @@ class TensorMethods:
     # ---- reductions (ops/reduce.py)
     def sum(self, dim=None, keepdim=False, dtype=None): return F.sum(self, dim, keepdim, dtype)
     def mean(self, dim=None, keepdim=False): return F.mean(self, dim, keepdim)
+    # x.max() -> 0-d; x.max(dim) -> (values, indices); x.max(other) -> maximum (see F.max)
     def max(self, dim=None, keepdim=False): return F.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return F.min(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, ddof=0): return F.var(self, dim, keepdim, ddof)
-    def std(self, dim=None, keepdim=False, ddof=0): return F.std(self, dim, keepdim, ddof)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+        return F.var(self, dim, unbiased, keepdim, correction=correction, ddof=ddof)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+        return F.std(self, dim, unbiased, keepdim, correction=correction, ddof=ddof)
+
     def logsumexp(self, dim=None, keepdim=False): return F.logsumexp(self, dim, keepdim)
     def softmax(self, dim=-1): return F.softmax(self, dim)
     def log_softmax(self, dim=-1): return F.log_softmax(self, dim)
@@ -70,7 +76,8 @@ class TensorMethods:
     def unsqueeze(self, dim): return F.unsqueeze(self, dim)
     def expand(self, *shape): return F.expand(self, _shape_args(shape))
     def broadcast_to(self, shape): return F.broadcast_to(self, shape)
-    def split(self, indices_or_sections, dim=0): return F.split(self, indices_or_sections, dim)
+    def split(self, split_size_or_sections, dim=0): return F.split(self, split_size_or_sections, dim)
+    def tensor_split(self, indices_or_sections, dim=0): return F.tensor_split(self, indices_or_sections, dim)
     def pad(self, pad_width, value=0.0): return F.pad(self, pad_width, value)
 
     @property

@@ -36,15 +36,15 @@ def rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
 
 def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh, w_hr=None):
     h, c = state
-    i, f, g, o = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).split(4, axis=-1)
+    i, f, g, o = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, -1)
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
     h = F.sigmoid(o) * F.tanh(c)
     return (h if w_hr is None else F.linear(h, w_hr)), c  # the projection: (N, H) -> (N, P)
 
 
 def gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
-    x_r, x_z, x_n = F.linear(x, w_ih, b_ih).split(3, axis=-1)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).split(3, axis=-1)
+    x_r, x_z, x_n = F.linear(x, w_ih, b_ih).chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
     r, z = F.sigmoid(x_r + h_r), F.sigmoid(x_z + h_z)
     n = F.tanh(x_n + r * h_n)  # the reset gate scales h's contribution, bias included
     return (1.0 - z) * n + z * h
@@ -201,7 +201,7 @@ class _RNNBase(Module):
         states = self._split_states(hx, x, unbatched)
         final = []
         for layer in range(self.num_layers):
-            steps = [s.squeeze(0) for s in x.split(x.shape[0], axis=0)]  # L tensors (N, I)
+            steps = [s.squeeze(0) for s in x.split(1, dim=0)]  # L tensors (N, I)
             outputs = []
             for direction, suffix in enumerate(self._suffixes(layer)):
                 state = states[layer * self.directions + direction]
@@ -233,7 +233,7 @@ class _RNNBase(Module):
             if h.shape != expected:
                 raise ValueError(f"{self.mode}: expected hidden state of shape {expected}, got "
                                  f"{h.shape}")
-            split.append([s.squeeze(0) for s in h.split(h.shape[0], axis=0)])
+            split.append([s.squeeze(0) for s in h.split(1, dim=0)])
         return list(zip(*split)) if self.mode == "LSTM" else split[0]
 
     def _join_states(self, final, unbatched):

@@ -80,6 +80,6 @@ def test_broadcast_to_impossible_shape():
         minigrad.ones(3).broadcast_to((2, 4))
 
 
-def test_split_into_unequal_sections():
-    with pytest.raises(ValueError, match="cannot be split into 2 equal sections"):
-        F.split(minigrad.ones(3), 2)
+def test_split_sizes_that_do_not_add_up():
+    with pytest.raises(ValueError, match="sum to the size 3 of dim 0"):
+        F.split(minigrad.ones(3), [1, 1])

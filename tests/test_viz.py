@@ -138,7 +138,7 @@ def test_backward_graph_with_create_graph():
 
 def test_unused_outputs_of_a_multi_output_op_are_left_out():
     x = leaf(np.arange(6.0))
-    first, second = mg.split(x, 2)
+    first, second = mg.split(x, 3)
     nodes, _ = parse(viz.to_dot(first.sum()))
     assert ops(nodes) == ["Split", "Sum"]
     assert len(nodes) == 5  # x, Split, first, Sum, the root: not `second`

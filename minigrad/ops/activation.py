@@ -378,7 +378,7 @@ def glu(x, dim=-1):
     if size is None or size % 2:
         raise ValueError(f"glu: the size of dim {dim} must be even (it is split into two halves),"
                          f" got input of shape {x.shape}")
-    a, b = x.split(2, axis=dim)
+    a, b = x.chunk(2, dim)
     return a * sigmoid(b)
 
 

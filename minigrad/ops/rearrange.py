@@ -139,7 +139,7 @@ def chunk(x, chunks, dim=0):
     if chunks < 1:
         raise RuntimeError(f"chunk: chunks must be at least 1, got {chunks}")
     step = max(math.ceil(x.shape[dim] / chunks), 1)
-    return split(x, list(range(step, x.shape[dim], step)), dim)
+    return split(x, step, dim)
 
 
 def unbind(x, dim=0):

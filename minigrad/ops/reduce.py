@@ -1,5 +1,9 @@
 """Reductions: sum, mean, max/min, var/std, logsumexp, softmax, log_softmax.
 
+max and min follow PyTorch's three forms: x.max() is a 0-d tensor, x.max(dim)
+the named tuple (values, indices), and x.max(other) the elementwise maximum.
+var and std are unbiased by default (correction=1), as in PyTorch.
+
 `dim` is None (all dims), an int or a tuple; `keepdim` keeps the reduced
 dims with size 1 (NumPy's names, axis= and keepdims=, work too: see
 minigrad/dims.py). Backward always starts by giving the incoming gradient
@@ -13,8 +17,10 @@ import numpy as np
 from ..autograd import Function
 from ..dims import accepts_numpy_names
 from ..tensor import Tensor
-from .elementwise import exp
-from .shape import DimError
+from .elementwise import exp, maximum, minimum
+from .indexing import gather
+from .scan import ValuesIndices
+from .shape import DimError, squeeze
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
            "argmax", "argmin", "any", "all"]
@@ -158,38 +164,91 @@ def mean(x, dim=None, keepdim=False):
 
 @accepts_numpy_names
 def max(x, dim=None, keepdim=False):
-    """The largest value over dim (values only, NumPy-style: PyTorch's
-    x.max(dim) would also return the indices; use argmax for those)."""
-    _check_not_empty(x, "max")
-    return Max(normalize_axes(dim, x.ndim, "max"), keepdim)(x)
+    """torch.max, in its three forms:
+
+    max(x)             the largest element, a 0-d tensor; ties share the gradient evenly.
+    max(x, dim)        the named tuple (values, indices) along dim, as PyTorch's
+                       (`values, indices = x.max(1)` or `x.max(1).values`); the gradient
+                       goes to the element at the index (the first of ties).
+    max(x, other)      the elementwise maximum(x, other), other a tensor.
+
+    For the values only over one or several dims, use amax."""
+    return _extreme(x, dim, keepdim, "max", Max, maximum)
 
 
 @accepts_numpy_names
 def min(x, dim=None, keepdim=False):
-    """The smallest value over dim (values only, as max)."""
-    _check_not_empty(x, "min")
-    return Min(normalize_axes(dim, x.ndim, "min"), keepdim)(x)
+    """torch.min: min(x), min(x, dim) -> (values, indices), min(x, other), as max."""
+    return _extreme(x, dim, keepdim, "min", Min, minimum)
+
+
+def _extreme(x, dim, keepdim, name, whole, elementwise):
+    if isinstance(dim, Tensor):  # max(x, other)
+        return elementwise(x, dim)
+    if dim is None:
+        _check_not_empty(x, name)
+        return whole(normalize_axes(None, x.ndim, name), keepdim)(x)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be a single int (it returns the values and their "
+                        f"indices along it), got {dim!r}; for the {name} over several dims use "
+                        f"a{name}(x, dim={dim!r}), which returns the values only")
+    axis = normalize_axes(dim, x.ndim, name)
+    if not axis:  # a 0-d tensor: itself, at index 0
+        return ValuesIndices(x, Tensor._wrap(x.xp.zeros((), np.int64), x.device))
+    axis = axis[0]
+    if x.shape[axis] == 0:
+        raise IndexError(f"{name}: cannot take the {name} over dim {axis}, which is empty "
+                         f"(shape {x.shape}); it has no {name} to return")
+    # The index is found on the raw array (indices have no gradient), and the values
+    # read at it with gather, whose gradient goes back to that one element.
+    pick = np.argmax if name == "max" else np.argmin  # NumPy's and CuPy's pick the first NaN too
+    index = Tensor._wrap(x.xp.expand_dims(pick(x.data, axis=axis), axis).astype(np.int64), x.device)
+    values = gather(x, axis, index)
+    if keepdim:
+        return ValuesIndices(values, index)
+    return ValuesIndices(squeeze(values, axis), squeeze(index, axis))
+
+
+def _correction(op_name, unbiased, correction, ddof):
+    """The number subtracted from N in var's divisor, from whichever of PyTorch's
+    correction=, its older unbiased= or NumPy's ddof= was given (1 if none)."""
+    given = {k: v for k, v in [("unbiased", unbiased), ("correction", correction), ("ddof", ddof)]
+             if v is not None}
+    if len(given) > 1:
+        raise TypeError(f"{op_name}: got {' and '.join(k + '=' for k in given)}, which all set the "
+                        "divisor N - correction; pass only one of them (correction= is PyTorch's)")
+    if unbiased is not None:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{op_name}: unbiased must be True or False, got {unbiased!r} "
+                            "(the third positional argument is unbiased, as in PyTorch; "
+                            "pass keepdim= by name)")
+        return int(unbiased)
+    return 1 if not given else next(iter(given.values()))
 
 
 @accepts_numpy_names
-def var(x, dim=None, keepdim=False, ddof=0):
-    """Variance sum((x - mean)^2) / (N - ddof); ddof=0 is the biased (population)
-    variance, ddof=1 the unbiased.
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+    """Variance sum((x - mean)^2) / (N - correction), as torch.var: correction=1
+    (the default) is the unbiased sample variance, correction=0 the biased
+    (population) one. unbiased=True/False (PyTorch's older spelling) and NumPy's
+    ddof= set the same number.
 
-    With no degrees of freedom left (ddof >= N, or an empty axis) PyTorch
-    divides by max(0, N - ddof) = 0 under IEEE rules: 0/0 = NaN (N values all
+    With no degrees of freedom left (correction >= N, or an empty axis) PyTorch
+    divides by max(0, N - correction) = 0 under IEEE rules: 0/0 = NaN (N values all
     equal, or none), s/0 = inf. So do we, without NumPy's RuntimeWarnings."""
+    correction = _correction("var", unbiased, correction, ddof)
     axes = normalize_axes(dim, x.ndim, "var")
     count = math.prod(x.shape[a] for a in axes)
-    divisor = count - ddof
+    divisor = count - correction
     deviation = x - mean(x, axes, keepdim=True)
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 * inf = NaN is the answer here
         return sum(deviation * deviation, axes, keepdim) * (1.0 / divisor if divisor > 0 else math.inf)
 
 
 @accepts_numpy_names
-def std(x, dim=None, keepdim=False, ddof=0):
-    return var(x, dim, keepdim, ddof).sqrt()
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+    """Standard deviation sqrt(var), with var's arguments (unbiased by default)."""
+    return var(x, dim, unbiased, keepdim, correction=correction, ddof=ddof).sqrt()
 
 
 @accepts_numpy_names
@@ -240,27 +299,30 @@ def _torch_dims(dim):
 
 @accepts_numpy_names
 def amax(x, dim=(), keepdim=False):
-    """torch.amax: max over dim (every dim by default); ties share the gradient evenly."""
-    return max(x, _torch_dims(dim), keepdim)
+    """torch.amax: the largest values over dim (one or several; every dim by
+    default), values only; ties share the gradient evenly."""
+    _check_not_empty(x, "amax")
+    return Max(normalize_axes(_torch_dims(dim), x.ndim, "amax"), keepdim)(x)
 
 
 @accepts_numpy_names
 def amin(x, dim=(), keepdim=False):
-    """torch.amin: min over dim (every dim by default); ties share the gradient evenly."""
-    return min(x, _torch_dims(dim), keepdim)
+    """torch.amin: the smallest values over dim, as amax."""
+    _check_not_empty(x, "amin")
+    return Min(normalize_axes(_torch_dims(dim), x.ndim, "amin"), keepdim)(x)
 
 
 @accepts_numpy_names
-def var_mean(x, dim=None, keepdim=False, correction=1):
-    """torch.var_mean: (var, mean). PyTorch's default correction=1 divides by N - 1
-    (the unbiased variance), unlike var's NumPy default ddof=0."""
-    return var(x, dim, keepdim, ddof=correction), mean(x, dim, keepdim)
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+    """torch.var_mean: (var, mean), var with var's arguments (unbiased by default)."""
+    return (var(x, dim, unbiased, keepdim, correction=correction, ddof=ddof),
+            mean(x, dim, keepdim))
 
 
 @accepts_numpy_names
-def std_mean(x, dim=None, keepdim=False, correction=1):
-    """torch.std_mean: (std, mean), std = sqrt(var) with var_mean's correction."""
-    variance, average = var_mean(x, dim, keepdim, correction)
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, ddof=None):
+    """torch.std_mean: (std, mean), std = sqrt(var) with var's arguments."""
+    variance, average = var_mean(x, dim, unbiased, keepdim, correction=correction, ddof=ddof)
     return variance.sqrt(), average
 
 
@@ -282,9 +344,9 @@ def norm(x, p="fro", dim=None, keepdim=False):
         zero = Tensor._wrap((squares.data == 0).astype(x.dtype), x.device)
         return (squares + zero).sqrt() * (1 - zero)
     if p == math.inf:
-        return max(x.abs(), dim, keepdim)
+        return amax(x.abs(), dim, keepdim)
     if p == -math.inf:
-        return min(x.abs(), dim, keepdim)
+        return amin(x.abs(), dim, keepdim)
     if p == 0:
         return sum((x != 0).astype(x.dtype), dim, keepdim)
     if not isinstance(p, (int, float)):

@@ -37,7 +37,8 @@ def check_axis(dim, ndim, op_name, shape):
 
 # F.pad is ops/padding.py's (PyTorch's pad tuple and modes), built on the NumPy-style pad here
 __all__ = ["reshape", "transpose", "permute", "swapaxes", "flatten", "squeeze", "unsqueeze",
-           "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split"]
+           "expand", "broadcast_to", "sum_to", "getitem", "concatenate", "stack", "split",
+           "tensor_split"]
 
 
 class Reshape(Function):
@@ -63,7 +64,9 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return gy.transpose(tuple(np.argsort(self.axes)))  # the inverse permutation
+        # The inverse permutation, through transpose() itself: the method gy.transpose(a, b)
+        # would swap two dims (PyTorch's meaning), and ints from argsort must be plain ints.
+        return transpose(gy, tuple(int(a) for a in np.argsort(self.axes)))
 
 
 class BroadcastTo(Function):
@@ -312,16 +315,41 @@ def stack(tensors, dim=0):
 
 
 @accepts_numpy_names
-def split(x, indices_or_sections, dim=0):
-    """NumPy's split along dim: a number of equal sections, or the indices to cut
-    at. (torch.split's int is each piece's size instead; chunk takes a number of pieces.)"""
+def split(x, split_size_or_sections, dim=0):
+    """torch.split along dim. An int is the size of each piece (the last one is
+    smaller when it does not divide the dim): split(x, 2) of 5 rows gives 2, 2, 1.
+    A list gives each piece's size, and must add up to the dim's size.
+    (NumPy's split(x, n) into n pieces is chunk(x, n) or tensor_split(x, n).)"""
     axis = check_axis(dim, x.ndim, "split", x.shape)
-    if isinstance(indices_or_sections, int):
-        if x.shape[axis] % indices_or_sections:
-            raise ValueError(f"split: dim {axis} of size {x.shape[axis]} cannot be split into "
-                             f"{indices_or_sections} equal sections")
-        step = x.shape[axis] // indices_or_sections
-        indices = tuple(range(step, x.shape[axis], step))
+    size = x.shape[axis] if x.ndim else 1
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step < 1 and not (step == 0 and size == 0):
+            raise ValueError(f"split: split_size must be a positive int (the size of each piece), "
+                             f"got {step}")
+        sizes = [min(step, size - start) for start in range(0, size, step)] if step else [0]
+    else:
+        sizes = [int(n) for n in split_size_or_sections]
+        if any(n < 0 for n in sizes) or sum(sizes) != size:
+            raise ShapeError(f"split: the sizes {sizes} must be non-negative and sum to the size "
+                             f"{size} of dim {axis} of shape {x.shape}, but they sum to {sum(sizes)}; "
+                             f"for the indices to cut at, use tensor_split")
+    return Split(tuple(np.cumsum(sizes[:-1], dtype=int).tolist()), axis)(x)
+
+
+@accepts_numpy_names
+def tensor_split(x, indices_or_sections, dim=0):
+    """torch.tensor_split (NumPy's array_split) along dim. An int n cuts into n
+    pieces as equal as can be (the first size % n pieces one longer: 5 rows into
+    2 gives 3, 2); a list gives the indices to cut at: [1, 3] gives x[:1], x[1:3], x[3:]."""
+    axis = check_axis(dim, x.ndim, "tensor_split", x.shape)
+    size = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = int(indices_or_sections)
+        if n < 1:
+            raise ValueError(f"tensor_split: the number of sections must be at least 1, got {n}")
+        sizes = [size // n + (i < size % n) for i in range(n)]
+        indices = tuple(np.cumsum(sizes[:-1], dtype=int).tolist())
     else:
         indices = tuple(int(i) for i in indices_or_sections)
     return Split(indices, axis)(x)
