@@ -98,5 +98,5 @@ class SpeedrunNet(nn.Module):
 
     def forward(self, x):
         x = self.layers(self.act(self.whiten(x)))
-        x = x.reshape(x.shape[0], x.shape[1], -1).max(axis=2)  # (N, w3): each map's maximum
+        x = x.reshape(x.shape[0], x.shape[1], -1).amax(dim=2)  # (N, w3): each map's maximum
         return self.head(x) * self.scale
