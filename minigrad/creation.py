@@ -42,8 +42,22 @@ def empty(*shape, dtype=None, device=None, requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
+    """torch.full: a tensor of `shape` filled with fill_value. Without a dtype, the
+    fill's type picks it, as in PyTorch: a bool gives bool, an int int64, a float
+    the default float dtype (full((2,), 7) is int64; full((2,), 7.0) is float32)."""
+    if dtype is None:
+        dtype = _dtype_of_number(fill_value)
     return _make(lambda xp, s, d: xp.full(s, fill_value, d), (shape,), dtype, device,
                  requires_grad)
+
+
+def _dtype_of_number(value):
+    """The dtype PyTorch gives a Python number: bool, int64, or None (the default float)."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.bool_
+    if isinstance(value, (int, np.integer)):
+        return np.int64
+    return None
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):

@@ -260,6 +260,10 @@ class Tensor(TensorMethods):
     def long(self): return self.astype(np.int64)
     def bool(self): return self.astype(np.bool_)
 
+    def bfloat16(self):
+        raise TypeError(f"bfloat16: minigrad has no bfloat16 (NumPy has no such dtype), so this tensor "
+                        f"(shape {self.shape}, {self.dtype}) cannot become one; use .half() for float16")
+
     def clone(self):
         return F.clone(self)
 

@@ -292,7 +292,7 @@ class Module:
             else:
                 dtype = arg
         device = None if device is None else backend.normalize_device(device)
-        dtype = None if dtype is None else np.dtype(dtype)
+        dtype = None if dtype is None else _floating_dtype(dtype)
 
         def convert(array):
             if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
@@ -318,11 +318,19 @@ class Module:
     def cuda(self, index=0):
         return self.to(f"cuda:{index}")
 
+    def half(self):
+        """Cast every floating parameter and buffer to float16 (as `to(minigrad.float16)`)."""
+        return self.to(np.float16)
+
     def float(self):
         return self.to(np.float32)
 
     def double(self):
         return self.to(np.float64)
+
+    def bfloat16(self):
+        raise TypeError(f"{type(self).__name__}.bfloat16(): minigrad has no bfloat16 (NumPy has no "
+                        "such dtype); use .half() for float16, .float() or .double()")
 
     # -------------------------------------------------------------- state dict
     def state_dict(self, prefix="", keep_vars=False):
@@ -391,6 +399,19 @@ class Module:
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
+
+
+def _floating_dtype(dtype):
+    """Module.to casts floating tensors only, so it takes only a floating dtype (as PyTorch)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # e.g. bfloat16
+        raise TypeError(f"Module.to: {dtype!r} is not a dtype minigrad has (NumPy has no bfloat16); "
+                        "use minigrad.float16, float32 or float64") from None
+    if dtype.kind != "f":
+        raise TypeError(f"Module.to only accepts floating point dtypes, but got {dtype}: parameters "
+                        "are floating (use minigrad.float16, float32 or float64)")
+    return dtype
 
 
 def _is_device(value):

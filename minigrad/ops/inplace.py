@@ -41,6 +41,9 @@ Rules, as in PyTorch:
   (a float result into an integer tensor) is an error. `copy_`, `fill_` and
   `x[i] = v` cast, as PyTorch's do.
 - `other` may broadcast up to the tensor's shape; the tensor never broadcasts up.
+- An inference tensor (made under `inference_mode`) can be modified in place
+  only inside inference_mode: outside it, normal tensors may have saved it (or a
+  view of it) with no version counter to notice the change. Clone it first.
 - A view (reshape, transpose, x[0:2]) shares its base's memory and so its
   version counter. Modifying a view in place while a graph is recorded is
   refused (PyTorch rewrites the base's history; we keep it simple), and so is
@@ -50,7 +53,7 @@ Rules, as in PyTorch:
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, is_grad_enabled, rebase_history
+from ..autograd import Function, is_grad_enabled, is_inference_mode_enabled, rebase_history
 from ..tensor import Tensor
 from . import elementwise as E
 from .math_binary import clamp
@@ -123,6 +126,11 @@ def _previous_version(x):
 
 
 def _check_can_modify(x, name):
+    if x._is_inference and not is_inference_mode_enabled():
+        raise RuntimeError(
+            f"{name}: Inplace update to inference tensor outside InferenceMode is not allowed (a "
+            f"tensor of shape {x.shape} made under minigrad.inference_mode()); do the update inside "
+            "`with minigrad.inference_mode():`, or modify a normal copy, x = x.clone(), made outside it")
     if is_grad_enabled() and x.is_leaf and x.requires_grad:
         raise RuntimeError(
             f"{name}: a leaf Variable that requires grad is being used in an in-place operation "
