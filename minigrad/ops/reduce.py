@@ -201,7 +201,7 @@ def _extreme(x, dim, keepdim, name, whole, elementwise):
                          f"(shape {x.shape}); it has no {name} to return")
     # The index is found on the raw array (indices have no gradient), and the values
     # read at it with gather, whose gradient goes back to that one element.
-    pick = np.argmax if name == "max" else np.argmin  # NumPy's and CuPy's pick the first NaN too
+    pick = x.xp.argmax if name == "max" else x.xp.argmin  # (the first NaN, if any, as PyTorch)
     index = Tensor._wrap(x.xp.expand_dims(pick(x.data, axis=axis), axis).astype(np.int64), x.device)
     values = gather(x, axis, index)
     if keepdim:
