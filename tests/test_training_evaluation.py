@@ -113,3 +113,28 @@ def test_predict_gives_the_outputs_in_eval_mode_and_restores_training_mode():
     np.testing.assert_array_equal(targets, np.concatenate([b[1].numpy() for b in data]))
     with pytest.raises(ValueError, match="predict: the loader yielded no batch"):
         predict(model, [])
+
+
+def test_the_history_splits_the_training_pass_into_waiting_for_data_and_steps():
+    import time
+
+    class SlowLoader:  # each batch takes 20 ms to arrive, as from a slow disk
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __iter__(self):
+            for batch in self.inner:
+                time.sleep(0.02)
+                yield batch
+
+        def __len__(self):
+            return len(self.inner)
+
+    model, opt = model_and_optimizer()
+    history = fit(model, SlowLoader(loader(48, 0)), loss_fn=F.cross_entropy, optimizer=opt,
+                  epochs=2, progress=False)
+    for epoch in range(2):
+        assert history["data_seconds"][epoch] >= 6 * 0.02  # six batches, each waited for
+        assert history["step_seconds"][epoch] > 0
+        assert history["data_seconds"][epoch] + history["step_seconds"][epoch] <= \
+            history["seconds"][epoch]

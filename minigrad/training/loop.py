@@ -55,7 +55,10 @@ class History(dict):
     """{key: one value per completed epoch}: train_loss, train_<metric>, val_loss,
     val_<metric> (and <name>_loss, <name>_<metric> for each of fit's eval_loaders),
     lr (at the epoch's start), seconds (the whole epoch, evaluation included), steps
-    (optimizer steps), samples_per_s (training samples per second of the training pass).
+    (optimizer steps), samples_per_s (training samples per second of the training pass),
+    data_seconds (time the training pass waited for the loader's batches) and
+    step_seconds (the rest of the training pass: forward, backward, update; on a GPU,
+    the time to queue the work).
     `interrupted` is True when Ctrl-C ended the run."""
 
     interrupted = False
@@ -188,6 +191,7 @@ def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, 
     train = train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress,
                         desc=f"epoch {trainer.epoch + 1}/{epochs}")
     steps, samples, train_seconds = train.pop("steps"), train.pop("samples"), train.pop("seconds")
+    data_seconds = train.pop("data_seconds")
     logs = {f"train_{name}": value for name, value in train.items()}
     splits = {"val": trainer.val_loader, **trainer.eval_loaders}
     splits = {name: loader for name, loader in splits.items() if loader is not None}
@@ -203,7 +207,8 @@ def run_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, 
                                    split=split)
         logs.update({f"{split}_{name}": value for name, value in result.items()})
     logs.update(lr=lr, seconds=time.perf_counter() - start, steps=steps,
-                samples_per_s=samples / max(train_seconds, 1e-9))
+                samples_per_s=samples / max(train_seconds, 1e-9), data_seconds=data_seconds,
+                step_seconds=train_seconds - data_seconds)
     line = epoch_line(trainer.epoch, epochs, logs)
     if log is not None:
         log(line)
@@ -234,7 +239,7 @@ def epoch_line(epoch, epochs, logs):
 
 def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress, desc):
     """One pass over the training loader; returns {"loss", metric names..., "steps",
-    "samples", "seconds"}."""
+    "samples", "seconds", "data_seconds"}."""
     from tqdm import tqdm  # (imported when used: the core imports without it)
     model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
     model.train()
@@ -242,10 +247,12 @@ def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress
         optimizer.train()
     sums = dict.fromkeys(["loss", *metrics], 0.0)  # (0-d device arrays after the first step)
     losses, seen, step = [], 0, -1  # losses: each step's, on the device, checked for inf/nan
-    start = time.perf_counter()
+    start = waiting_since = time.perf_counter()
+    data_seconds = 0.0  # waiting for batches: what overlapping the loading could save
     bar = tqdm(trainer.train_loader, desc=desc, unit="batch", leave=False, mininterval=0.5,
                disable=not progress)
     for step, batch in enumerate(bar):
+        data_seconds += time.perf_counter() - waiting_since
         x, y = to_device(batch, device)
         loss, output = optimizer_step(model, optimizer, loss_fn, x, y, grad_clip)
         trainer.global_step += 1
@@ -266,6 +273,7 @@ def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress
             bar.set_postfix(loss=f"{float(loss.data):.4f}", refresh=False)
         if trainer.stop_training:
             break
+        waiting_since = time.perf_counter()
     if seen == 0:
         raise ValueError(f"fit: the training loader yielded no batch in epoch {trainer.epoch}")
     names = list(sums)
@@ -273,7 +281,7 @@ def train_epoch(trainer, loss_fn, metrics, device, grad_clip, interval, progress
     check_finite(read[:len(losses)], trainer.epoch)  # (on a GPU, the first look at the losses)
     values = read[len(losses):]
     return {**{k: float(v) / seen for k, v in zip(names, values)}, "steps": step + 1,
-            "samples": seen, "seconds": time.perf_counter() - start}
+            "samples": seen, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
 
 
 def optimizer_step(model, optimizer, loss_fn, x, y, grad_clip):
