@@ -318,6 +318,10 @@ def main(argv=None):
           f"{final['accuracy']:.2%} (best epoch {summary['best_test_acc']:.2%}), train accuracy "
           f"{history['train_accuracy'][-1]:.2%}; {summary['images_per_s']:.0f} training images/s; "
           f"{elapsed:.0f} s in this session")
+    steps, data, whole = (sum(history[k]) for k in ("step_seconds", "data_seconds", "seconds"))
+    print(f"time: {steps:.1f} s in training steps, {data:.1f} s waiting for batches, "
+          f"{whole - steps - data:.1f} s evaluating; epochs took {whole / max(steps, 1e-9):.2f}x "
+          "their steps' time")
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     print("per class: " + ", ".join(f"{c} {a:.0%}" for c, a in zip(CLASSES, per_class)))
 
