@@ -204,10 +204,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         y[n, c, oh, ow] = max over (i, j) of xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]
 
     stride defaults to kernel_size; padding counts as -inf and may be at most
-    half the window (a window of -inf inputs picks its first input, not padding). OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1,
-    or ceil with ceil_mode (a last, partial window; it must start inside the
-    input or the left padding). With return_indices, also returns each
-    winner's flat index into its H*W input plane (int64, for max_unpool2d)."""
+    half the window (a window of -inf inputs picks its first input, not padding).
+    OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1, or ceil with ceil_mode (a
+    last, partial window; it must start inside the input or the left padding).
+    With return_indices, also returns each winner's flat index into its H*W
+    input plane (int64, for max_unpool2d)."""
     return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
