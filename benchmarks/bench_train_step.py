@@ -10,9 +10,10 @@ Nets (float32, 3x32x32 inputs, 10 classes):
             conv 6->16 5x5, relu, maxpool 2, fc 400->120->84->10; batch 100
   vgg       conv-BN-ReLU 3->32, 32->32, maxpool, 32->64, 64->64, maxpool,
             64->128, maxpool, dropout, linear 2048->10; batch 128
-  speedrun  the airbench-style net of the CIFAR-10 speedrun: a 2x2 conv 3->24,
-            GELU, then three blocks conv-maxpool-BN-GELU-conv-BN-GELU of widths
-            64, 256, 256 (times --width, default 0.5), maxpool 3, linear; batch 512
+  speedrun  the net of examples/cifar10_speedrun.py: a 2x2 conv 3->24, ReLU,
+            then three blocks conv-maxpool-BN-ReLU-conv-BN-ReLU of widths 64, 256,
+            256 (times --width, default 0.5, the example's), maxpool 3, linear;
+            batch 512 (ReLU as the example's default; --act gelu for airbench's)
 
 GFLOP/s counts the multiply-adds of the convolutions and linear layers (two
 FLOPs each) of one forward pass, times three for a training step (backward
@@ -84,6 +85,7 @@ import minigrad.threads
 
 NETS = {"lenet": 100, "vgg": 128, "speedrun": 512}  # net -> default batch size (--batch overrides)
 WIDTH = 0.5  # the speedrun net's width multiplier (set from --width)
+ACTIVATION = "ReLU"  # the speedrun net's (set from --act)
 
 
 # ---------------------------------------------------------------- the nets
@@ -114,11 +116,11 @@ def speedrun(lib):
 
     def block(c_in, c_out):
         return [lib.Conv2d(c_in, c_out, 3, padding=1, bias=False), lib.MaxPool2d(2),
-                lib.BatchNorm2d(c_out), lib.GELU(),
+                lib.BatchNorm2d(c_out), getattr(lib, ACTIVATION)(),
                 lib.Conv2d(c_out, c_out, 3, padding=1, bias=False), lib.BatchNorm2d(c_out),
-                lib.GELU()]
+                getattr(lib, ACTIVATION)()]
     return lib.Sequential(
-        lib.Conv2d(3, 24, 2), lib.GELU(),
+        lib.Conv2d(3, 24, 2), getattr(lib, ACTIVATION)(),
         *block(24, widths[0]), *block(widths[0], widths[1]), *block(widths[1], widths[2]),
         lib.MaxPool2d(3), lib.Flatten(), lib.Linear(widths[2], 10, bias=False))
 
@@ -269,6 +271,8 @@ def main():
     parser.add_argument("--net", choices=list(NETS) + ["all"], default="all")
     parser.add_argument("--width", type=float, default=0.5,
                         help="the speedrun net's width multiplier (1.0: airbench94's 64/256/256)")
+    parser.add_argument("--act", choices=["relu", "gelu"], default="relu",
+                        help="the speedrun net's activation")
     parser.add_argument("--peak-gflops", type=float, default=204.0,
                         help="the machine's fp32 peak, for the share printed next to GFLOP/s")
     parser.add_argument("--load", type=int, default=0, metavar="N",
@@ -289,8 +293,8 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
-    global WIDTH
-    WIDTH = args.width
+    global WIDTH, ACTIVATION
+    WIDTH, ACTIVATION = args.width, {"relu": "ReLU", "gelu": "GELU"}[args.act]
     on_gpu = args.device.startswith("cuda")
     if on_gpu and not minigrad.cuda.is_available():
         parser.error(f"--device {args.device} needs CuPy and a CUDA GPU, and none was found")
