@@ -36,7 +36,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["set_num_threads", "get_num_threads", "num_threads", "blas_info", "run_split"]
+__all__ = ["set_num_threads", "get_num_threads", "num_threads", "blas_info", "run_split",
+           "batch_slices"]
 
 
 def _threadpoolctl(op):
@@ -180,3 +181,15 @@ def run_split(work, parts):
     for future in futures:
         results.extend(future.result())  # a worker's exception is raised here
     return results
+
+
+def batch_slices(array, part_bytes=1 << 20):
+    """Slices of `array`'s first axis of about part_bytes each (at least one
+    row): parts for run_split small enough that a part's temporaries stay in
+    cache between two passes over it. [Ellipsis] (the whole array) for a GPU
+    array, which the device runs at once, and for a 0-d one."""
+    import numpy as np
+    if not isinstance(array, np.ndarray) or array.ndim == 0:
+        return [Ellipsis]
+    rows = max(1, part_bytes // max(1, array[0].nbytes))
+    return [slice(start, min(len(array), start + rows)) for start in range(0, len(array), rows)]

@@ -96,3 +96,13 @@ def test_batch_parallel_off_runs_sequentially_with_blas_threads(blas, monkeypatc
     monkeypatch.setattr(threads, "batch_parallel", False)
     assert threads.split_count() == 1
     assert threads.run_split(lambda part: minigrad.get_num_threads(), range(3)) == [2, 2, 2]
+
+
+def test_batch_slices_cover_the_first_axis_in_parts_of_about_the_given_size():
+    from minigrad.threads import batch_slices
+    x = np.zeros((10, 256), np.float32)  # 1 KiB per row
+    parts = batch_slices(x, part_bytes=3 * 1024)
+    assert parts == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+    assert batch_slices(x, part_bytes=1) == [slice(i, i + 1) for i in range(10)]  # one row at least
+    assert batch_slices(np.float32(1.0)) == [Ellipsis]  # 0-d: the whole thing
+    assert batch_slices(np.array(2.0)) == [Ellipsis]

@@ -31,6 +31,7 @@ import numpy as np
 from .. import kernels
 from ..autograd import Function, _as_tensors, is_grad_enabled
 from ..tensor import Tensor
+from ..threads import batch_slices, run_split
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
@@ -78,15 +79,7 @@ class BatchNormTrain(Function):
             self.save_for_backward(batch_mean.copy(), inv_std)
             return y, batch_mean, batch_var
         N, C = x.shape[:2]
-        x3 = x.reshape(N, C, -1)                                       # (N, C, L)
-        count = x3.shape[0] * x3.shape[2]
-        # einsum sums over N and L in one pass without a temporary.
-        batch_mean = np.einsum("ncl->c", x3) / count                   # (C,)
-        x_centered = x3 - batch_mean[:, None]                          # (N, C, L)
-        batch_var = np.einsum("ncl,ncl->c", x_centered, x_centered) / count
-        inv_std = 1.0 / np.sqrt(batch_var + self.eps)                  # (C,)
-        y = x_centered * (w * inv_std)[:, None]
-        y += b[:, None]
+        y, batch_mean, batch_var, inv_std = _normalize_batch(x.reshape(N, C, -1), w, b, self.eps)
         # The saved mean is a copy: the returned one belongs to the caller.
         self.save_for_backward(batch_mean.copy(), inv_std)
         return y.reshape(x.shape), batch_mean, batch_var               # (N, C, ...), (C,), (C,)
@@ -103,21 +96,73 @@ class BatchNormTrain(Function):
                                                      self.needs_input_grad[0])
             return (None if gx is None else wrap(gx)), wrap(gw), wrap(gb)
         N, C = x.shape[:2]
-        x_centered = x.data.reshape(N, C, -1) - batch_mean[:, None]   # (N, C, L)
-        L = x_centered.shape[2]
-        count = N * L
-        gy3 = gy.data.reshape(N, C, L)                                 # (N, C, L)
-        gb = np.einsum("ncl->c", gy3)                                  # sum(gy)
-        g_centered = np.einsum("ncl,ncl->c", gy3, x_centered)          # sum(gy * (x - mean))
-        gw = g_centered * inv_std                                      # sum(gy * x_hat)
-        if not self.needs_input_grad[0]:
+        gx, gw, gb = _normalize_batch_backward(x.data.reshape(N, C, -1), gy.data.reshape(N, C, -1),
+                                               w.data, batch_mean, inv_std,
+                                               self.needs_input_grad[0])
+        if gx is None:
             return None, wrap(gw), wrap(gb)
-        # gx = w*inv_std * (gy - gb/M - x_hat * gw/M), as a*gy + b*(x - mean) + c per channel
-        scale = w.data * inv_std
-        gx = gy3 * scale[:, None]
-        gx -= x_centered * (scale * inv_std * gw / count)[:, None]
-        gx -= (scale * gb / count)[:, None]
         return wrap(gx.reshape(x.shape)), wrap(gw), wrap(gb)
+
+
+# ------------------------------------------- batch norm on raw (N, C, L) arrays
+# Batch norm is a few passes over the activations with little arithmetic in
+# each, so memory, not the CPU, sets its speed. The passes run a slice of the
+# batch at a time (about 1 MB, so that the second pass over a slice finds it
+# still in cache) and the slices are shared among threads (threads.run_split):
+# NumPy's own loops use one core. Per-channel sums add up the slices' partial
+# sums in slice order, so the result does not depend on the thread count.
+def _normalize_batch(x3, w, b, eps):
+    """y = (x - mean) * w / sqrt(var + eps) + b over (N, C, L); returns
+    (y, batch_mean, batch_var (biased), inv_std), the last three (C,)."""
+    count = x3.shape[0] * x3.shape[2]
+    parts = batch_slices(x3)
+    # einsum sums over N and L in one pass without a temporary.
+    batch_mean = sum(run_split(lambda s: np.einsum("ncl->c", x3[s]), parts)) / count
+
+    def centered_squares(s):
+        x_centered = x3[s] - batch_mean[:, None]
+        return np.einsum("ncl,ncl->c", x_centered, x_centered)
+    batch_var = sum(run_split(centered_squares, parts)) / count
+    inv_std = 1.0 / np.sqrt(batch_var + eps)                           # (C,)
+    scale = (w * inv_std)[:, None]
+    y = np.empty_like(x3)
+
+    def normalize(s):
+        out = y[s]
+        np.subtract(x3[s], batch_mean[:, None], out=out)               # x - mean
+        out *= scale
+        out += b[:, None]
+    run_split(normalize, parts)
+    return y, batch_mean, batch_var, inv_std
+
+
+def _normalize_batch_backward(x3, gy3, w, batch_mean, inv_std, need_gx):
+    """The module docstring's gradients over (N, C, L): (gx or None, gw, gb)."""
+    count = x3.shape[0] * x3.shape[2]
+    parts = batch_slices(x3)
+
+    def sums(s):  # sum(gy) and sum(gy * (x - mean)) of a slice
+        return np.einsum("ncl->c", gy3[s]), np.einsum("ncl,ncl->c", gy3[s],
+                                                      x3[s] - batch_mean[:, None])
+    partial = run_split(sums, parts)
+    gb = sum(p[0] for p in partial)                                    # sum(gy)
+    gw = sum(p[1] for p in partial) * inv_std                          # sum(gy * x_hat)
+    if not need_gx:
+        return None, gw, gb
+    # gx = w*inv_std * (gy - gb/M - x_hat * gw/M), as a*gy + b*(x - mean) + c per channel
+    scale = w * inv_std
+    a, slope, offset = scale[:, None], (scale * inv_std * gw / count)[:, None], \
+        (scale * gb / count)[:, None]
+    gx = np.empty_like(gy3)
+
+    def gradient(s):
+        out = gx[s]
+        np.subtract(x3[s], batch_mean[:, None], out=out)               # x - mean
+        out *= -slope
+        out -= offset
+        out += gy3[s] * a
+    run_split(gradient, parts)
+    return gx, gw, gb
 
 
 def _check_per_channel(op, name, t, channels):
