@@ -224,7 +224,7 @@ def test_adaptive_avg_pool2d_matches_pytorch(output_size):
 # ------------------------------------------------------------------- errors
 @pytest.mark.parametrize("call, message", [
     (lambda x: F.max_pool2d(x[0, 0], 2),
-     r"max_pool2d: expected a 4-D input \(N, C, H, W\) or a 3-D unbatched input \(C, H, W\)"),
+     r"max_pool2d: expected a 4-D input \(N, C, H, W\) or an unbatched 3-D one \(C, H, W\)"),
     (lambda x: F.max_pool2d(x, 9), r"max_pool2d: kernel \(9, 9\) is larger than the input"),
     (lambda x: F.avg_pool2d(x, 2, padding=2),
      r"avg_pool2d: padding \(2, 2\) must be at most half the kernel size \(2, 2\)"),

@@ -69,6 +69,7 @@ from .im2col import (
     scratch,
     use_wide,
 )
+from .pool_args import batched
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d"]
@@ -225,18 +226,9 @@ class ConvGradWeight(Function):
 
 
 # ------------------------------------------------------------------ wrappers
-_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}        # spatial axes per N, for messages
 _KERNEL = {1: "KL", 2: "KH, KW", 3: "KD, KH, KW"}
 
 
-def _batched(op, x, N):
-    """x as a batch, and whether it was one unbatched sample (C, *spatial), as PyTorch takes."""
-    if x.ndim == N + 2:
-        return x, False
-    if x.ndim == N + 1:
-        return x.unsqueeze(0), True
-    raise ValueError(f"{op}: expected a {N + 2}-D input (N, C, {_SPATIAL[N]}) or an unbatched "
-                     f"{N + 1}-D one (C, {_SPATIAL[N]}), got shape {x.shape}")
 
 
 def _check_tensors(op, N, x, weight, bias, weight_layout):
@@ -288,7 +280,7 @@ def _conv(op, N, x, weight, bias, stride, padding, dilation, groups):
     """conv1d/2d/3d: check, then one Conv (batching an unbatched input)."""
     x, weight, *rest = _as_tensors((x, weight) + (() if bias is None else (bias,)), op)
     bias = rest[0] if rest else None
-    x, unbatched = _batched(op, x, N)
+    x, unbatched = batched(op, x, N)
     _check_tensors(op, N, x, weight, bias, f"(out_channels, in_channels/groups, {_KERNEL[N]})")
     F, C = weight.shape[0], x.shape[1]
     _check_groups(op, groups, [("input channels", C), ("output channels", F)])
@@ -343,7 +335,7 @@ def _conv_transpose(op, N, x, weight, bias, stride, padding, output_padding, gro
     the output's size back to x's."""
     x, weight, *rest = _as_tensors((x, weight) + (() if bias is None else (bias,)), op)
     bias = rest[0] if rest else None
-    x, unbatched = _batched(op, x, N)
+    x, unbatched = batched(op, x, N)
     _check_tensors(op, N, x, weight, bias, f"(in_channels, out_channels/groups, {_KERNEL[N]})")
     C_in = x.shape[1]
     _check_groups(op, groups, [("input channels", C_in)])

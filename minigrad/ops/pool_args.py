@@ -1,5 +1,6 @@
 """Argument handling shared by the pooling ops (max_pool.py, avg_pool.py,
 unpool.py): input ranks, unbatched inputs, PyTorch's padding rule, output sizes.
+Convolution (conv.py) takes its inputs through `batched` too.
 
 A pooling op over N spatial dims takes (batch, C, *spatial) or, as in
 PyTorch, one unbatched sample (C, *spatial). The ops compute on batches only:
@@ -18,8 +19,8 @@ def batched(op, x, n):
         return x, False
     if x.ndim == n + 1:
         return x.unsqueeze(0), True
-    raise ValueError(f"{op}: expected a {n + 2}-D input {LAYOUTS[n]} or a {n + 1}-D unbatched "
-                     f"input {LAYOUTS[n].replace('N, ', '')}, got shape {x.shape}")
+    raise ValueError(f"{op}: expected a {n + 2}-D input {LAYOUTS[n]} or an unbatched "
+                     f"{n + 1}-D one {LAYOUTS[n].replace('N, ', '')}, got shape {x.shape}")
 
 
 def unbatched(result, was_unbatched):
