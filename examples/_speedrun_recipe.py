@@ -1,6 +1,6 @@
 """The speedrun's recipe (a helper for the examples, not a script; used by
-examples/cifar10_speedrun.py): data, optimizer and schedule, the training loop with its switchable tricks, the
-ablation table and the curves.
+examples/cifar10_speedrun.py): data, optimizer and schedule, the tricks as switches and
+as callbacks of `minigrad.training.fit`, the ablation table and the curves.
 
 Hyperparameters are airbench94's, rewritten for a mean (not summed) loss and
 decoupled weight decay:
@@ -33,6 +33,7 @@ import minigrad.nn as nn
 import minigrad.optim as optim
 from minigrad.data import DeviceLoader
 from minigrad.data.flip_schedule import AlternatingFlipLoader
+from minigrad.training import Callback, fit
 from minigrad.training.tta import tta_accuracy
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's per channel
@@ -115,14 +116,15 @@ def make_model(args, data, off):
 
 
 def parameter_groups(model, lr, off):
-    """SGDW groups: biases (BN shifts, the whitening bias) at lr x 64 with decay / 64, the
-    weights at lr; frozen parameters (BN scales, a whitening weight) left out."""
+    """SGDW groups: the weights at lr, and the biases (BN shifts, the whitening bias) at
+    lr x 64 with decay / 64; frozen parameters (BN scales, a whitening weight) left out."""
     scaler = 1.0 if "bias-lr" in off else BIAS_SCALER
     biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)] + [model.whiten.bias]
     ids = {id(p) for p in biases}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-    return [dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / scaler),
-            dict(params=weights, lr=lr, weight_decay=WEIGHT_DECAY)]
+    # the weights first: fit's epoch line shows the first group's lr
+    return [dict(params=weights, lr=lr, weight_decay=WEIGHT_DECAY),
+            dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / scaler)]
 
 
 def lookahead_alpha(step, total_steps):
@@ -132,6 +134,31 @@ def lookahead_alpha(step, total_steps):
 
 
 # ---------------------------------------------------------------------- training
+class RecipeSteps(Callback):
+    """The recipe's per-step and per-epoch moves, as fit callbacks: the lookahead's
+    alpha before every step, the whitening bias frozen after WHITEN_BIAS_EPOCHS
+    epochs, and a stop after `total` steps (--epochs may be fractional)."""
+
+    def __init__(self, model, lookahead, total):
+        self.model, self.lookahead, self.total = model, lookahead, total
+
+    def on_train_begin(self, trainer):
+        self.set_alpha(trainer.global_step)
+
+    def on_epoch_begin(self, trainer, epoch):
+        if epoch == WHITEN_BIAS_EPOCHS:
+            self.model.whiten.bias.requires_grad = False  # no grad: SGDW leaves it as it is
+            self.model.whiten.bias.grad = None
+
+    def on_batch_end(self, trainer, step, logs):
+        self.set_alpha(trainer.global_step)
+        trainer.stop_training = trainer.global_step >= self.total
+
+    def set_alpha(self, steps_done):
+        if self.lookahead is not None:
+            self.lookahead.alpha = lookahead_alpha(steps_done + 1, self.total)
+
+
 def train(args, data, off, log=print):
     """Train with the tricks not in `off`; returns test accuracy, history and times."""
     start = time.perf_counter()
@@ -139,7 +166,7 @@ def train(args, data, off, log=print):
     model = make_model(args, data, off)
     lr = args.lr * args.batch_size / 512
     sgd = optim.SGDW(parameter_groups(model, lr, off), lr=lr, momentum=MOMENTUM, nesterov=True)
-    opt = optim.Lookahead(sgd, k=LOOKAHEAD_EVERY, alpha=1.0) if "lookahead" not in off else sgd
+    lookahead = optim.Lookahead(sgd, k=LOOKAHEAD_EVERY, alpha=1.0) if "lookahead" not in off else None
     total = max(1, round(args.epochs * len(train_loader)))
     warm = max(1, round(WARMUP * total))
     schedule = optim.lr_scheduler.SequentialLR(sgd, [
@@ -147,42 +174,16 @@ def train(args, data, off, log=print):
         optim.lr_scheduler.LinearLR(sgd, start_factor=1.0, end_factor=0.07,
                                     total_iters=max(1, total - warm))], milestones=[warm])
     smoothing = 0.0 if "smoothing" in off else LABEL_SMOOTHING
-    history = {"epoch": [], "train_loss": [], "train_acc": [], "test_acc": [], "lr": []}
-    step = 0
-    for epoch in range(math.ceil(total / len(train_loader))):
-        if epoch == WHITEN_BIAS_EPOCHS:
-            model.whiten.bias.requires_grad = False  # no grad: SGDW leaves it as it is
-            model.whiten.bias.grad = None
-        model.train()
-        loss_sum = correct = seen = 0
-        history["lr"].append(sgd.param_groups[1]["lr"])
-        for x, y in train_loader:
-            if step == total:
-                break
-            if "lookahead" not in off:
-                opt.alpha = lookahead_alpha(step + 1, total)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            step += 1
-            loss_sum = loss_sum + loss.data * len(y)  # summed on the device, read once an epoch
-            correct = correct + (logits.data.argmax(axis=1) == y.data).sum()
-            seen += len(y)
-        test_acc = tta_accuracy(_eval(model), test_loader, flip=False) if args.epoch_eval else None
-        history["epoch"].append(epoch + 1)
-        history["train_loss"].append(float(loss_sum) / seen)
-        history["train_acc"].append(float(correct) / seen)
-        history["test_acc"].append(test_acc)
-        log(f"epoch {epoch + 1:2d}  train loss {history['train_loss'][-1]:.4f}  "
-            f"train acc {100 * history['train_acc'][-1]:5.2f}%  "
-            + (f"test acc {100 * test_acc:5.2f}%  " if test_acc is not None else "")
-            + f"lr {history['lr'][-1]:.4f}  {time.perf_counter() - start:6.1f} s")
-    if "lookahead" not in off:
-        opt.alpha = 0.0
-        opt.sync()  # the model takes the slow (averaged) weights
+    history = fit(model, train_loader, optimizer=lookahead or sgd, scheduler=schedule,
+                  scheduler_interval="step", epochs=math.ceil(total / len(train_loader)),
+                  loss_fn=lambda logits, y: F.cross_entropy(logits, y, label_smoothing=smoothing),
+                  eval_loaders={"test": test_loader} if args.epoch_eval else None,
+                  callbacks=[RecipeSteps(model, lookahead, total)], seed=args.seed,
+                  progress=False, log=lambda line: log(f"{line}  ({time.perf_counter() - start:.0f} s "
+                                                      "in all)"))
+    if lookahead is not None:
+        lookahead.alpha = 0.0
+        lookahead.sync()  # the model takes the slow (averaged) weights
     tta = dict(flip=False) if "tta" in off else dict(flip=True, translate=1)
     accuracy = tta_accuracy(_eval(model), test_loader, **tta)
     return {"test_accuracy": accuracy, "history": history, "train_time": time.perf_counter() - start}
@@ -207,12 +208,12 @@ def plot(history, path):
     """Train loss, train and test accuracy, lr per epoch, as one PNG."""
     plt = _plots.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    epochs = history["epoch"]
+    epochs = range(1, len(history["train_loss"]) + 1)
     axes[0].plot(epochs, history["train_loss"], marker="o")
     axes[0].set(xlabel="epoch", ylabel="cross-entropy (smoothed labels)", title="train loss")
-    axes[1].plot(epochs, history["train_acc"], marker="o", label="train")
-    if any(a is not None for a in history["test_acc"]):
-        axes[1].plot(epochs, history["test_acc"], marker="o", label="test (no TTA)")
+    axes[1].plot(epochs, history["train_accuracy"], marker="o", label="train")
+    if "test_accuracy" in history:
+        axes[1].plot(epochs, history["test_accuracy"], marker="o", label="test (no TTA)")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     axes[1].legend()
     axes[2].plot(epochs, history["lr"], marker="o")
