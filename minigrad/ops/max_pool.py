@@ -25,6 +25,7 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
+from ..threads import batch_slices, run_split
 from .im2col import crop, pad, tap_slices
 from .pool_args import batched, bins, output_size, pool_geometry, unbatched
 from .unpool import FlatScatterAdd
@@ -100,7 +101,12 @@ class MaxPool(Function):
             y, winner = kernels.max_pool2d_forward(x, self.g)
         else:
             x_padded = pad(x, self.g, value=-np.inf)                   # (N, C, *padded)
-            y, winner = running_max([x_padded[(...,) + tap] for tap in tap_slices(self.g)])
+            taps = tap_slices(self.g)
+            # On the CPU, slices of the batch in parallel (threads.run_split).
+            parts = run_split(lambda s: running_max([x_padded[s][(...,) + tap] for tap in taps]),
+                              batch_slices(x_padded, part_bytes=4 << 20))
+            y, winner = parts[0] if len(parts) == 1 else (
+                np.concatenate([y for y, _ in parts]), np.concatenate([w for _, w in parts]))
         if self.g.padded_size != self.g.in_size:
             winner = self.no_padding_winners(y, winner)
         self.save_for_backward(winner)
@@ -140,17 +146,25 @@ class MaxPoolScatter(Function):
         g = self.g
         if len(g.kernel) == 2 and kernels.use_for(gy):  # one thread per input gathers
             return kernels.max_pool2d_backward(gy, self.winner, g)
-        # When the windows tile the input exactly (the usual 2x2, stride 2),
-        # every input is written once below, so no zero fill is needed.
-        tiles = g.kernel == g.stride == g.extent and all(
-            o * s == q for o, s, q in zip(g.out_size, g.stride, g.padded_size))
-        gx = (np.empty_like if tiles else np.zeros_like)(gy, shape=gy.shape[:2] + g.padded_size,
-                                                         order="C")
-        for k, tap in enumerate(tap_slices(g)):
-            if g.overlapping:  # an input may win several windows: add up
-                gx[(...,) + tap] += gy * (self.winner == k)
-            else:
-                np.multiply(gy, self.winner == k, out=gx[(...,) + tap])
+        # When the windows sit side by side (the usual 2x2, stride 2), the taps
+        # write every input once up to out*s in each dim: only what lies past
+        # that needs zeros, not the whole array.
+        adjacent = g.kernel == g.stride == g.extent
+        gx = (np.empty_like if adjacent else np.zeros_like)(
+            gy, shape=gy.shape[:2] + g.padded_size, order="C")
+        taps = tap_slices(g)
+
+        def scatter(s):  # one slice of the batch (on the CPU, slices in parallel)
+            gx_s, gy_s, winner_s = gx[s], gy[s], self.winner[s]
+            if adjacent:
+                for d, (o, stride) in enumerate(zip(g.out_size, g.stride)):
+                    gx_s[(slice(None),) * (2 + d) + (slice(o * stride, None),)] = 0  # dim 2 + d
+            for k, tap in enumerate(taps):
+                if g.overlapping:  # an input may win several windows: add up
+                    gx_s[(...,) + tap] += gy_s * (winner_s == k)
+                else:
+                    np.multiply(gy_s, winner_s == k, out=gx_s[(...,) + tap])
+        run_split(scatter, batch_slices(gy, part_bytes=1 << 20))
         return backend.array_module(gx).ascontiguousarray(crop(gx, g))  # (N, C, *in)
 
     def backward(self, ggx):
