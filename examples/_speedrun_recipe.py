@@ -25,6 +25,7 @@ import time
 
 import _plots
 import _speedrun_net
+import _training
 import numpy as np
 
 import minigrad
@@ -65,7 +66,7 @@ def load_data(args):
     """{'train': (images, labels), 'test': (images, labels)}: uint8 NHWC and int64."""
     if args.smoke:
         print("data: SYNTHETIC CIFAR-shaped images (--smoke), not CIFAR-10")
-        images, labels = synthetic_images(224, size=16, seed=args.seed)  # small: seconds
+        images, labels = _training.synthetic_images(224, 16, 16, 3, seed=args.seed)  # small: seconds
         return {"train": (images[:160], labels[:160]), "test": (images[160:], labels[160:])}
     from minigrad.data import CIFAR10
     train, test = CIFAR10(args.data, train=True), CIFAR10(args.data, train=False)
@@ -74,16 +75,6 @@ def load_data(args):
     if args.train_size and args.train_size < len(train):  # a random subset: the files are sorted by class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.train_size])
     return {"train": (train.data[keep], train.targets[keep]), "test": (test.data, test.targets)}
-
-
-def synthetic_images(n, size=32, num_classes=10, seed=0):
-    """Learnable stand-ins for size x size colour images: a blocky template per class plus noise."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0, 255, (num_classes, size // 4, size // 4, 3))
-    templates = coarse.repeat(4, axis=1).repeat(4, axis=2)  # 4x4 blocks: (K, size, size, 3)
-    labels = rng.permutation(np.arange(n) % num_classes)
-    images = templates[labels] + rng.normal(0, 40, (n, size, size, 3))
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
 def normalised(images, device):
