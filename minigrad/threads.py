@@ -36,6 +36,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from . import backend  # (imports NumPy, which loads the BLAS library threadpoolctl looks for)
+
 __all__ = ["set_num_threads", "get_num_threads", "num_threads", "blas_info", "run_split",
            "batch_slices"]
 
@@ -53,7 +55,6 @@ def blas_info():
     """One dict per BLAS library loaded in this process (normally one, NumPy's):
     library ('openblas', 'mkl', ...), version, architecture (the kernels in use,
     e.g. 'SkylakeX' for AVX-512 or 'Haswell' for AVX2) and num_threads."""
-    import numpy  # noqa: F401  (BLAS is loaded by NumPy: make sure it is there to find)
     info = _threadpoolctl("minigrad.blas_info").threadpool_info()
     return [{"library": lib["internal_api"], "version": lib.get("version"),
              "architecture": lib.get("architecture"), "num_threads": lib["num_threads"],
@@ -78,7 +79,6 @@ def _check(op, n):
 def set_num_threads(n):
     """Use n BLAS threads from now on (until the next call)."""
     _check("minigrad.set_num_threads", n)
-    import numpy  # noqa: F401
     _threadpoolctl("minigrad.set_num_threads").threadpool_limits(n, user_api="blas")
 
 
@@ -86,7 +86,6 @@ def set_num_threads(n):
 def num_threads(n):
     """Use n BLAS threads inside the `with` block, and the previous count after it."""
     _check("minigrad.num_threads", n)
-    import numpy  # noqa: F401
     with _threadpoolctl("minigrad.num_threads").threadpool_limits(n, user_api="blas"):
         yield
 
@@ -105,7 +104,6 @@ class _Workers:
 
     def blas_controllers(self):
         if self.blas is None:
-            import numpy  # noqa: F401
             try:
                 import threadpoolctl
             except ImportError:
@@ -183,13 +181,17 @@ def run_split(work, parts):
     return results
 
 
-def batch_slices(array, part_bytes=1 << 20):
+def batch_slices(array, part_bytes=1 << 20, row_bytes=None):
     """Slices of `array`'s first axis of about part_bytes each (at least one
-    row): parts for run_split small enough that a part's temporaries stay in
-    cache between two passes over it. [Ellipsis] (the whole array) for a GPU
-    array, which the device runs at once, and for a 0-d one."""
-    import numpy as np
-    if not isinstance(array, np.ndarray) or array.ndim == 0:
+    row; a row counts row_bytes, by default its own size): parts for run_split
+    small enough that a part's temporaries stay in cache between two passes
+    over it. One slice of everything for a GPU array, which the device runs at
+    once (one big kernel keeps it busier than many small ones); [Ellipsis] for
+    a 0-d array."""
+    if getattr(array, "ndim", 0) == 0:
         return [Ellipsis]
-    rows = max(1, part_bytes // max(1, array[0].nbytes))
-    return [slice(start, min(len(array), start + rows)) for start in range(0, len(array), rows)]
+    N = len(array)
+    if not backend.is_host_array(array):
+        return [slice(0, N)]
+    rows = max(1, part_bytes // max(1, array[0].nbytes if row_bytes is None else row_bytes))
+    return [slice(start, min(N, start + rows)) for start in range(0, N, rows)]

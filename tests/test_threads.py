@@ -106,3 +106,5 @@ def test_batch_slices_cover_the_first_axis_in_parts_of_about_the_given_size():
     assert batch_slices(x, part_bytes=1) == [slice(i, i + 1) for i in range(10)]  # one row at least
     assert batch_slices(np.float32(1.0)) == [Ellipsis]  # 0-d: the whole thing
     assert batch_slices(np.array(2.0)) == [Ellipsis]
+    # a row may count for more than its own bytes (convolution's columns per image)
+    assert batch_slices(x, part_bytes=3 * 1024, row_bytes=2048) == [slice(i, i + 1) for i in range(10)]

@@ -57,6 +57,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import backend, kernels
+from ..threads import batch_slices
 
 # Columns of about this many bytes per chunk. Measured on the LeNet and VGG
 # layers (2-core AMD EPYC, 2 MB of L2 per core, 32 MB of L3): 2-4 MB is
@@ -223,11 +224,7 @@ def batch_chunks(x, bytes_per_image):
 
     On the GPU the whole batch is one chunk: CuPy pools its memory, and one
     big matrix product keeps the device busier than many small ones."""
-    N = x.shape[0]
-    if not backend.is_host_array(x):
-        return [slice(0, N)]
-    per_chunk = max(1, CHUNK_BYTES // max(1, bytes_per_image))
-    return [slice(start, min(N, start + per_chunk)) for start in range(0, N, per_chunk)]
+    return batch_slices(x, CHUNK_BYTES, row_bytes=bytes_per_image)
 
 
 # ------------------------------------------------------------- the columns
