@@ -12,8 +12,10 @@ decoupled weight decay:
   multiplies it by 1/(1 - momentum) in the steady state. The decoupled rule
   theta <- theta * (1 - lr * weight_decay) shrinks the weights as much per step with
   weight_decay = 0.0153 / (11.5 * (1 - 0.85)) (WEIGHT_DECAY), whatever the batch size.
-- BN biases and the whitening bias: lr x 64, weight decay / 64 (the same decay per
-  step): biases need large moves and have few parameters to make them noisy.
+- BN biases: lr x 64, weight decay / 64 (the same decay per step): biases need
+  large moves and have few parameters to make them noisy. The whitening conv's
+  bias is not among them: it trains at the weights' lr (a x64 step on it shifts
+  every patch feature at once, and ReLU can shut half of them off for good).
 - schedule: linear warm-up from 0.2x over the first 23% of the steps, then linear
   decay to 0.07x.
 - lookahead every 5 steps with alpha = 1 - 0.95^5 (t / T)^3: no averaging at the
@@ -46,7 +48,7 @@ LABEL_SMOOTHING = 0.2
 WHITEN_BIAS_EPOCHS = 3          # the whitening bias learns only this long, then stays
 WARMUP = 0.23                   # share of the steps spent warming up
 LOOKAHEAD_EVERY = 5
-TRANSLATE = 2                   # pixels of random translation
+TRANSLATE = 2                   # pixels of random translation, borders filled by reflection
 WIDTHS = (64, 256, 256)         # airbench94's blocks, scaled by --width
 
 TRICKS = {
@@ -86,8 +88,8 @@ def normalised(images, device):
 def loaders(args, data, off):
     images, labels = data["train"]
     options = dict(batch_size=args.batch_size, shuffle=True, drop_last=True, augment=True,
-                   padding=0 if "translate" in off else TRANSLATE, mean=MEAN, std=STD,
-                   device=args.device)
+                   padding=0 if "translate" in off else TRANSLATE, padding_mode="reflect",
+                   mean=MEAN, std=STD, device=args.device)
     kind = DeviceLoader if "alt-flip" in off else AlternatingFlipLoader
     train = kind(images, labels, **options)
     test = DeviceLoader(*data["test"], batch_size=1000, mean=MEAN, std=STD, device=args.device)
@@ -107,10 +109,10 @@ def make_model(args, data, off):
 
 
 def parameter_groups(model, lr, off):
-    """SGDW groups: the weights at lr, and the biases (BN shifts, the whitening bias) at
+    """SGDW groups: the weights (and the whitening bias) at lr, and the BN biases at
     lr x 64 with decay / 64; frozen parameters (BN scales, a whitening weight) left out."""
     scaler = 1.0 if "bias-lr" in off else BIAS_SCALER
-    biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)] + [model.whiten.bias]
+    biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     ids = {id(p) for p in biases}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
     # the weights first: fit's epoch line shows the first group's lr
@@ -175,7 +177,7 @@ def train(args, data, off, log=print):
     if lookahead is not None:
         lookahead.alpha = 0.0
         lookahead.sync()  # the model takes the slow (averaged) weights
-    tta = dict(flip=False) if "tta" in off else dict(flip=True, translate=1)
+    tta = dict(flip=False) if "tta" in off else dict(flip=True, translate=1, padding_mode="reflect")
     accuracy = tta_accuracy(_eval(model), test_loader, **tta)
     return {"test_accuracy": accuracy, "history": history, "train_time": time.perf_counter() - start}
 

@@ -139,6 +139,37 @@ def test_a_crop_is_a_shifted_window_with_zero_padding(device, crop):
     assert (got[0, :, 2:, :w - 2] > 0).all()
 
 
+@pytest.mark.parametrize("mode", ["reflect", "edge"])
+def test_reflect_and_edge_padding_fill_the_border_from_the_image(device, mode):
+    images, labels = random_images(2, 5, 6)
+    loader = DeviceLoader(images, labels, augment=True, padding=2, padding_mode=mode, device=device)
+    # offset 0: the window's top-left corner is the padding's corner, 2 rows/columns in
+    x, _ = loader.batch(on(device, [1, 0]), on(device, [0, 4]), on(device, [0, 4]),
+                        on(device, [False, True]))
+    got = pixels(x)
+    for n, (k, offset, flip) in enumerate([(1, 0, False), (0, 4, True)]):
+        chw = images[k].transpose(2, 0, 1)
+        if mode == "reflect":  # mirrored about the border pixel: row -1 is row 1, -2 is row 2
+            rows, cols = np.abs(np.arange(-2, 7)), np.abs(np.arange(-2, 8))
+            rows, cols = np.where(rows > 4, 8 - rows, rows), np.where(cols > 5, 10 - cols, cols)
+        else:                  # the border pixel repeated
+            rows, cols = np.clip(np.arange(-2, 7), 0, 4), np.clip(np.arange(-2, 8), 0, 5)
+        padded = chw[:, rows][:, :, cols]                      # (3, 9, 10), built by index
+        window = padded[:, offset:offset + 5, offset:offset + 6]
+        np.testing.assert_array_equal(got[n], window[:, :, ::-1] if flip else window)
+    torch = pytest.importorskip("torch")
+    torch_mode = "reflect" if mode == "reflect" else "replicate"
+    chw = torch.tensor(images[1].transpose(2, 0, 1)[None].astype(np.float32))
+    expected = torch.nn.functional.pad(chw, (2, 2, 2, 2), mode=torch_mode)[0, :, :5, :6]
+    np.testing.assert_array_equal(got[0], expected.numpy().astype(np.uint8))
+
+
+def test_an_unknown_padding_mode_is_refused():
+    images, labels = random_images(2, 5, 5)
+    with pytest.raises(ValueError, match="DeviceLoader: padding_mode must be one of .*'circular'"):
+        DeviceLoader(images, labels, augment=True, padding_mode="circular")
+
+
 def test_flip_mirrors_the_image(device):
     images, labels = random_images(3, 6, 6)
     loader = DeviceLoader(images, labels, augment=True, padding=4, device=device)

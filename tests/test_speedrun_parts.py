@@ -202,6 +202,18 @@ def test_shift_moves_the_image_and_fills_with_zeros():
     np.testing.assert_array_equal(shift(x, -1).numpy()[0, 0, :3, :3], x.numpy()[0, 0, 1:, 1:])
 
 
+def test_shift_can_fill_by_reflection():
+    x = minigrad.Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    image = x.numpy()[0, 0]
+    down = shift(x, 1, padding_mode="reflect").numpy()[0, 0]
+    np.testing.assert_array_equal(down[1:, 1:], image[:3, :3])
+    np.testing.assert_array_equal(down[0, 1:], image[1, :3])   # row -1 mirrors row 1
+    np.testing.assert_array_equal(down[1:, 0], image[:3, 1])   # column -1 mirrors column 1
+    assert down[0, 0] == image[1, 1]
+    up = shift(x, -1, padding_mode="reflect").numpy()[0, 0]
+    np.testing.assert_array_equal(up[3, :3], image[2, 1:])     # row 4 mirrors row 2
+
+
 def test_tta_views_weights_add_up_to_one():
     x = minigrad.randn(2, 3, 8, 8)
     for options, count in [(dict(), 2), (dict(flip=False), 1), (dict(translate=1), 6),

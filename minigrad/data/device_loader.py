@@ -41,6 +41,8 @@ __all__ = ["DeviceLoader", "EpochPlan"]
 # offsets, indexed by position in that order), flip (bool). None where unused.
 EpochPlan = collections.namedtuple("EpochPlan", "order top left flip")
 
+PADDING_MODES = ("constant", "edge", "reflect")  # torchvision's names, which NumPy's pad shares
+
 
 class DeviceLoader:
     """Batches (x, y) of an in-memory image dataset, made on `device` with no host round trip.
@@ -57,9 +59,12 @@ class DeviceLoader:
     batch_size: samples per batch (can be changed between epochs).
     shuffle:    a new random order every epoch.
     drop_last:  drop the last batch if it is smaller than `batch_size`.
-    augment:    a random `crop` window of the image padded by `padding` zero pixels,
+    augment:    a random `crop` window of the image padded by `padding` pixels,
                 mirrored left-right with probability 1/2 (per image).
-    padding:    pixels of zeros added on every side before cropping (augment only).
+    padding:    pixels added on every side before cropping (augment only).
+    padding_mode: what fills them, as torchvision's RandomCrop: 'constant' (zeros,
+                black), 'edge' (the border pixel repeated) or 'reflect' (mirrored
+                about the border pixel: a shifted image keeps natural-looking edges).
     crop:       the window size, an int or (h, w); default: the image size.
     mean, std:  per-channel normalisation (one value per channel, or one for all);
                 None: no normalisation, x in [0, 1].
@@ -71,9 +76,13 @@ class DeviceLoader:
 
     def __init__(self, images, labels, batch_size=1, shuffle=False, drop_last=False,
                  augment=False, padding=4, crop=None, mean=None, std=None, device=None,
-                 layout=None):
+                 layout=None, padding_mode="constant"):
         if not (isinstance(padding, (int, np.integer)) and padding >= 0):
             raise ValueError(f"DeviceLoader: padding must be an int >= 0, got {padding!r}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"DeviceLoader: padding_mode must be one of {PADDING_MODES}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.device = backend.normalize_device(device)
         self.batch_size = batch_size  # (checked by the property)
         self.shuffle, self.drop_last = shuffle, drop_last
@@ -100,8 +109,8 @@ class DeviceLoader:
         self.epoch = 0
 
     def _store(self, images, labels, layout):
-        """Copy the data to the device once, then make it NCHW uint8, padded with zeros
-        when augmenting (on the device: the copy moves the fewest bytes)."""
+        """Copy the data to the device once, then make it NCHW uint8, padded (as
+        padding_mode says) when augmenting (on the device: the copy moves the fewest bytes)."""
         p, xp = self.padding, self._xp
         images = backend.to_device(images, self.device)  # (the one host -> device copy)
         if layout == "NHWC":
@@ -111,8 +120,8 @@ class DeviceLoader:
         if p == 0:
             self._images = xp.ascontiguousarray(images)
         else:
-            self._images = xp.zeros((n, c, height + 2 * p, width + 2 * p), dtype=np.uint8)
-            self._images[:, :, p:p + height, p:p + width] = images
+            sides = ((0, 0), (0, 0), (p, p), (p, p))
+            self._images = xp.ascontiguousarray(xp.pad(images, sides, mode=self.padding_mode))
         self._flat = self._images.reshape(-1)  # the same memory, one flat row (for `take`)
 
     @classmethod
