@@ -11,8 +11,8 @@ Nets (float32, 3x32x32 inputs, 10 classes):
   vgg       conv-BN-ReLU 3->32, 32->32, maxpool, 32->64, 64->64, maxpool,
             64->128, maxpool, dropout, linear 2048->10; batch 128
   speedrun  the net of examples/cifar10_speedrun.py: a 2x2 conv 3->24, ReLU,
-            then three blocks conv-maxpool-BN-ReLU-conv-BN-ReLU of widths 64, 256,
-            256 (times --width, default 0.5, the example's), maxpool 3, linear;
+            then three blocks conv-maxpool-BN-ReLU-conv-BN-ReLU of --widths (default
+            64, 128, 128, the example's), maxpool 3, linear;
             batch 512 (ReLU as the example's default; --act gelu for airbench's)
 
 GFLOP/s counts the multiply-adds of the convolutions and linear layers (two
@@ -84,7 +84,8 @@ import minigrad.optim as optim
 import minigrad.threads
 
 NETS = {"lenet": 100, "vgg": 128, "speedrun": 512}  # net -> default batch size (--batch overrides)
-WIDTH = 0.5  # the speedrun net's width multiplier (set from --width)
+WIDTHS = (64, 128, 128)  # the speedrun net's blocks, the example's default (set from --widths)
+WIDTH = 1.0  # a multiplier of WIDTHS (set from --width)
 ACTIVATION = "ReLU"  # the speedrun net's (set from --act)
 
 
@@ -112,7 +113,7 @@ def vgg(lib):
 
 
 def speedrun(lib):
-    widths = [max(1, round(WIDTH * w)) for w in (64, 256, 256)]
+    widths = [max(1, round(WIDTH * w)) for w in WIDTHS]
 
     def block(c_in, c_out):
         return [lib.Conv2d(c_in, c_out, 3, padding=1, bias=False), lib.MaxPool2d(2),
@@ -123,6 +124,18 @@ def speedrun(lib):
         lib.Conv2d(3, 24, 2), getattr(lib, ACTIVATION)(),
         *block(24, widths[0]), *block(widths[0], widths[1]), *block(widths[1], widths[2]),
         lib.MaxPool2d(3), lib.Flatten(), lib.Linear(widths[2], 10, bias=False))
+
+
+def add_width_options(parser):
+    parser.add_argument("--widths", default="64,128,128", metavar="W1,W2,W3",
+                        help="the speedrun net's blocks (default: the example's, airbench93's; "
+                             "airbench94's are 64,256,256)")
+    parser.add_argument("--width", type=float, default=1.0, help="a multiplier of --widths")
+
+
+def set_widths(args):
+    global WIDTHS, WIDTH
+    WIDTHS, WIDTH = tuple(int(w) for w in args.widths.split(",")), args.width
 
 
 def training_gflop(model, x):
@@ -269,8 +282,7 @@ def set_torch_tf32(torch, on):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--net", choices=list(NETS) + ["all"], default="all")
-    parser.add_argument("--width", type=float, default=0.5,
-                        help="the speedrun net's width multiplier (1.0: airbench94's 64/256/256)")
+    add_width_options(parser)
     parser.add_argument("--act", choices=["relu", "gelu"], default="relu",
                         help="the speedrun net's activation")
     parser.add_argument("--peak-gflops", type=float, default=204.0,
@@ -293,8 +305,9 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
-    global WIDTH, ACTIVATION
-    WIDTH, ACTIVATION = args.width, {"relu": "ReLU", "gelu": "GELU"}[args.act]
+    global ACTIVATION
+    set_widths(args)
+    ACTIVATION = {"relu": "ReLU", "gelu": "GELU"}[args.act]
     on_gpu = args.device.startswith("cuda")
     if on_gpu and not minigrad.cuda.is_available():
         parser.error(f"--device {args.device} needs CuPy and a CUDA GPU, and none was found")

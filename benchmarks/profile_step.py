@@ -1,7 +1,7 @@
 """Where a training step's time goes, op by op, minigrad next to PyTorch.
 
     python benchmarks/profile_step.py --net vgg
-    python benchmarks/profile_step.py --net speedrun --width 0.5 --steps 10
+    python benchmarks/profile_step.py --net speedrun --steps 10
 
 Runs the nets of bench_train_step.py (same architecture, same weights, same
 batch) for a few steps and prints, for each framework, the self time of each
@@ -133,13 +133,13 @@ def grouped(per_step):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--net", choices=list(bench.NETS), default="vgg")
-    parser.add_argument("--width", type=float, default=0.5)
+    bench.add_width_options(parser)
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--top", type=int, default=12, help="also list the N costliest ops")
     args = parser.parse_args()
-    bench.WIDTH = args.width
+    bench.set_widths(args)
     batch = args.batch or bench.NETS[args.net]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)

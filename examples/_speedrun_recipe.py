@@ -49,7 +49,7 @@ WHITEN_BIAS_EPOCHS = 3          # the whitening bias learns only this long, then
 WARMUP = 0.23                   # share of the steps spent warming up
 LOOKAHEAD_EVERY = 5
 TRANSLATE = 2                   # pixels of random translation, borders filled by reflection
-WIDTHS = (64, 256, 256)         # airbench94's blocks, scaled by --width
+WIDTHS = (64, 128, 128)         # airbench93's blocks (airbench94's: 64, 256, 256)
 
 TRICKS = {
     "whiten": "the patch-whitening first conv (a plain trainable conv instead)",
@@ -98,7 +98,7 @@ def loaders(args, data, off):
 
 # ---------------------------------------------------------------------- model
 def make_model(args, data, off):
-    widths = tuple(max(1, round(w * args.width)) for w in WIDTHS)
+    widths = tuple(max(1, round(w * args.width)) for w in getattr(args, "widths", WIDTHS))
     model = _speedrun_net.SpeedrunNet(widths, dirac="dirac" not in off,
                                       act=getattr(args, "act", "relu")).to(args.device)
     if "whiten" not in off:  # from the statistics of (up to) 5000 training images' patches

@@ -16,7 +16,7 @@ Keller Jordan's airbench94), each trick a feature of the library:
     flip + translate TTA           training.tta.tta_accuracy                  --no-tta
 
     python examples/cifar10_speedrun.py                      # the default run (see docs/speedrun.md)
-    python examples/cifar10_speedrun.py --width 1 --epochs 10 --device cuda
+    python examples/cifar10_speedrun.py --widths 64,256,256 --epochs 10 --device cuda
     python examples/cifar10_speedrun.py --ablate             # one run per trick switched off
     python examples/cifar10_speedrun.py --smoke              # seconds, synthetic data
 
@@ -24,6 +24,7 @@ One line per epoch, then `test accuracy NN.NN%` and `total time ...` (data loadi
 whitening, training and evaluation included) as the last two lines; curves.png in
 --out. The budget behind the defaults is worked out in docs/speedrun.md.
 """
+import argparse
 import os
 import sys
 import time
@@ -38,10 +39,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args(argv):
     parser = _cli.parser(__doc__)
-    parser.add_argument("--width", type=float, default=0.5,
-                        help="channel multiplier of airbench's (64, 256, 256) blocks (default 0.5)")
-    parser.add_argument("--epochs", type=float, default=10.0,
-                        help="training epochs, fractions allowed (default 10)")
+    parser.add_argument("--widths", type=_widths, default=recipe.WIDTHS, metavar="W1,W2,W3",
+                        help="channels of the three blocks (default 64,128,128, airbench93's; "
+                             "airbench94's are 64,256,256)")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="a multiplier of --widths (default 1)")
+    parser.add_argument("--epochs", type=float, default=9.0,
+                        help="training epochs, fractions allowed (default 9)")
     parser.add_argument("--batch-size", type=_cli.positive_int, default=512)
     parser.add_argument("--lr", type=float, default=None,
                         help="peak lr of the conv and linear weights for --batch-size 512, "
@@ -76,6 +80,16 @@ def parse_args(argv):
         args.width, args.epochs, args.batch_size = min(args.width, 1 / 16), min(args.epochs, 2), 32
     args.out = args.out or os.path.join("runs", "speedrun" + ("-smoke" if args.smoke else ""))
     return args
+
+
+def _widths(text):
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive ints like 64,128,128, got {text!r}")
+    return widths
 
 
 def main(argv=None):

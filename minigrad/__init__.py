@@ -1,5 +1,5 @@
 """minigrad: a small, readable reverse-mode autograd engine on NumPy (and CuPy)."""
-from . import backend, cuda, functional, viz
+from . import backend, cuda, functional, host_memory, viz
 from .autograd import (
                        Function,
                        enable_grad,
@@ -49,3 +49,5 @@ from .tensor import Tensor, bool_, float16, float32, float64, int32, int64
 from .threads import blas_info, get_num_threads, num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+host_memory.apply_default()  # reuse freed activations' memory (MINIGRAD_KEEP_MEMORY=0: off)

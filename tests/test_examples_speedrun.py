@@ -75,3 +75,19 @@ def test_parameter_groups_scale_the_biases_and_leave_frozen_weights_out():
     assert not frozen & set(grouped) and len(grouped) == len(set(grouped))
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert trainable == set(grouped)
+    # as airbench: only the BN biases get the x64 lr; the whitening bias trains at the weights'
+    bn_biases = {id(m.bias) for m in model.modules() if isinstance(m, minigrad.nn.BatchNorm2d)}
+    assert {id(p) for p in biases["params"]} == bn_biases
+    assert id(model.whiten.bias) in {id(p) for p in weights["params"]}
+
+
+def test_widths_and_width_set_the_blocks_channels(capsys):
+    import _speedrun_recipe as recipe
+    args = cifar10_speedrun.parse_args(["--widths", "32,64,48", "--width", "0.5"])
+    data = {"train": recipe.load_data(cifar10_speedrun.parse_args(["--smoke"]))["train"]}
+    model = recipe.make_model(args, data, off={"whiten"})
+    assert [g.conv2.out_channels for g in model.layers] == [16, 32, 24]
+    assert model.head.in_features == 24
+    with pytest.raises(SystemExit):
+        cifar10_speedrun.parse_args(["--widths", "64,128"])
+    assert "expected three positive ints like 64,128,128, got '64,128'" in capsys.readouterr().err
