@@ -14,7 +14,7 @@ def _tail(capsys):
 
 
 def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
-    result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--out", str(tmp_path)])
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--epoch-eval", "--out", str(tmp_path)])
     lines = _tail(capsys)
     assert any("SYNTHETIC" in line for line in lines[:2])
     assert sum(line.startswith("epoch ") for line in lines) == 2
@@ -32,7 +32,7 @@ def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
 def test_every_trick_can_be_switched_off(tmp_path, capsys):
     flags = ["--no-whiten", "--no-dirac", "--no-bias-lr", "--no-lookahead", "--no-smoothing",
              "--no-translate", "--no-alt-flip", "--no-tta"]
-    result = cifar10_speedrun.main(["--smoke", "--epochs", "1", "--no-epoch-eval",
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "1",
                                     "--out", str(tmp_path)] + flags)
     assert 0.0 <= result["test_accuracy"] <= 1.0
     assert _tail(capsys)[-2].startswith("test accuracy ")
@@ -41,7 +41,7 @@ def test_every_trick_can_be_switched_off(tmp_path, capsys):
 def test_ablate_prints_a_row_per_trick(tmp_path, capsys, monkeypatch):
     import _speedrun_recipe as recipe
     monkeypatch.setattr(recipe, "TRICKS", {"tta": recipe.TRICKS["tta"]})
-    rows = cifar10_speedrun.main(["--smoke", "--epochs", "1", "--no-epoch-eval", "--ablate",
+    rows = cifar10_speedrun.main(["--smoke", "--epochs", "1", "--ablate",
                                   "--out", str(tmp_path)])
     assert [name for name, _, _ in rows] == ["full recipe", "no tta"]
     table = [line for line in _tail(capsys) if line.startswith("| ")]
