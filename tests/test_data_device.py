@@ -164,10 +164,12 @@ def test_reflect_and_edge_padding_fill_the_border_from_the_image(device, mode):
     np.testing.assert_array_equal(got[0], expected.numpy().astype(np.uint8))
 
 
-def test_an_unknown_padding_mode_is_refused():
+def test_an_unknown_padding_mode_or_too_much_reflection_is_refused():
     images, labels = random_images(2, 5, 5)
     with pytest.raises(ValueError, match="DeviceLoader: padding_mode must be one of .*'circular'"):
         DeviceLoader(images, labels, augment=True, padding_mode="circular")
+    with pytest.raises(ValueError, match="reflect padding of 5 pixels needs images larger.*5x5"):
+        DeviceLoader(images, labels, augment=True, padding=5, padding_mode="reflect")
 
 
 def test_flip_mirrors_the_image(device):

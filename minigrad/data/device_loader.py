@@ -94,6 +94,10 @@ class DeviceLoader:
         else:
             n, channels, height, width = images.shape
         self.num_samples, self.image_shape = n, (channels, height, width)
+        if self.padding_mode == "reflect" and self.padding >= min(height, width):
+            raise ValueError(f"DeviceLoader: reflect padding of {self.padding} pixels needs images "
+                             f"larger than that, got {height}x{width}; pad less or use "
+                             "padding_mode='edge'")
         self.crop = _crop_size(crop, height, width, self.padding, augment)
         self._xp = xp = backend.xp_of_device(self.device)
         with backend.device_scope(self.device):
@@ -116,7 +120,6 @@ class DeviceLoader:
         if layout == "NHWC":
             images = images.transpose(0, 3, 1, 2)  # a view; made contiguous just below
         self._labels = backend.to_device(labels, self.device).astype(np.int64, copy=False)
-        n, c, height, width = self.num_samples, *self.image_shape
         if p == 0:
             self._images = xp.ascontiguousarray(images)
         else:
