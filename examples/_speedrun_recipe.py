@@ -98,7 +98,7 @@ def loaders(args, data, off):
 
 # ---------------------------------------------------------------------- model
 def make_model(args, data, off):
-    widths = tuple(max(1, round(w * args.width)) for w in getattr(args, "widths", WIDTHS))
+    widths = tuple(max(1, round(w * args.width)) for w in args.widths)
     model = _speedrun_net.SpeedrunNet(widths, dirac="dirac" not in off,
                                       act=getattr(args, "act", "relu")).to(args.device)
     if "whiten" not in off:  # from the statistics of (up to) 5000 training images' patches

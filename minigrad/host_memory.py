@@ -49,7 +49,9 @@ def keep_freed_memory():
     mallopt = _mallopt()
     if mallopt is None:
         return False
-    return bool(mallopt(M_MMAP_MAX, 0)) & bool(mallopt(M_TRIM_THRESHOLD, NEVER))
+    took_mmap = mallopt(M_MMAP_MAX, 0)            # both calls made, whatever the first returns
+    took_trim = mallopt(M_TRIM_THRESHOLD, NEVER)
+    return bool(took_mmap and took_trim)
 
 
 def apply_default():
