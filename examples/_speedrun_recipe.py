@@ -100,7 +100,7 @@ def loaders(args, data, off):
 def make_model(args, data, off):
     widths = tuple(max(1, round(w * args.width)) for w in args.widths)
     model = _speedrun_net.SpeedrunNet(widths, dirac="dirac" not in off,
-                                      act=getattr(args, "act", "relu")).to(args.device)
+                                      act=args.act).to(args.device)
     if "whiten" not in off:  # from the statistics of (up to) 5000 training images' patches
         nn.init.whitening_(model.whiten.weight, normalised(data["train"][0][:5000], args.device),
                            eps=5e-4, bias=model.whiten.bias)

@@ -62,7 +62,8 @@ def test_parameter_groups_scale_the_biases_and_leave_frozen_weights_out():
     import argparse
 
     import _speedrun_recipe as recipe
-    args = argparse.Namespace(widths=recipe.WIDTHS, width=1 / 16, device="cpu", smoke=True, seed=0)
+    args = argparse.Namespace(widths=recipe.WIDTHS, width=1 / 16, act="gelu", device="cpu", smoke=True,
+                              seed=0)
     data = recipe.load_data(args)
     model = recipe.make_model(args, data, off=set())
     weights, biases = recipe.parameter_groups(model, lr=0.5, off=set())

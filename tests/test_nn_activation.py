@@ -170,3 +170,21 @@ def test_float32_erf_is_within_a_few_units_in_the_last_place(monkeypatch, name):
     np.testing.assert_array_equal(getattr(minigrad.backend, name)(special), expected)
     half = getattr(minigrad.backend, name)(np.array([0.5], np.float16))
     assert half.dtype == np.float16 and abs(float(half[0]) - getattr(math, name)(0.5)) < 1e-3
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+def test_tanh_gelu_in_cache_slices_matches_the_whole_array_formula(dtype, tol):
+    # 4 MB of float32: several slices of the batch (threads.batch_slices), shared among
+    # threads; the first-order backward takes them, create_graph=True the Tensor formula.
+    x0 = np.random.default_rng(3).uniform(-6, 6, (64, 16, 32, 32)).astype(dtype)
+    gy = np.random.default_rng(4).standard_normal(x0.shape).astype(dtype)
+    assert len(minigrad.threads.batch_slices(x0)) > 2
+    _, reference, _ = ACTIVATIONS["gelu_tanh"]
+    x = minigrad.tensor(x0, requires_grad=True)
+    y = F.gelu(x, approximate="tanh")
+    np.testing.assert_allclose(y.numpy(), reference(x0.astype(np.float64)), rtol=tol, atol=tol)
+    (fast,) = minigrad.grad(y, x, minigrad.tensor(gy))
+    (graph,) = minigrad.grad(F.gelu(x, approximate="tanh"), x, minigrad.tensor(gy),
+                             create_graph=True)
+    assert fast.dtype == dtype
+    np.testing.assert_allclose(fast.numpy(), graph.numpy(), rtol=tol, atol=tol)

@@ -15,10 +15,11 @@ import math
 
 import numpy as np
 
-from .. import backend, kernels
-from ..autograd import Function, is_grad_enabled
+from .. import backend
+from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import abs, clip, exp, sigmoid, tanh, where
+from .gelu import gelu
 from .reduce import softmax
 
 __all__ = ["leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh", "relu6", "hardsigmoid",
@@ -67,61 +68,6 @@ class ELU(Function):
         return where(_mask(x.data > 0, x.device), gy, gy * negative_slope)
 
 
-class NormalCDF(Function):
-    r"""Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF.
-
-    dPhi/dx = phi(x) = e^{-x^2/2} / sqrt(2 pi), the normal density."""
-
-    save_inputs, save_outputs = True, False
-
-    def forward(self, x):
-        return 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
-
-    def backward(self, gy):
-        return gy * normal_pdf(self.inputs[0])
-
-
-def normal_pdf(x):
-    """phi(x) = e^{-x^2/2} / sqrt(2 pi), built from Tensor ops (differentiable)."""
-    return exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
-
-
-class GELU(Function):
-    r"""Gaussian Error Linear Unit, y = x * Phi(x) (Phi: the standard normal CDF).
-
-    exact ('none'):   dy/dx = Phi(x) + x * phi(x)
-    'tanh':           y = x/2 * (1 + tanh(u)),  u = sqrt(2/pi) * (x + 0.044715 x^3)
-                      dy/dx = (1 + t)/2 + x/2 * (1 - t^2) * du/dx,  t = tanh(u),
-                      du/dx = sqrt(2/pi) * (1 + 3 * 0.044715 x^2)
-    """
-
-    save_inputs, save_outputs = True, False
-    COEFF = 0.044715
-    SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-    def __init__(self, approximate):
-        self.approximate = approximate
-
-    def forward(self, x):
-        if kernels.use_for(x):  # on a GPU, the same formula in one fused kernel
-            return kernels.gelu_forward(x, self.approximate)
-        if self.approximate == "tanh":
-            u = self.SQRT_2_OVER_PI * (x + self.COEFF * x * x * x)
-            return 0.5 * x * (1.0 + np.tanh(u))
-        return x * (0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0)))))
-
-    def backward(self, gy):
-        x = self.inputs[0]
-        if not is_grad_enabled() and kernels.use_for(x.data, gy.data):
-            # First order on a GPU: one fused kernel (create_graph=True needs the Tensor ops below).
-            return Tensor._wrap(kernels.gelu_backward(x.data, gy.data, self.approximate), x.device)
-        if self.approximate == "tanh":
-            t = tanh((x + x * x * x * self.COEFF) * self.SQRT_2_OVER_PI)
-            du_dx = (x * x * (3.0 * self.COEFF) + 1.0) * self.SQRT_2_OVER_PI
-            return gy * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * du_dx)
-        return gy * (NormalCDF()(x) + x * normal_pdf(x))
-
-
 class SiLU(Function):
     r"""SiLU (swish): y = x * s,  s = sigmoid(x);   dy/dx = s * (1 + x * (1 - s))."""
 
@@ -165,13 +111,6 @@ def leaky_relu(x, negative_slope=0.01):
 
 def elu(x, alpha=1.0):
     return ELU(float(alpha))(x)
-
-
-def gelu(x, approximate="none"):
-    """GELU; approximate='none' uses the exact erf form, 'tanh' the tanh approximation."""
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU(approximate)(x)
 
 
 def silu(x):
