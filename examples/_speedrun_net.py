@@ -10,7 +10,8 @@ The airbench / hlb-CIFAR10 / ResNet-9 family, in its plainest form:
     block 3  the same -> w3                                                  (N, w3, 3, 3)
     head     global max-pool, linear w3 -> 10 (no bias), times 1/9            (N, 10)
 
-act is GELU, as airbench, or ReLU, as ResNet-9 (~25% cheaper a step on the CPU).
+act is GELU, as airbench (in its tanh form), or ReLU, as ResNet-9 (~3% cheaper a step on
+the CPU).
 
 Why each piece:
 - The whitening conv hands the first block decorrelated, unit-variance patch
@@ -40,7 +41,8 @@ class BatchNormNoWeight(nn.BatchNorm2d):
 
 
 def activation(name):
-    """'gelu' (airbench's, in its tanh form: NumPy has no erf) or 'relu' (ResNet-9's)."""
+    """'gelu' (airbench's, in its tanh form: on the CPU it runs on slices in cache, where
+    the exact form's erf takes several whole-array passes) or 'relu' (ResNet-9's)."""
     if name == "gelu":
         return nn.GELU(approximate="tanh")
     if name == "relu":

@@ -179,7 +179,8 @@ def train(args, data, off, log=print):
         lookahead.sync()  # the model takes the slow (averaged) weights
     tta = dict(flip=False) if "tta" in off else dict(flip=True, translate=1, padding_mode="reflect")
     accuracy = tta_accuracy(_eval(model), test_loader, **tta)
-    return {"test_accuracy": accuracy, "history": history, "train_time": time.perf_counter() - start}
+    return {"test_accuracy": accuracy, "history": history, "model": model,
+            "train_time": time.perf_counter() - start}
 
 
 def _eval(model):

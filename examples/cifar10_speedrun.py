@@ -22,7 +22,8 @@ Keller Jordan's airbench94), each trick a feature of the library:
 
 One line per epoch, then `test accuracy NN.NN%` and `total time ...` (data loading,
 whitening, training and evaluation included) as the last two lines; curves.png in
---out. The budget behind the defaults is worked out in docs/speedrun.md.
+--out, with the trained weights (model.npz, for SpeedrunNet.load_state_dict). The budget
+behind the defaults is worked out in docs/speedrun.md.
 """
 import argparse
 import os
@@ -67,7 +68,8 @@ def parse_args(argv):
     parser.add_argument("--epoch-eval", action="store_true",
                         help="also test (without TTA) after every epoch: the curves gain test "
                              "accuracy, the run ~7%% more time")
-    parser.add_argument("--out", default=None, help="folder for curves.png (default runs/speedrun)")
+    parser.add_argument("--out", default=None,
+                        help="folder for curves.png and model.npz (default runs/speedrun)")
     for trick, what in recipe.TRICKS.items():
         parser.add_argument(f"--no-{trick}", action="store_true", help=f"switch off: {what}")
     _cli.add_device(parser)
@@ -104,6 +106,9 @@ def main(argv=None):
         os.makedirs(args.out, exist_ok=True)
         path = recipe.plot(result["history"], os.path.join(args.out, "curves.png"))
         print(f"curves: {path}")
+        weights = os.path.join(args.out, "model.npz")  # the final (slow) weights, as tested
+        minigrad.save(result["model"].state_dict(), weights)
+        print(f"weights: {weights}")
         print(f"test accuracy {100 * result['test_accuracy']:.2f}%")
         print(f"total time {time.perf_counter() - start:.1f} s")
         return result

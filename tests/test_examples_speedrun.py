@@ -4,6 +4,7 @@ runs the full recipe and each trick switched off, and says so in a table."""
 import os
 
 import cifar10_speedrun
+import numpy as np
 import pytest
 
 import minigrad
@@ -21,6 +22,9 @@ def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
     assert lines[-2] == f"test accuracy {100 * result['test_accuracy']:.2f}%"
     assert lines[-1].startswith("total time ") and lines[-1].endswith(" s")
     assert os.path.getsize(tmp_path / "curves.png") > 0
+    saved = minigrad.load(tmp_path / "model.npz")  # the weights that were tested
+    for name, value in result["model"].state_dict().items():
+        np.testing.assert_array_equal(saved[name], value)
     # the synthetic classes are learnable: 10 steps lower the loss and beat chance (10%) on
     # the 160 training images (seeds 0-3: losses 2.28-2.29 -> 2.23-2.25, 28-36% accuracy in
     # epoch 2; the 64 test images are too few for a threshold: 14-53% TTA accuracy)
