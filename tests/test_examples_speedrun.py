@@ -26,9 +26,10 @@ def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
     for name, value in result["model"].state_dict().items():
         np.testing.assert_array_equal(saved[name], value)
     # the synthetic classes are learnable: 10 steps lower the loss and beat chance (10%) on
-    # the 160 training images (seeds 0-3: losses 2.28-2.29 -> 2.23-2.25, 28-36% accuracy in
-    # epoch 2; the 64 test images are too few for a threshold: 14-53% TTA accuracy)
-    assert result["history"]["train_loss"][-1] < result["history"]["train_loss"][0] - 0.02
+    # the 160 training images (GELU, seeds 0-3: losses 2.29-2.31 -> 2.26-2.28, down by
+    # 0.024-0.034; 21-28% accuracy in epoch 2; the 64 test images are too few for a
+    # threshold: 20-38% TTA accuracy)
+    assert result["history"]["train_loss"][-1] < result["history"]["train_loss"][0] - 0.015
     assert result["history"]["train_accuracy"][-1] > 0.2
     assert 0.0 <= result["test_accuracy"] <= 1.0
 
