@@ -13,7 +13,8 @@ Nets (float32, 3x32x32 inputs, 10 classes):
   speedrun  the net of examples/cifar10_speedrun.py: a 2x2 conv 3->24, ReLU,
             then three blocks conv-maxpool-BN-ReLU-conv-BN-ReLU of --widths (default
             64, 128, 128, the example's), maxpool 3, linear;
-            batch 512 (ReLU as the example's default; --act gelu for airbench's)
+            batch 512 (ReLU by default, as in the earlier figures; --act gelu for the
+            example's default now, airbench's GELU in its tanh form)
 
 GFLOP/s counts the multiply-adds of the convolutions and linear layers (two
 FLOPs each) of one forward pass, times three for a training step (backward
@@ -289,7 +290,8 @@ def main():
     parser.add_argument("--net", choices=list(NETS) + ["all"], default="all")
     add_width_options(parser)
     parser.add_argument("--act", choices=["relu", "gelu"], default="relu",
-                        help="the speedrun net's activation")
+                        help="the speedrun net's activation (gelu: its tanh form, the "
+                             "example's default)")
     parser.add_argument("--peak-gflops", type=float, default=204.0,
                         help="the machine's fp32 peak, for the share printed next to GFLOP/s")
     parser.add_argument("--load", type=int, default=0, metavar="N",
