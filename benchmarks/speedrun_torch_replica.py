@@ -209,9 +209,7 @@ def main():
         epoch += 1
         print(f"epoch {epoch}: last loss {loss.item():.4f}  ({time.perf_counter() - start:.0f} s)",
               flush=True)
-    with torch.no_grad():  # the model takes the slow weights
-        for s, t in zip(slow, averaged()):
-            t.copy_(s)
+    sync(0.0)  # the model takes the slow weights
     model.eval()
     with torch.no_grad():
         correct = sum(int((tta_logits(model, x_test[i:i + 1000]).argmax(1)
