@@ -21,6 +21,10 @@ decoupled weight decay:
 - lookahead every 5 steps with alpha = 1 - 0.95^5 (t / T)^3: no averaging at the
   start (alpha 1), an ever longer memory towards the end; the final weights are
   the slow ones.
+- Muon on the 3x3 conv filters (airbench94_muon's): lr 0.24, momentum 0.6, Nesterov,
+  3 Newton-Schulz steps, each kernel orthogonalized as its (F, C*9) matrix and
+  rescaled to norm sqrt(F) before each step (so no weight decay). SGDW keeps the rest:
+  the BN and whitening biases and the linear head. One schedule scales every group.
 """
 import math
 import time
@@ -49,12 +53,14 @@ WHITEN_BIAS_EPOCHS = 3          # the whitening bias learns only this long, then
 WARMUP = 0.23                   # share of the steps spent warming up
 LOOKAHEAD_EVERY = 5
 TRANSLATE = 2                   # pixels of random translation, borders filled by reflection
+MUON_LR, MUON_MOMENTUM, MUON_NS_STEPS = 0.24, 0.6, 3  # for the conv filters
 WIDTHS = (64, 128, 128)         # airbench93's blocks (airbench94's: 64, 256, 256)
 
 TRICKS = {
     "whiten": "the patch-whitening first conv (a plain trainable conv instead)",
     "dirac": "identity (dirac) init of the 3x3 convs (PyTorch's default init instead)",
     "bias-lr": "the x64 lr for BN and whitening biases (one lr for all)",
+    "muon": "Muon on the conv filters (SGDW for them too instead)",
     "lookahead": "lookahead / EMA of the weights",
     "smoothing": "label smoothing 0.2",
     "translate": "random 2-pixel translation",
@@ -120,6 +126,21 @@ def parameter_groups(model, lr, off):
             dict(params=biases, lr=lr * scaler, weight_decay=WEIGHT_DECAY / scaler)]
 
 
+def make_optimizer(model, lr, off):
+    """SGDW over parameter_groups' parameters, but with 'muon' on, the trainable conv
+    filters go to Muon instead: optim.Combined steps the two rules as one optimizer."""
+    weights, biases = parameter_groups(model, lr, off)
+    filters = [] if "muon" in off else [p for p in weights["params"] if p.ndim == 4]
+    weights["params"] = [p for p in weights["params"] if all(p is not f for f in filters)]
+    sgd = optim.SGDW([weights, biases], lr=lr, momentum=MOMENTUM, nesterov=True)
+    if not filters:
+        return sgd
+    muon = optim.Muon(filters, lr=MUON_LR, momentum=MUON_MOMENTUM, nesterov=True,
+                      ns_steps=MUON_NS_STEPS, weight_decay=0.0, flatten=True,
+                      normalize_weights=True)
+    return optim.Combined(sgd, muon)
+
+
 def lookahead_alpha(step, total_steps):
     """The share of the way the slow weights move to the fast ones at a sync:
     1 - 0.95^5 (t / T)^3, from 1 (no averaging) down to 0.23 at the end."""
@@ -158,16 +179,16 @@ def train(args, data, off, log=print):
     train_loader, test_loader = loaders(args, data, off)
     model = make_model(args, data, off)
     lr = args.lr * args.batch_size / 512
-    sgd = optim.SGDW(parameter_groups(model, lr, off), lr=lr, momentum=MOMENTUM, nesterov=True)
-    lookahead = optim.Lookahead(sgd, k=LOOKAHEAD_EVERY, alpha=1.0) if "lookahead" not in off else None
+    optimizer = make_optimizer(model, lr, off)
+    lookahead = optim.Lookahead(optimizer, k=LOOKAHEAD_EVERY, alpha=1.0) if "lookahead" not in off else None
     total = max(1, round(args.epochs * len(train_loader)))
     warm = max(1, round(WARMUP * total))
-    schedule = optim.lr_scheduler.SequentialLR(sgd, [
-        optim.lr_scheduler.LinearLR(sgd, start_factor=0.2, end_factor=1.0, total_iters=warm),
-        optim.lr_scheduler.LinearLR(sgd, start_factor=1.0, end_factor=0.07,
+    schedule = optim.lr_scheduler.SequentialLR(optimizer, [
+        optim.lr_scheduler.LinearLR(optimizer, start_factor=0.2, end_factor=1.0, total_iters=warm),
+        optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.07,
                                     total_iters=max(1, total - warm))], milestones=[warm])
     smoothing = 0.0 if "smoothing" in off else LABEL_SMOOTHING
-    history = fit(model, train_loader, optimizer=lookahead or sgd, scheduler=schedule,
+    history = fit(model, train_loader, optimizer=lookahead or optimizer, scheduler=schedule,
                   scheduler_interval="step", epochs=math.ceil(total / len(train_loader)),
                   loss_fn=lambda logits, y: F.cross_entropy(logits, y, label_smoothing=smoothing),
                   eval_loaders={"test": test_loader} if args.epoch_eval else None,

@@ -8,6 +8,8 @@ Keller Jordan's airbench94), each trick a feature of the library:
     identity (dirac) conv init     nn.init.dirac_                             --no-dirac
     BN without scale, x64 bias lr  param groups of optim.SGDW                 --no-bias-lr
     Nesterov SGD, decoupled decay  optim.SGDW
+    Muon on the conv filters       optim.Muon(flatten=True, normalize_weights=True),
+                                   stepped with the SGDW as one: optim.Combined  --no-muon
     warm-up then linear decay      lr_scheduler.SequentialLR of two LinearLR
     lookahead (EMA of the weights) optim.Lookahead, alpha on a schedule       --no-lookahead
     label smoothing 0.2            F.cross_entropy(label_smoothing=)          --no-smoothing

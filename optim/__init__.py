@@ -16,6 +16,7 @@ from .adopt import ADOPT
 from .aggmo import AggMo
 from .asgd import ASGD
 from .clip import clip_grad_norm_, clip_grad_value_
+from .combined import Combined
 from .curvature import AdaHessian, SophiaG, SophiaH
 
 # learning-rate free, schedule free, curvature, wrappers, weight averaging

@@ -35,7 +35,7 @@ def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
 
 
 def test_every_trick_can_be_switched_off(tmp_path, capsys):
-    flags = ["--no-whiten", "--no-dirac", "--no-bias-lr", "--no-lookahead", "--no-smoothing",
+    flags = ["--no-whiten", "--no-dirac", "--no-bias-lr", "--no-muon", "--no-lookahead", "--no-smoothing",
              "--no-translate", "--no-alt-flip", "--no-tta"]
     result = cifar10_speedrun.main(["--smoke", "--epochs", "1",
                                     "--out", str(tmp_path)] + flags)
@@ -97,3 +97,23 @@ def test_widths_and_width_set_the_blocks_channels(capsys):
     with pytest.raises(SystemExit):
         cifar10_speedrun.parse_args(["--widths", "64,128"])
     assert "expected three positive ints like 64,128,128, got '64,128'" in capsys.readouterr().err
+
+
+def test_muon_takes_the_conv_filters_and_sgdw_the_rest():
+    import argparse
+
+    import _speedrun_recipe as recipe
+    args = argparse.Namespace(widths=recipe.WIDTHS, width=1 / 16, act="gelu", device="cpu", smoke=True,
+                              seed=0)
+    model = recipe.make_model(args, recipe.load_data(args), off=set())
+    both = recipe.make_optimizer(model, lr=0.5, off=set())
+    sgd, muon = both.optimizers
+    filters = {id(m.weight) for m in model.modules()
+               if isinstance(m, minigrad.nn.Conv2d) and m.weight.requires_grad}
+    assert len(filters) == 6 and {id(p) for p in muon.param_groups[0]["params"]} == filters
+    assert muon.param_groups[0]["flatten"] and muon.param_groups[0]["normalize_weights"]
+    rest = {id(p) for g in sgd.param_groups for p in g["params"]}
+    assert not rest & filters
+    assert rest | filters == {id(p) for p in model.parameters() if p.requires_grad}
+    plain = recipe.make_optimizer(model, lr=0.5, off={"muon"})  # --no-muon: SGDW for all
+    assert isinstance(plain, minigrad.optim.SGDW)

@@ -36,6 +36,8 @@ SPECIAL = {
     "AdaHessian": dict(create_graph=True),
     "SophiaH": dict(create_graph=True),
     "Lookahead": dict(make=lambda params: optim.Lookahead(optim.SGD(params, lr=0.1), k=2)),
+    "Combined": dict(make=lambda params, **hyper: optim.Combined(
+        optim.SGD(params[:1], lr=0.1, momentum=0.9, **hyper), optim.Adam(params[1:], lr=0.05, **hyper))),
     "Ranger": dict(make=lambda params: optim.Ranger(params, lr=0.01, k=2)),
     "SAM": dict(closure=True, make=lambda params: optim.SAM(params, optim.SGD, lr=0.1)),
     "ASAM": dict(closure=True, make=lambda params: optim.ASAM(params, optim.SGD, rho=0.5, lr=0.1)),
@@ -48,7 +50,7 @@ SPECIAL = {
 RULES = sorted(name for name, obj in vars(optim).items()
                if isinstance(obj, type) and issubclass(obj, optim.Optimizer)
                and obj is not optim.Optimizer)
-WRAPPERS = {"Lookahead", "Ranger", "SAM", "ASAM"}
+WRAPPERS = {"Lookahead", "Ranger", "SAM", "ASAM", "Combined"}
 
 
 def test_every_rule_and_wrapper_is_covered():

@@ -186,6 +186,41 @@ def test_newton_schulz_nearly_orthogonalizes(shape):
 def test_muon_rejects_non_matrices_clearly():
     with pytest.raises(ValueError, match=r"Muon only optimizes 2-D .* shape \(3,\).*AdamW"):
         optim.Muon([minigrad.Tensor(np.ones(3), requires_grad=True)])
+    with pytest.raises(ValueError, match=r"shape \(3, 2, 2, 2\).*flatten=True"):
+        optim.Muon([minigrad.Tensor(np.ones((3, 2, 2, 2)), requires_grad=True)])
+
+
+KERNEL0 = _rng.uniform(-1, 1, (3, 2, 2, 2))
+KERNEL_TARGET = _rng.uniform(-0.5, 0.5, KERNEL0.shape)
+
+
+def kernel_grads(params, k):
+    return [smooth_grad(params[0], KERNEL_TARGET) + 0.1 * k]
+
+
+def ref_airbench_muon(kernel, lr, momentum):
+    """airbench94_muon's step, written as it is there: a buffer without the (1 - mu)
+    factor (Newton-Schulz divides it out), the weight rescaled to norm sqrt(F) first,
+    the kernel orthogonalized as its (F, C*KH*KW) matrix."""
+    theta, buf = kernel.copy(), np.zeros_like(kernel)
+    rows = len(theta)
+    for k in range(STEPS):
+        g = kernel_grads([theta], k)[0]
+        buf = momentum * buf + g
+        u = g + momentum * buf                                   # Nesterov
+        theta *= math.sqrt(rows) / np.linalg.norm(theta)
+        theta -= lr * ns_by_svd(u.reshape(rows, -1), steps=3).reshape(theta.shape)
+    return theta
+
+
+def test_muon_on_conv_kernels_is_airbench_muon():
+    kwargs = dict(lr=0.24, momentum=0.6, ns_steps=3, weight_decay=0.0)
+    (ours,), opt, params = run_ours(optim.Muon, [KERNEL0], kernel_grads, flatten=True,
+                                    normalize_weights=True, **kwargs)
+    np.testing.assert_allclose(ours, ref_airbench_muon(KERNEL0, 0.24, 0.6), rtol=1e-10, atol=1e-12)
+    # without the rescaling the weight's norm drifts: the option does something
+    (plain,), _, _ = run_ours(optim.Muon, [KERNEL0], kernel_grads, flatten=True, **kwargs)
+    assert np.abs(plain - ours).max() > 1e-3
 
 
 # ------------------------------------------------------------------------ L-BFGS
