@@ -11,8 +11,9 @@ PyTorch's speed: `--act relu` against the default GELU, `--average-bn-stats` (th
 lookahead also averages the batch-norm running statistics, as airbench's does).
 
 The same net, init (dirac on the first filters, the patch whitening with its mean
-removed), data (minigrad.data.CIFAR10, so the same decoded images), Nesterov SGD with
-decoupled weight decay, x64 lr for the batch-norm biases, warm-up then linear decay,
+removed), data (minigrad.data.CIFAR10, so the same decoded images), Muon on the conv
+filters (`--no-muon`: SGD for them too), Nesterov SGD with decoupled weight decay for
+the rest, x64 lr for the batch-norm biases, warm-up then linear decay,
 lookahead every 5 steps, label smoothing, reflect-padded 2-pixel translation, the
 alternating flip, and the six-view TTA. Random streams differ (PyTorch's generator),
 so the two runs agree in distribution, not bit for bit: compare over seeds.
@@ -33,6 +34,7 @@ from minigrad.data import CIFAR10  # noqa: E402  (the same images as the example
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MOMENTUM, BIAS_SCALER, LABEL_SMOOTHING, WARMUP = 0.85, 64.0, 0.2, 0.23
+MUON_LR, MUON_MOMENTUM, MUON_NS_STEPS = 0.24, 0.6, 3
 LR_PER_IMAGE = 11.5 / (1024 * (1 + 1 / (1 - MOMENTUM)))
 WEIGHT_DECAY = 0.0153 / (11.5 * (1 - MOMENTUM))
 
@@ -47,6 +49,10 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--average-bn-stats", action="store_true",
                         help="the lookahead also averages BN running means and variances")
+    parser.add_argument("--no-muon", action="store_true",
+                        help="SGD for the conv filters too (the recipe before Muon)")
+    parser.add_argument("--muon-lr", type=float, default=MUON_LR,
+                        help=f"Muon's peak lr (default {MUON_LR}, the example's)")
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args()
 
@@ -123,6 +129,33 @@ def whiten_(conv, images, eps=5e-4):
     conv.weight.requires_grad = False
 
 
+def newton_schulz(g, steps, a=3.4445, b=-4.7750, c=2.0315):
+    """About the orthogonal factor of g (Keller Jordan's quintic iteration)."""
+    x = g / (g.norm() + 1e-7)
+    tall = x.size(0) > x.size(1)
+    x = x.T if tall else x
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+class Muon:
+    """airbench94_muon's step for conv filters: Nesterov momentum, the weight rescaled to
+    norm sqrt(F), the update orthogonalized as an (F, C*KH*KW) matrix."""
+
+    def __init__(self, filters, lr):
+        self.filters, self.buffers, self.lr = filters, [torch.zeros_like(p) for p in filters], lr
+
+    @torch.no_grad()
+    def step(self, factor):
+        for p, buffer in zip(self.filters, self.buffers):
+            buffer.mul_(MUON_MOMENTUM).add_(p.grad)
+            update = p.grad + MUON_MOMENTUM * buffer
+            p.mul_(len(p) ** 0.5 / p.norm())
+            p.sub_(self.lr * factor * newton_schulz(update.reshape(len(p), -1), MUON_NS_STEPS).view(p.shape))
+
+
 def lr_factor(step, total, warm):
     """0.2 -> 1 over the warm-up, then 1 -> 0.07 (two LinearLRs in sequence)."""
     if step < warm:
@@ -155,6 +188,9 @@ def main():
     norms = [m for m in model.modules() if isinstance(m, BatchNormBias)]
     biases = {id(m.bias) for m in norms}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in biases]
+    filters = [] if args.no_muon else [p for p in weights if p.ndim == 4]
+    weights = [p for p in weights if all(p is not f for f in filters)]
+    muon = Muon(filters, args.muon_lr)
     sgd = torch.optim.SGD([dict(params=weights, lr=lr, decay=WEIGHT_DECAY),
                            dict(params=[m.bias for m in norms], lr=lr * BIAS_SCALER,
                                 decay=WEIGHT_DECAY / BIAS_SCALER)],
@@ -192,8 +228,9 @@ def main():
             x = padded[index][torch.arange(B)[:, None, None], :, (dy[:, None] + rows)[:, :, None],
                               (dx[:, None] + cols)[:, None, :]].permute(0, 3, 1, 2)
             x = torch.where(flips[index].view(-1, 1, 1, 1), x.flip(3), x).contiguous()
+            factor = lr_factor(step, total, warm)  # one schedule for every group
             for group, top in zip(sgd.param_groups, peak):
-                group["lr"] = top * lr_factor(step, total, warm)
+                group["lr"] = top * factor
             loss = F.cross_entropy(model(x), y_train[index], label_smoothing=LABEL_SMOOTHING)
             sgd.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,6 +240,7 @@ def main():
                         if p.grad is not None:
                             p.mul_(1 - group["lr"] * group["decay"])
             sgd.step()
+            muon.step(factor)
             step += 1
             if step % 5 == 0:
                 sync(1 - 0.95 ** 5 * (step / total) ** 3)
