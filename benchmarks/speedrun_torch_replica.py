@@ -11,9 +11,9 @@ PyTorch's speed: `--act relu` against the default GELU, `--average-bn-stats` (th
 lookahead also averages the batch-norm running statistics, as airbench's does).
 
 The same net, init (dirac on the first filters, the patch whitening with its mean
-removed), data (minigrad.data.CIFAR10, so the same decoded images), Muon on the conv
-filters (`--no-muon`: SGD for them too), Nesterov SGD with decoupled weight decay for
-the rest, x64 lr for the batch-norm biases, warm-up then linear decay,
+removed), data (minigrad.data.CIFAR10, so the same decoded images), Nesterov SGD
+with decoupled weight decay (`--muon`: Muon on the conv filters, as the example's
+`--muon`), x64 lr for the batch-norm biases, warm-up then linear decay,
 lookahead every 5 steps, label smoothing, reflect-padded 2-pixel translation, the
 alternating flip, and the six-view TTA. Random streams differ (PyTorch's generator),
 so the two runs agree in distribution, not bit for bit: compare over seeds.
@@ -49,10 +49,10 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--average-bn-stats", action="store_true",
                         help="the lookahead also averages BN running means and variances")
-    parser.add_argument("--no-muon", action="store_true",
-                        help="SGD for the conv filters too (the recipe before Muon)")
+    parser.add_argument("--muon", action="store_true",
+                        help="Muon for the conv filters, SGD for the rest (the example's --muon)")
     parser.add_argument("--muon-lr", type=float, default=MUON_LR,
-                        help=f"Muon's peak lr (default {MUON_LR}, the example's)")
+                        help=f"Muon's peak lr with --muon (default {MUON_LR}, the example's)")
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args()
 
@@ -188,7 +188,7 @@ def main():
     norms = [m for m in model.modules() if isinstance(m, BatchNormBias)]
     biases = {id(m.bias) for m in norms}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in biases]
-    filters = [] if args.no_muon else [p for p in weights if p.ndim == 4]
+    filters = [p for p in weights if p.ndim == 4] if args.muon else []
     weights = [p for p in weights if all(p is not f for f in filters)]
     muon = Muon(filters, args.muon_lr)
     sgd = torch.optim.SGD([dict(params=weights, lr=lr, decay=WEIGHT_DECAY),

@@ -35,7 +35,7 @@ def test_smoke_run_prints_epochs_then_accuracy_and_time(tmp_path, capsys):
 
 
 def test_every_trick_can_be_switched_off(tmp_path, capsys):
-    flags = ["--no-whiten", "--no-dirac", "--no-bias-lr", "--no-muon", "--no-lookahead", "--no-smoothing",
+    flags = ["--no-whiten", "--no-dirac", "--no-bias-lr", "--no-lookahead", "--no-smoothing",
              "--no-translate", "--no-alt-flip", "--no-tta"]
     result = cifar10_speedrun.main(["--smoke", "--epochs", "1",
                                     "--out", str(tmp_path)] + flags)
@@ -106,7 +106,7 @@ def test_muon_takes_the_conv_filters_and_sgdw_the_rest():
     args = argparse.Namespace(widths=recipe.WIDTHS, width=1 / 16, act="gelu", device="cpu", smoke=True,
                               seed=0)
     model = recipe.make_model(args, recipe.load_data(args), off=set())
-    both = recipe.make_optimizer(model, lr=0.5, off=set())
+    both = recipe.make_optimizer(model, lr=0.5, off=set(), use_muon=True)
     sgd, muon = both.optimizers
     filters = {id(m.weight) for m in model.modules()
                if isinstance(m, minigrad.nn.Conv2d) and m.weight.requires_grad}
@@ -115,5 +115,11 @@ def test_muon_takes_the_conv_filters_and_sgdw_the_rest():
     rest = {id(p) for g in sgd.param_groups for p in g["params"]}
     assert not rest & filters
     assert rest | filters == {id(p) for p in model.parameters() if p.requires_grad}
-    plain = recipe.make_optimizer(model, lr=0.5, off={"muon"})  # --no-muon: SGDW for all
+    plain = recipe.make_optimizer(model, lr=0.5, off=set())  # the default: SGDW for all
     assert isinstance(plain, minigrad.optim.SGDW)
+
+
+def test_a_smoke_run_with_muon_learns(tmp_path, capsys):
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--muon", "--out", str(tmp_path)])
+    losses = result["history"]["train_loss"]
+    assert losses[-1] < losses[0] and 0.0 <= result["test_accuracy"] <= 1.0
