@@ -129,10 +129,11 @@ SOPHIA_G_EVERY = 1  # update_hessian() every step: cheap here (the official loop
 
 
 def rule_names():
-    """Every update rule `optim` exports: the Optimizer subclasses."""
+    """Every update rule `optim` exports: the Optimizer subclasses, but for Combined,
+    which steps other rules over parts of the parameters and has no rule of its own."""
     return sorted(name for name, obj in vars(optim).items()
                   if inspect.isclass(obj) and issubclass(obj, optim.Optimizer)
-                  and obj is not optim.Optimizer)
+                  and obj not in (optim.Optimizer, optim.Combined))
 
 
 def table_lr(rule, problem):

@@ -14,7 +14,9 @@ from . import tensor as _tensor
 from .dims import accept_numpy_names_in
 from .ops.activation import *  # noqa: F401,F403
 from .ops.attention import *  # noqa: F401,F403
+from .ops.compare import *  # noqa: F401,F403
 from .ops.conv import *  # noqa: F401,F403
+from .ops.convert import *  # noqa: F401,F403
 from .ops.dropout import *  # noqa: F401,F403
 from .ops.einsum import *  # noqa: F401,F403
 from .ops.elementwise import *  # noqa: F401,F403
@@ -25,6 +27,7 @@ from .ops.interpolate import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.linear import *  # noqa: F401,F403
 from .ops.loss import *  # noqa: F401,F403
+from .ops.loss_pointwise import *  # noqa: F401,F403
 from .ops.math import *  # noqa: F401,F403
 from .ops.math_binary import *  # noqa: F401,F403
 from .ops.normalization import *  # noqa: F401,F403

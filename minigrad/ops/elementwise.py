@@ -1,4 +1,6 @@
-"""Elementwise operations: arithmetic, exp/log, activations, comparisons.
+"""Elementwise operations: arithmetic, exp/log, activations, maximum/minimum/clip/where.
+
+(dtype and device changes are in convert.py, comparisons and logic in compare.py.)
 
 Binary ops broadcast like NumPy. Their backward returns gradients shaped like
 the *output*; the engine sums them back to each input's shape (`sum_to`), so
@@ -6,7 +8,6 @@ no op here has to think about broadcasting.
 """
 import numpy as np
 
-from .. import backend
 from ..autograd import Function, _as_tensors
 from ..tensor import Tensor
 from ..threads import batch_slices, run_split
@@ -14,9 +15,7 @@ from .promotion import default_float_dtype, floating, promote
 from .shape import ShapeError
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
-           "tanh", "sigmoid", "relu", "maximum", "minimum", "where", "sign", "astype",
-           "to_device", "clone", "equal", "not_equal", "less", "less_equal", "greater",
-           "greater_equal", "logical_not", "logical_and", "logical_or", "isfinite"]
+           "tanh", "sigmoid", "relu", "maximum", "minimum", "where", "sign"]
 
 
 class Binary(Function):
@@ -372,93 +371,3 @@ def where(condition, x, y):
         raise ValueError(f"where: condition {condition.shape}, x {x.shape} and y {y.shape} "
                          "cannot be broadcast together") from None
     return Where(condition)(x, y)
-
-
-# -------------------------------------------------------------- dtype, device, copy
-class AsType(Function):
-    save_inputs = save_outputs = False  # backward needs only the input's dtype
-
-    def __init__(self, dtype):
-        self.dtype = np.dtype(dtype)
-
-    def forward(self, x):
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return gy.astype(self.input_dtypes[0])
-
-
-class ToDevice(Function):
-    save_inputs = save_outputs = False  # backward needs only the input's device
-
-    def __init__(self, device):
-        self.device = device
-
-    def output_device(self, inputs):
-        return self.device  # the one op whose output lives elsewhere than its input
-
-    def forward(self, x):
-        return backend.to_device(x, self.device)
-
-    def backward(self, gy):
-        return gy.to(self.input_device)
-
-
-class Clone(Function):
-    save_inputs = save_outputs = False
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy):
-        return gy
-
-
-def astype(x, dtype):
-    if np.dtype(dtype) == x.dtype:
-        return x
-    if x.requires_grad and np.dtype(dtype).kind not in "fc":
-        return Tensor._wrap(x.data.astype(dtype), x.device)  # integer results are not differentiable
-    return AsType(dtype)(x)
-
-
-def to_device(x, device): return ToDevice(device)(x)
-def clone(x): return Clone()(x)
-
-
-# -------------------------------------- not differentiable: signs, comparisons, logic
-def _constant_op(array_fn, name):
-    def op(x, y=None):
-        args = _as_tensors((x,) if y is None else (x, y), name)
-        return Tensor._wrap(array_fn(*[a.data for a in args]), args[0].device)
-    op.__name__ = name
-    op.__doc__ = f"{name}: elementwise, returns a tensor that is not part of the graph."
-    return op
-
-
-def _comparison(array_fn, name):
-    """A comparison as PyTorch makes it: both operands promoted to their common dtype
-    first (as for `x + y`), then compared there; the result is bool. So int32 16777217
-    equals float32 16777216.0, as both are 16777216 in float32 (NumPy, comparing in
-    float64, says they differ)."""
-    def op(x, y):
-        try:
-            x, y = _as_tensors(promote(x, y), name)
-        except OverflowError:  # uint8 > -1: a Python int the tensor's dtype cannot hold
-            x, y = _as_tensors((x, y), name)  # compare exactly (PyTorch wraps -1 to 255 first)
-        return Tensor._wrap(array_fn(x.data, y.data), x.device)
-    op.__name__ = name
-    op.__doc__ = f"{name}: elementwise, in the operands' promoted dtype; a bool tensor outside the graph."
-    return op
-
-
-isfinite = _constant_op(np.isfinite, "isfinite")
-equal = _comparison(np.equal, "equal")
-not_equal = _comparison(np.not_equal, "not_equal")
-less = _comparison(np.less, "less")
-less_equal = _comparison(np.less_equal, "less_equal")
-greater = _comparison(np.greater, "greater")
-greater_equal = _comparison(np.greater_equal, "greater_equal")
-logical_not = _constant_op(np.logical_not, "logical_not")
-logical_and = _constant_op(np.logical_and, "logical_and")
-logical_or = _constant_op(np.logical_or, "logical_or")

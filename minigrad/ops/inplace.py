@@ -55,6 +55,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled, is_inference_mode_enabled, rebase_history
 from ..tensor import Tensor
+from . import convert
 from . import elementwise as E
 from .math_binary import clamp
 from .shape import ShapeError, _in_two_steps, array_index
@@ -99,7 +100,7 @@ def apply_inplace(x, op, args, name, cast=False, check_shapes=True):
             f"(an in-place op keeps the tensor's dtype; shape {x.shape}); use the out-of-place form "
             f"(x = x + y) or convert the tensor first (x = x.astype(...))")
     if result.dtype != x.dtype:  # e.g. float32 += float64: the node's output is cast back too
-        result = E.astype(result, x.dtype)
+        result = convert.astype(result, x.dtype)
     x.data[...] = result.data  # the same array object, now holding the result
     x._version_counter.value += 1
     if recording:
@@ -223,7 +224,7 @@ class Overwrite(Function):
 def copy_(x, source):
     """x <- source (broadcast to x's shape, cast to x's dtype; it may live on another device)."""
     if isinstance(source, Tensor) and source.device != x.device:
-        source = E.to_device(source, x.device)  # copy_ is an explicit copy, so moving is asked for
+        source = convert.to_device(source, x.device)  # copy_ is an explicit copy, so moving is asked for
     return apply_inplace(x, lambda t, s: Overwrite()(t, s), (source,), "copy_", cast=True)
 
 
