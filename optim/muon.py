@@ -53,7 +53,8 @@ class Muon(Optimizer):
     over both: `optim.Combined`).
 
     Two options beyond PyTorch's, both from airbench94_muon (Keller Jordan's
-    CIFAR-10 speedrun, where Muon on the conv filters saves ~20% of the epochs):
+    CIFAR-10 speedrun, which reaches 94% in 8 epochs with Muon on its conv
+    filters, where its SGD version needs 9.9):
 
     `flatten=True`: a conv kernel (F, C, KH, KW) is orthogonalized as the
         (F, C*KH*KW) matrix that its convolution multiplies the im2col
