@@ -59,7 +59,9 @@ def parse_args(argv):
                              "time a step than relu on the CPU)")
     parser.add_argument("--muon", action="store_true",
                         help="Muon for the conv filters, SGDW for the rest (airbench94_muon's "
-                             "rule; not the default: at full scale it scored as SGDW does)")
+                             f"rule, its own peak lr {recipe.MUON_LR}: --lr then sets only the "
+                             "head's and biases'; not the default: at full scale it scored as "
+                             "SGDW does)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="CIFAR-10 folder or archive (default: minigrad.data.find_cifar10)")
