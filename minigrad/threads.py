@@ -32,6 +32,7 @@ one thread. Several training processes on one machine (minigrad.distributed)
 want one thread each.
 """
 import contextlib
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -152,15 +153,27 @@ def run_split(work, parts):
     """[work(part) for part in parts], the parts spread over split_count()
     threads with BLAS at one thread each, results in the order of `parts`.
 
-    Each thread takes a contiguous run of parts, so a result never depends on
-    which thread computed it. With one thread (or one part), plain sequential
+    The threads take the parts one at a time, each the next one nobody has
+    taken yet, until none is left. So a thread the OS has set aside (the
+    machine shared with another job) holds up at most the one part it is on:
+    the others take the rest, where a fixed share per thread would wait for its
+    whole share. A part's result does not depend on which thread computes it
+    (each runs single-threaded BLAS on its own memory), and results come back
+    in the order of `parts`. With one thread (or one part), plain sequential
     calls. `work` must only write to memory of its own part."""
     parts = list(parts)
     threads = min(split_count(), len(parts))
     if threads <= 1:
         return [work(part) for part in parts]
-    runs = [parts[i * len(parts) // threads:(i + 1) * len(parts) // threads]
-            for i in range(threads)]
+    results = [None] * len(parts)
+    claims = itertools.count()  # next() on it is atomic under the GIL: each part is taken once
+
+    def take_parts():
+        for index in iter(claims.__next__, None):
+            if index >= len(parts):
+                return
+            results[index] = _run_part(work, parts[index])
+
     controllers = _workers.blas_controllers()
     before = [lib.get_num_threads() for lib in controllers]
     for lib in controllers:
@@ -168,16 +181,14 @@ def run_split(work, parts):
     futures = []
     try:
         pool = _workers.executor(threads - 1)
-        # The calling thread does the first run itself while the workers do the rest.
-        futures = [pool.submit(lambda run=run: [_run_part(work, p) for p in run])
-                   for run in runs[1:]]
-        results = [_run_part(work, p) for p in runs[0]]
+        futures = [pool.submit(take_parts) for _ in range(threads - 1)]
+        take_parts()  # the calling thread works too
     finally:
         wait(futures)  # BLAS gets its threads back only when every worker is done
         for lib, n in zip(controllers, before):
             lib.set_num_threads(n)
     for future in futures:
-        results.extend(future.result())  # a worker's exception is raised here
+        future.result()  # a worker's exception is raised here
     return results
 
 

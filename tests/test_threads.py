@@ -68,6 +68,29 @@ def test_run_split_keeps_the_order_and_uses_one_blas_thread_per_worker(blas):
     assert minigrad.get_num_threads() == 2  # restored afterwards
 
 
+def test_run_split_hands_a_stalled_threads_parts_to_the_others(blas):
+    """A thread held up on one part (as when the OS gives its core to another job)
+    must not hold up the parts after it: the other thread takes them. With a fixed
+    share per thread, part 0's thread would also own parts 1 and 2, and part 0 could
+    never see them done."""
+    import threading
+
+    from minigrad.threads import run_split
+    minigrad.set_num_threads(2)
+    others_done, count, lock = threading.Event(), [0], threading.Lock()
+
+    def work(part):
+        if part == 0:
+            return others_done.wait(timeout=10)  # True once every other part has run
+        with lock:
+            count[0] += 1
+            if count[0] == 5:
+                others_done.set()
+        return part
+
+    assert run_split(work, range(6)) == [True, 1, 2, 3, 4, 5]
+
+
 def test_run_split_with_one_thread_is_a_plain_loop(blas):
     from minigrad.threads import run_split
     minigrad.set_num_threads(1)
