@@ -137,11 +137,16 @@ def add_width_options(parser):
                         help="the speedrun net's blocks (default: the example's, airbench93's; "
                              "airbench94's are 64,256,256)")
     parser.add_argument("--width", type=float, default=1.0, help="a multiplier of --widths")
+    parser.add_argument("--act", choices=["relu", "gelu"], default="relu",
+                        help="the speedrun net's activation (gelu: its tanh form, the "
+                             "example's default)")
 
 
 def set_widths(args):
-    global WIDTHS, WIDTH
+    """The speedrun net's widths and activation, from add_width_options' flags."""
+    global WIDTHS, WIDTH, ACTIVATION
     WIDTHS, WIDTH = tuple(int(w) for w in args.widths.split(",")), args.width
+    ACTIVATION = args.act
 
 
 def training_gflop(model, x):
@@ -289,9 +294,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--net", choices=list(NETS) + ["all"], default="all")
     add_width_options(parser)
-    parser.add_argument("--act", choices=["relu", "gelu"], default="relu",
-                        help="the speedrun net's activation (gelu: its tanh form, the "
-                             "example's default)")
     parser.add_argument("--peak-gflops", type=float, default=204.0,
                         help="the machine's fp32 peak, for the share printed next to GFLOP/s")
     parser.add_argument("--load", type=int, default=0, metavar="N",
@@ -312,9 +314,7 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time minigrad alone")
     args = parser.parse_args()
     args.warmup = max(1, args.warmup)
-    global ACTIVATION
     set_widths(args)
-    ACTIVATION = args.act
     on_gpu = args.device.startswith("cuda")
     if on_gpu and not minigrad.cuda.is_available():
         parser.error(f"--device {args.device} needs CuPy and a CUDA GPU, and none was found")
