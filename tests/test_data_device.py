@@ -139,6 +139,27 @@ def test_a_crop_is_a_shifted_window_with_zero_padding(device, crop):
     assert (got[0, :, 2:, :w - 2] > 0).all()
 
 
+def test_the_crop_can_change_between_epochs(device):
+    """Setting `crop` (progressive resizing) gives the windows a loader made with that crop
+    gives, and the epochs after it are planned for the new size; None is the whole image."""
+    images, labels = random_images(6, 6, 7)
+    loader = DeviceLoader(images, labels, batch_size=6, augment=True, padding=2, device=device)
+    made_small = DeviceLoader(images, labels, augment=True, padding=2, crop=(4, 5), device=device)
+    loader.crop = (4, 5)
+    assert loader.crop == (4, 5)
+    index, top, left, flip = [5, 0, 3], [0, 6, 3], [6, 0, 2], [True, False, True]
+    args = [on(device, a) for a in (index, top, left, flip)]
+    np.testing.assert_array_equal(host(loader.batch(*args)[0]), host(made_small.batch(*args)[0]))
+    plan = loader.plan_epoch()  # offsets up to the padded size minus the new window
+    assert host(plan.top).max() <= 10 - 4 and host(plan.left).max() <= 11 - 5
+    assert next(iter(loader))[0].shape == (6, 3, 4, 5)
+    loader.crop = None
+    assert loader.crop == (6, 7) and next(iter(loader))[0].shape == (6, 3, 6, 7)
+    with pytest.raises(ValueError, match="a 11x5 crop does not fit in 6x7 images padded by 2"):
+        loader.crop = (11, 5)
+    assert loader.crop == (6, 7)  # a refused size leaves the loader as it was
+
+
 @pytest.mark.parametrize("mode", ["reflect", "edge"])
 def test_reflect_and_edge_padding_fill_the_border_from_the_image(device, mode):
     images, labels = random_images(2, 5, 6)

@@ -123,3 +123,12 @@ def test_a_smoke_run_with_muon_learns(tmp_path, capsys):
     result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--muon", "--out", str(tmp_path)])
     losses = result["history"]["train_loss"]
     assert losses[-1] < losses[0] and 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_a_smoke_run_with_small_crops_says_so_and_trains(tmp_path, capsys):
+    # 16x16 smoke images: 12x12 windows in epoch 1 of 2 (40% of 2 epochs, rounded), then whole
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--small-crops",
+                                    "--out", str(tmp_path)])
+    lines = _tail(capsys)
+    assert "small crops: epochs 1-1 on 12x12 windows, then whole images" in lines
+    assert len(result["history"]["train_loss"]) == 2 and 0.0 <= result["test_accuracy"] <= 1.0

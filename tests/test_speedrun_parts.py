@@ -192,6 +192,26 @@ def test_recipe_lookahead_alpha_schedule():
     np.testing.assert_allclose(lookahead_alpha(50, 100), 1 - 0.95 ** 5 / 8)
 
 
+def test_recipe_trains_the_first_epochs_on_small_crops():
+    """RecipeSteps sets the loader's crop before each epoch's batches are drawn: 3/4 of the
+    side for the first 40% of the epochs (24x24 of 32x32), then whole images."""
+    import sys
+    sys.path.insert(0, "examples")
+    from _speedrun_net import SpeedrunNet
+    from _speedrun_recipe import RecipeSteps, small_crop_epochs
+    assert small_crop_epochs(14, True) == 6 and small_crop_epochs(10, True) == 4
+    assert small_crop_epochs(14, False) == 0
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    loader = AlternatingFlipLoader(images, np.arange(8), batch_size=8, augment=True, padding=2,
+                                   padding_mode="reflect")
+    steps = RecipeSteps(SpeedrunNet((4, 4, 4)), None, total=100, loader=loader, small_epochs=2)
+    sizes = []
+    for epoch in range(4):
+        steps.on_epoch_begin(None, epoch)
+        sizes.append(next(iter(loader))[0].shape[2:])
+    assert sizes == [(24, 24), (24, 24), (32, 32), (32, 32)]
+
+
 # ------------------------------------------------------------------ test-time augmentation
 def test_shift_moves_the_image_and_fills_with_zeros():
     x = minigrad.Tensor(np.arange(16.0).reshape(1, 1, 4, 4))

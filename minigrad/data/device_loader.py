@@ -98,18 +98,11 @@ class DeviceLoader:
             raise ValueError(f"DeviceLoader: reflect padding of {self.padding} pixels needs images "
                              f"larger than that, got {height}x{width}; pad less or use "
                              "padding_mode='edge'")
-        self.crop = _crop_size(crop, height, width, self.padding, augment)
-        self._xp = xp = backend.xp_of_device(self.device)
+        self._xp = backend.xp_of_device(self.device)
         with backend.device_scope(self.device):
             self._store(images, labels, layout)
             self._mean, self._std = _normalisation(mean, std, channels, self.device)
-            # Constant index pieces for the crop, made once (see _crop_offsets).
-            h, w = self.crop
-            plane = (height + 2 * self.padding) * (width + 2 * self.padding)
-            self._channel_row = (xp.arange(channels)[:, None] * plane
-                                 + xp.arange(h) * (width + 2 * self.padding))  # (C, h)
-            self._columns = xp.arange(w)                                       # 0 .. w-1
-            self._columns_mirrored = xp.arange(w - 1, -1, -1)                  # w-1 .. 0
+        self.crop = crop  # (checked by the property)
         self.epoch = 0
 
     def _store(self, images, labels, layout):
@@ -144,6 +137,25 @@ class DeviceLoader:
     @batch_size.setter
     def batch_size(self, batch_size):
         self._batch_size = checked_batch_size(batch_size, "DeviceLoader")
+
+    @property
+    def crop(self):
+        """The (h, w) of the random crop window; may be changed between epochs (training
+        on smaller crops first, progressive resizing). An int or (h, w); None: the image size."""
+        return self._crop
+
+    @crop.setter
+    def crop(self, crop):
+        channels, height, width = self.image_shape
+        self._crop = h, w = _crop_size(crop, height, width, self.padding, self.augment)
+        # Constant index pieces for the crop, made once per size (see _crop_offsets).
+        xp, padded_width = self._xp, width + 2 * self.padding
+        with backend.device_scope(self.device):
+            plane = (height + 2 * self.padding) * padded_width
+            self._channel_row = (xp.arange(channels)[:, None] * plane
+                                 + xp.arange(h) * padded_width)               # (C, h)
+            self._columns = xp.arange(w)                                       # 0 .. w-1
+            self._columns_mirrored = xp.arange(w - 1, -1, -1)                  # w-1 .. 0
 
     def __len__(self):
         if self.drop_last:
