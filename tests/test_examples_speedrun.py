@@ -132,3 +132,16 @@ def test_a_smoke_run_with_small_crops_says_so_and_trains(tmp_path, capsys):
     lines = _tail(capsys)
     assert "small crops: epochs 1-1 on 12x12 windows, then whole images" in lines
     assert len(result["history"]["train_loss"]) == 2 and 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_muon_and_small_crops_run_on_cuda(tmp_path, capsys):
+    """The opt-in paths on the device too (the suite's CuPy stand-in without a GPU): Muon's
+    flattened, renormalised filters and the loader's crop changing between epochs."""
+    if not minigrad.cuda.is_available():
+        pytest.skip("CuPy with a CUDA GPU (or the suite's stand-in) is not available")
+    result = cifar10_speedrun.main(["--smoke", "--epochs", "2", "--muon", "--small-crops",
+                                    "--device", "cuda", "--out", str(tmp_path)])
+    assert "small crops: epochs 1-1 on 12x12 windows, then whole images" in _tail(capsys)
+    losses = result["history"]["train_loss"]
+    assert len(losses) == 2 and losses[-1] < losses[0]
+    assert all(p.device.startswith("cuda") for p in result["model"].parameters())
