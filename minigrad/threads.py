@@ -169,9 +169,7 @@ def run_split(work, parts):
     claims = itertools.count()  # next() on it is atomic under the GIL: each part is taken once
 
     def take_parts():
-        for index in iter(claims.__next__, None):
-            if index >= len(parts):
-                return
+        while (index := next(claims)) < len(parts):
             results[index] = _run_part(work, parts[index])
 
     controllers = _workers.blas_controllers()
